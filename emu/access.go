@@ -1,0 +1,231 @@
+package emu
+
+import (
+	"encoding/binary"
+
+	"klpsim/isa"
+)
+
+// Guest data accesses. The fast paths hit a direct-mapped TLB entry and do
+// not cross a page; everything else (misses, page-crossing accesses,
+// stores to pages holding code, faults) goes through the slow paths.
+
+func (c *CPU) load64(a uint64) uint64 {
+	e := &c.rt[(a>>12)&tlbMask]
+	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
+		return binary.LittleEndian.Uint64(e.p.data[off:])
+	}
+	return c.loadSlow(a, 8)
+}
+
+func (c *CPU) load32(a uint64) uint64 {
+	e := &c.rt[(a>>12)&tlbMask]
+	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
+		return uint64(binary.LittleEndian.Uint32(e.p.data[off:]))
+	}
+	return c.loadSlow(a, 4)
+}
+
+func (c *CPU) store64(a, v uint64) {
+	e := &c.wt[(a>>12)&tlbMask]
+	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
+		binary.LittleEndian.PutUint64(e.p.data[off:], v)
+		return
+	}
+	c.storeSlow(a, v, 8)
+}
+
+func (c *CPU) store32(a, v uint64) {
+	e := &c.wt[(a>>12)&tlbMask]
+	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
+		binary.LittleEndian.PutUint32(e.p.data[off:], uint32(v))
+		return
+	}
+	c.storeSlow(a, v, 4)
+}
+
+// load reads sz (1, 2, 4 or 8) bytes at a.
+func (c *CPU) load(sz uint8, a uint64) uint64 {
+	switch sz {
+	case 8:
+		return c.load64(a)
+	case 4:
+		return c.load32(a)
+	}
+	return c.loadSlow(a, sz)
+}
+
+// store writes the low sz bytes of v at a.
+func (c *CPU) store(sz uint8, a, v uint64) {
+	switch sz {
+	case 8:
+		c.store64(a, v)
+	case 4:
+		c.store32(a, v)
+	default:
+		c.storeSlow(a, v, sz)
+	}
+}
+
+// rpage returns the page for a read at a, filling the TLB, or faults.
+func (c *CPU) rpage(a uint64) *page {
+	e := &c.rt[(a>>12)&tlbMask]
+	if e.vpn == a>>12 {
+		return e.p
+	}
+	if !canonical(a) {
+		c.fault(VecGP, 0, 0)
+	}
+	p := c.mem.pages[a>>12]
+	if p == nil || p.perm&PermR == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
+		c.pageFault(a, p, false, false)
+	}
+	*e = tlbEntry{vpn: a >> 12, p: p}
+	return p
+}
+
+// wpage returns the page for a write at a, or faults. Pages with decoded
+// code are never cached for writing: the write drops their ops first.
+func (c *CPU) wpage(a uint64) *page {
+	e := &c.wt[(a>>12)&tlbMask]
+	if e.vpn == a>>12 {
+		return e.p
+	}
+	if !canonical(a) {
+		c.fault(VecGP, 0, 0)
+	}
+	p := c.mem.pages[a>>12]
+	if p == nil || p.perm&PermW == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
+		c.pageFault(a, p, true, false)
+	}
+	if p.code != nil || p.spill {
+		c.mem.dirty(p)
+		return p
+	}
+	*e = tlbEntry{vpn: a >> 12, p: p}
+	return p
+}
+
+func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {
+	p := c.rpage(a)
+	off := a & (PageSize - 1)
+	if off+uint64(sz) <= PageSize {
+		switch sz {
+		case 1:
+			return uint64(p.data[off])
+		case 2:
+			return uint64(binary.LittleEndian.Uint16(p.data[off:]))
+		case 4:
+			return uint64(binary.LittleEndian.Uint32(p.data[off:]))
+		}
+		return binary.LittleEndian.Uint64(p.data[off:])
+	}
+	// Crosses into the next page: both must be readable before any byte
+	// counts.
+	q := c.rpage(a + uint64(sz) - 1)
+	var v uint64
+	for i := uint8(0); i < sz; i++ {
+		b := a + uint64(i)
+		pg := p
+		if b>>12 != a>>12 {
+			pg = q
+		}
+		v |= uint64(pg.data[b&(PageSize-1)]) << (8 * i)
+	}
+	return v
+}
+
+func (c *CPU) storeSlow(a, v uint64, sz uint8) {
+	p := c.wpage(a)
+	off := a & (PageSize - 1)
+	if off+uint64(sz) <= PageSize {
+		switch sz {
+		case 1:
+			p.data[off] = byte(v)
+		case 2:
+			binary.LittleEndian.PutUint16(p.data[off:], uint16(v))
+		case 4:
+			binary.LittleEndian.PutUint32(p.data[off:], uint32(v))
+		default:
+			binary.LittleEndian.PutUint64(p.data[off:], v)
+		}
+		return
+	}
+	q := c.wpage(a + uint64(sz) - 1)
+	for i := uint8(0); i < sz; i++ {
+		b := a + uint64(i)
+		pg := p
+		if b>>12 != a>>12 {
+			pg = q
+		}
+		pg.data[b&(PageSize-1)] = byte(v >> (8 * i))
+	}
+}
+
+// xpage returns the page holding code at a, checking execute permission.
+func (c *CPU) xpage(a uint64) *page {
+	if !canonical(a) {
+		c.fault(VecGP, 0, 0)
+	}
+	p := c.mem.pages[a>>12]
+	if p == nil || p.perm&PermX == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
+		c.pageFault(a, p, false, true)
+	}
+	return p
+}
+
+// decode decodes and caches the instruction at c.RIP, making its page the
+// current code page, and returns the op.
+func (c *CPU) decode() *isa.Op {
+	rip := c.RIP
+	p := c.xpage(rip)
+	if p.code == nil {
+		p.code = newCodePage()
+		c.mem.flushPageW(p)
+	}
+	c.cp, c.cpBase, c.cpPage = p.code, rip&^(PageSize-1), p
+	off := rip & (PageSize - 1)
+	if i := p.code.idx[off]; i != 0 {
+		return &p.code.ops[i]
+	}
+	var buf [isa.MaxInstLen]byte
+	n := copy(buf[:], p.data[off:])
+	var q *page
+	if n < len(buf) {
+		// The instruction may continue on the next page; its bytes count
+		// only if that page is executable too.
+		if nq := c.mem.pages[p.vpn+1]; nq != nil && nq.perm&PermX != 0 &&
+			(c.CPL == 0 || nq.perm&PermUser != 0) && canonical(rip+uint64(n)) {
+			q = nq
+			n += copy(buf[n:], q.data[:])
+		}
+	}
+	in, err := isa.Decode(buf[:n])
+	if err != nil && q == nil && n < len(buf) {
+		c.xpage(rip + uint64(n)) // faults: the fetch ran off the page
+	}
+	if err == nil && int(off)+in.Len > PageSize {
+		q.spill = true
+		if q.code == nil {
+			// Writes to q must reach dirty() to drop p's ops too.
+			c.mem.flushPageW(q)
+		}
+	}
+	var op isa.Op
+	if err != nil {
+		op = isa.Op{Kind: isa.KUD, Len: 1}
+	} else {
+		op = isa.Lower(in, rip)
+	}
+	if c.mem.bps[rip] {
+		op.Trap |= isa.TrapBreak
+	}
+	if len(p.code.ops) >= 1<<16 {
+		// Pathological: more distinct entry points than a page has bytes
+		// cannot happen, but never index out of range.
+		panic("BUG: emu: code page op table full")
+	}
+	p.code.ops = append(p.code.ops, op)
+	p.code.idx[off] = uint16(len(p.code.ops) - 1)
+	return &p.code.ops[len(p.code.ops)-1]
+}

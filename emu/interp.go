@@ -1,0 +1,909 @@
+package emu
+
+import (
+	"math/bits"
+
+	"klpsim/isa"
+)
+
+// Run executes instructions until budget instructions have retired or
+// something the caller must handle happens, and says which. A breakpoint on
+// the first instruction of a Run is not reported, so that calling Run again
+// after ExitBreakpoint resumes. Run(1) single-steps.
+//
+// Guest faults never escape as Go panics: the interpreter raises them with
+// a sentinel panic that Run recovers once, leaving RIP at the faulting
+// instruction and the architectural state as it was before it.
+func (c *CPU) Run(budget uint64) (exit Exit) {
+	c.left, c.budget = budget, budget
+	defer func() {
+		if r := recover(); r != nil {
+			if r != errGuestFault {
+				panic(r)
+			}
+			c.left++ // the faulting instruction did not retire
+			exit = Exit{Reason: ExitException, Exc: c.exc}
+		}
+		c.Insns += budget - c.left
+	}()
+	return c.run(budget)
+}
+
+// trap ends the current instruction as an exception that is a trap: RIP
+// already points past it, and it counts as retired.
+func (c *CPU) trap(v Vector) Exit {
+	c.exc = Exception{Vector: v, RIP: c.RIP}
+	return Exit{Reason: ExitException, Exc: c.exc}
+}
+
+func (c *CPU) run(budget uint64) Exit {
+	for c.left != 0 {
+		off := c.RIP - c.cpBase
+		if off >= PageSize {
+			c.decode()
+			continue
+		}
+		cp := c.cp
+		op := &cp.ops[cp.idx[off]]
+		if op.Trap != 0 && c.left != budget {
+			return Exit{Reason: ExitBreakpoint}
+		}
+		c.left--
+		switch op.Kind {
+		case isa.KDecode:
+			c.left++
+			c.decode()
+			continue
+
+		// Fast kinds first: they carry the hot loops.
+		case isa.KMovRR:
+			c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&7]
+		case isa.KMovRI:
+			c.R[op.R1&31] = op.Imm
+		case isa.KLoad:
+			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			if op.Sz == 8 {
+				c.R[op.R1&31] = c.load64(a)
+			} else {
+				c.R[op.R1&31] = c.load32(a)
+			}
+		case isa.KStore:
+			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			if op.Sz == 8 {
+				c.store64(a, c.R[op.R2&31])
+			} else {
+				c.store32(a, c.R[op.R2&31])
+			}
+		case isa.KStoreI:
+			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			if op.Sz == 8 {
+				c.store64(a, op.Imm)
+			} else {
+				c.store32(a, op.Imm)
+			}
+		case isa.KLeaR:
+			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+		case isa.KAddRR:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+			r := (a + b) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+		case isa.KAddRI:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, op.Imm
+			r := (a + b) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+		case isa.KSubRR:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+			r := (a - b) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+		case isa.KSubRI:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, op.Imm
+			r := (a - b) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+		case isa.KCmpRR:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+		case isa.KCmpRI:
+			m := sizeMask[op.Sz&7]
+			a, b := c.R[op.R1&31]&m, op.Imm
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+		case isa.KCmpRM:
+			m := sizeMask[op.Sz&7]
+			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			var b uint64
+			if op.Sz == 8 {
+				b = c.load64(ea)
+			} else {
+				b = c.load32(ea)
+			}
+			a := c.R[op.R1&31] & m
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+		case isa.KCmpMI:
+			m := sizeMask[op.Sz&7]
+			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			var a uint64
+			if op.Sz == 8 {
+				a = c.load64(ea)
+			} else {
+				a = c.load32(ea)
+			}
+			b := op.Imm
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+		case isa.KAndRR:
+			m := sizeMask[op.Sz&7]
+			r := c.R[op.R1&31] & c.R[op.R2&31] & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KAndRI:
+			m := sizeMask[op.Sz&7]
+			r := c.R[op.R1&31] & op.Imm & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KOrRR:
+			m := sizeMask[op.Sz&7]
+			r := (c.R[op.R1&31] | c.R[op.R2&31]) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KXorRR:
+			m := sizeMask[op.Sz&7]
+			r := (c.R[op.R1&31] ^ c.R[op.R2&31]) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KTestRR:
+			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&7]
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KIncR:
+			m := sizeMask[op.Sz&7]
+			cf := c.carry()
+			a := c.R[op.R1&31] & m
+			r := (a + 1) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fr, c.fc = fkInc, op.Sz, a, r, cf
+		case isa.KDecR:
+			m := sizeMask[op.Sz&7]
+			cf := c.carry()
+			a := c.R[op.R1&31] & m
+			r := (a - 1) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+		case isa.KShlRI:
+			m := sizeMask[op.Sz&7]
+			a := c.R[op.R1&31] & m
+			r := (a << op.Imm) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShl, op.Sz, a, op.Imm, r
+		case isa.KShrRI:
+			m := sizeMask[op.Sz&7]
+			a := c.R[op.R1&31] & m
+			r := a >> op.Imm
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShr, op.Sz, a, op.Imm, r
+		case isa.KPushR:
+			sp := c.R[isa.RSP] - 8
+			c.store64(sp, c.R[op.R1&31])
+			c.R[isa.RSP] = sp
+		case isa.KPopR:
+			sp := c.R[isa.RSP]
+			v := c.load64(sp)
+			c.R[isa.RSP] = sp + 8
+			c.R[op.R1&31] = v
+		case isa.KCallRel:
+			sp := c.R[isa.RSP] - 8
+			c.store64(sp, c.RIP+uint64(op.Len))
+			c.R[isa.RSP] = sp
+			c.RIP = op.Imm
+			continue
+		case isa.KRetN:
+			sp := c.R[isa.RSP]
+			c.RIP = c.load64(sp)
+			c.R[isa.RSP] = sp + 8
+			continue
+		case isa.KJmpRel:
+			c.RIP = op.Imm
+			continue
+		case isa.KJccRel:
+			if c.cond(op.Cond) {
+				c.RIP = op.Imm
+				continue
+			}
+
+		default:
+			if x, stop := c.generic(op); stop {
+				return x
+			}
+			continue
+		}
+		c.RIP += uint64(op.Len)
+	}
+	return Exit{Reason: ExitBudget}
+}
+
+// ea computes the effective address of op's memory operand, with segment
+// base and address-size truncation.
+func (c *CPU) ea(op *isa.Op) uint64 {
+	a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+	if op.Seg != 0 {
+		a = c.segAdjust(op.Seg, a)
+	}
+	return a
+}
+
+func (c *CPU) segAdjust(seg uint8, a uint64) uint64 {
+	if seg&isa.Addr32 != 0 {
+		a &= 0xffffffff
+	}
+	switch seg & 3 {
+	case isa.SegFS:
+		a += c.FSBase
+	case isa.SegGS:
+		a += c.GSBase
+	}
+	return a
+}
+
+// getReg reads register r as an sz-byte operand.
+func (c *CPU) getReg(sz, r uint8) uint64 {
+	switch sz {
+	case 8:
+		return c.R[r&31]
+	case 4:
+		return c.R[r&31] & 0xffffffff
+	case 2:
+		return c.R[r&31] & 0xffff
+	}
+	if r >= isa.RegAH {
+		return c.R[(r-isa.RegAH)&31] >> 8 & 0xff
+	}
+	return c.R[r&31] & 0xff
+}
+
+// setReg writes an sz-byte operand to register r with the x86-64 rules:
+// 32-bit writes zero-extend, 8- and 16-bit writes merge.
+func (c *CPU) setReg(sz, r uint8, v uint64) {
+	switch sz {
+	case 8:
+		c.R[r&31] = v
+	case 4:
+		c.R[r&31] = v & 0xffffffff
+	case 2:
+		c.R[r&31] = c.R[r&31]&^0xffff | v&0xffff
+	default:
+		if r >= isa.RegAH {
+			i := (r - isa.RegAH) & 31
+			c.R[i] = c.R[i]&^0xff00 | (v&0xff)<<8
+			return
+		}
+		c.R[r&31] = c.R[r&31]&^0xff | v&0xff
+	}
+}
+
+// loc is a resolved A operand: a register or an address.
+type loc struct {
+	mem  bool
+	addr uint64
+}
+
+// locA resolves op's A operand.
+func (c *CPU) locA(op *isa.Op) loc {
+	if op.A == isa.OpdMem {
+		return loc{mem: true, addr: c.ea(op)}
+	}
+	return loc{}
+}
+
+func (c *CPU) read(op *isa.Op, l loc, sz uint8) uint64 {
+	if l.mem {
+		return c.load(sz, l.addr)
+	}
+	return c.getReg(sz, op.R1)
+}
+
+func (c *CPU) write(op *isa.Op, l loc, sz uint8, v uint64) {
+	if l.mem {
+		c.store(sz, l.addr, v)
+		return
+	}
+	c.setReg(sz, op.R1, v)
+}
+
+// readB reads op's B operand at size sz.
+func (c *CPU) readB(op *isa.Op, sz uint8) uint64 {
+	switch op.B {
+	case isa.OpdReg:
+		return c.getReg(sz, op.R2)
+	case isa.OpdMem:
+		return c.load(sz, c.ea(op))
+	}
+	return op.Imm & sizeMask[sz&15]
+}
+
+func (c *CPU) push(sz uint8, v uint64) {
+	sp := c.R[isa.RSP] - uint64(sz)
+	c.store(sz, sp, v)
+	c.R[isa.RSP] = sp
+}
+
+func signExtend(v uint64, sz uint8) uint64 {
+	sh := 64 - 8*uint(sz)
+	return uint64(int64(v<<sh) >> sh)
+}
+
+// generic executes every kind without a fast path. It advances RIP itself
+// and returns stop = true with an Exit for instructions that leave Run.
+func (c *CPU) generic(op *isa.Op) (Exit, bool) {
+	sz := op.Sz
+	m := sizeMask[sz&15]
+	next := c.RIP + uint64(op.Len)
+	switch op.Kind {
+	case isa.KUD, isa.KUD2:
+		c.fault(VecUD, 0, 0)
+
+	case isa.KMov:
+		v := c.readB(op, sz)
+		c.write(op, c.locA(op), sz, v)
+	case isa.KMovzx, isa.KMovsx:
+		v := c.readB(op, op.Sz2)
+		if op.Kind == isa.KMovsx {
+			v = signExtend(v, op.Sz2) & m
+		}
+		c.setReg(sz, op.R1, v)
+	case isa.KLea:
+		a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+		if op.Seg&isa.Addr32 != 0 {
+			a &= 0xffffffff
+		}
+		c.setReg(sz, op.R1, a&m)
+	case isa.KXchg:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		b := c.getReg(sz, op.R2)
+		c.write(op, l, sz, b)
+		c.setReg(sz, op.R2, a)
+	case isa.KCmpxchg:
+		l := c.locA(op)
+		d := c.read(op, l, sz)
+		acc := c.getReg(sz, isa.RAX)
+		if acc == d {
+			c.write(op, l, sz, c.getReg(sz, op.R2))
+		} else {
+			if l.mem {
+				c.store(sz, l.addr, d) // the locked cycle always writes
+			}
+			c.setReg(sz, isa.RAX, d)
+		}
+		c.setFlags(fkSub, sz, acc, d, (acc-d)&m)
+	case isa.KXadd:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		b := c.getReg(sz, op.R2)
+		r := (a + b) & m
+		if l.mem {
+			c.store(sz, l.addr, r)
+			c.setReg(sz, op.R2, a)
+		} else {
+			c.setReg(sz, op.R2, a)
+			c.setReg(sz, op.R1, r)
+		}
+		c.setFlags(fkAdd, sz, a, b, r)
+	case isa.KPush:
+		var v uint64
+		if op.B == isa.OpdImm {
+			v = op.Imm & m
+		} else {
+			v = c.read(op, c.locA(op), sz)
+		}
+		c.push(sz, v)
+	case isa.KPop:
+		sp := c.R[isa.RSP]
+		v := c.load(sz, sp)
+		if op.A == isa.OpdMem {
+			// The address is computed with rsp already incremented.
+			c.R[isa.RSP] = sp + uint64(sz)
+			a := c.ea(op)
+			c.R[isa.RSP] = sp
+			c.store(sz, a, v)
+			c.R[isa.RSP] = sp + uint64(sz)
+		} else {
+			c.R[isa.RSP] = sp + uint64(sz)
+			c.setReg(sz, op.R1, v)
+		}
+
+	case isa.KAdd, isa.KOr, isa.KAdc, isa.KSbb, isa.KAnd, isa.KSub, isa.KXor, isa.KCmp, isa.KTest:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		b := c.readB(op, sz)
+		var r, cin uint64
+		var k uint8
+		switch op.Kind {
+		case isa.KAdd:
+			r, k = a+b, fkAdd
+		case isa.KAdc:
+			cin = c.carry()
+			r, k = a+b+cin, fkAdc
+		case isa.KSub, isa.KCmp:
+			r, k = a-b, fkSub
+		case isa.KSbb:
+			cin = c.carry()
+			r, k = a-b-cin, fkSbb
+		case isa.KAnd, isa.KTest:
+			r, k = a&b, fkLogic
+		case isa.KOr:
+			r, k = a|b, fkLogic
+		case isa.KXor:
+			r, k = a^b, fkLogic
+		}
+		r &= m
+		if op.Kind != isa.KCmp && op.Kind != isa.KTest {
+			c.write(op, l, sz, r)
+		}
+		c.setFlags(k, sz, a, b, r)
+		c.fc = cin
+	case isa.KInc, isa.KDec:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		cf := c.carry()
+		r, k := (a+1)&m, fkInc
+		if op.Kind == isa.KDec {
+			r, k = (a-1)&m, fkDec
+		}
+		c.write(op, l, sz, r)
+		c.setFlags(k, sz, a, 0, r)
+		c.fc = cf
+	case isa.KNeg:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		r := -a & m
+		c.write(op, l, sz, r)
+		c.setFlags(fkNeg, sz, a, 0, r)
+	case isa.KNot:
+		l := c.locA(op)
+		c.write(op, l, sz, ^c.read(op, l, sz)&m)
+
+	case isa.KMul, isa.KImul1:
+		c.mul1(op, sz)
+	case isa.KImul2, isa.KImul3:
+		var a, b uint64
+		if op.Kind == isa.KImul2 {
+			a, b = c.getReg(sz, op.R1), c.readB(op, sz)
+		} else {
+			a, b = c.readB(op, sz), op.Imm&m
+		}
+		lo, of := imul(a, b, sz)
+		c.setReg(sz, op.R1, lo)
+		c.setFlags(fkMul, sz, a, of, lo)
+	case isa.KDiv, isa.KIdiv:
+		c.div(op, sz)
+	case isa.KCwd:
+		v := uint64(0)
+		if c.getReg(sz, isa.RAX)>>(8*uint(sz)-1) != 0 {
+			v = m
+		}
+		c.setReg(sz, isa.RDX, v)
+	case isa.KCbw:
+		c.setReg(sz, isa.RAX, signExtend(c.getReg(sz/2, isa.RAX), sz/2)&m)
+
+	case isa.KShl, isa.KShr, isa.KSar:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		n := c.readB(op, 1) & 31
+		if sz == 8 {
+			n = c.readB(op, 1) & 63
+		}
+		var r uint64
+		switch op.Kind {
+		case isa.KShl:
+			r = a << n & m
+		case isa.KShr:
+			r = a >> n
+		default:
+			r = uint64(int64(signExtend(a, sz))>>n) & m
+		}
+		c.write(op, l, sz, r)
+		if n != 0 { // a zero count leaves the flags alone
+			k := fkSar
+			switch op.Kind {
+			case isa.KShl:
+				k = fkShl
+			case isa.KShr:
+				k = fkShr
+			}
+			c.setFlags(k, sz, a, n, r)
+		}
+	case isa.KRol, isa.KRor:
+		l := c.locA(op)
+		a := c.read(op, l, sz)
+		n := c.readB(op, 1) & 31
+		if sz == 8 {
+			n = c.readB(op, 1) & 63
+		}
+		w := uint(8 * sz)
+		k := uint(n) % w
+		var r uint64
+		if op.Kind == isa.KRol {
+			r = (a<<k | a>>(w-k)) & m
+		} else {
+			r = (a>>k | a<<(w-k)) & m
+		}
+		c.write(op, l, sz, r)
+		if n != 0 {
+			f := c.status() &^ (FlagCF | FlagOF)
+			msb := r >> (w - 1) & 1
+			if op.Kind == isa.KRol {
+				f |= r & 1
+				f |= b2f(msb != r&1, FlagOF)
+			} else {
+				f |= msb
+				f |= b2f(msb != r>>(w-2)&1, FlagOF)
+			}
+			c.rfl = c.rfl&^flagsStatus | f
+			c.fk = fkRaw
+		}
+	case isa.KBt, isa.KBts, isa.KBtr, isa.KBtc:
+		w := uint64(8 * sz)
+		b := c.readB(op, sz)
+		l := c.locA(op)
+		if l.mem && op.B == isa.OpdReg {
+			// A register bit offset is signed and may reach any word.
+			off := int64(signExtend(b, sz))
+			l.addr += uint64(off>>bits.TrailingZeros64(w)) * uint64(sz)
+		}
+		bit := b & (w - 1)
+		a := c.read(op, l, sz)
+		cf := a >> bit & 1
+		switch op.Kind {
+		case isa.KBts:
+			c.write(op, l, sz, a|1<<bit)
+		case isa.KBtr:
+			c.write(op, l, sz, a&^(1<<bit))
+		case isa.KBtc:
+			c.write(op, l, sz, a^1<<bit)
+		}
+		c.setCarry(cf)
+	case isa.KSetcc:
+		v := uint64(0)
+		if c.cond(op.Cond) {
+			v = 1
+		}
+		c.write(op, c.locA(op), 1, v)
+	case isa.KCmovcc:
+		v := c.readB(op, sz)
+		if c.cond(op.Cond) {
+			c.setReg(sz, op.R1, v)
+		} else if sz == 4 {
+			c.R[op.R1&31] &= 0xffffffff
+		}
+
+	case isa.KJcc: // jrcxz/jecxz
+		if c.R[isa.RCX]&sizeMask[sz&15] == 0 {
+			next = op.Imm
+		}
+	case isa.KJmp:
+		next = op.Imm
+	case isa.KJmpInd:
+		next = c.read(op, c.locA(op), 8)
+	case isa.KCall:
+		c.push(8, next)
+		next = op.Imm
+	case isa.KCallInd:
+		t := c.read(op, c.locA(op), 8)
+		c.push(8, next)
+		next = t
+	case isa.KRet:
+		sp := c.R[isa.RSP]
+		next = c.load64(sp)
+		c.R[isa.RSP] = sp + 8 + op.Imm
+	case isa.KLeave:
+		bp := c.R[isa.RBP]
+		v := c.load64(bp)
+		c.R[isa.RSP] = bp + 8
+		c.R[isa.RBP] = v
+
+	case isa.KMovs, isa.KStos:
+		if !c.stringOp(op, sz) {
+			return Exit{}, false // more iterations: RIP stays, re-execute
+		}
+
+	case isa.KNop, isa.KPause:
+	case isa.KInt3:
+		c.RIP = next
+		return c.trap(VecBP), true
+	case isa.KInt:
+		c.RIP = next
+		return c.trap(Vector(op.Imm)), true
+	case isa.KHlt:
+		c.privileged()
+		c.RIP = next
+		return Exit{Reason: ExitHlt}, true
+	case isa.KCli:
+		c.privileged()
+		c.rfl &^= FlagIF
+	case isa.KSti:
+		c.privileged()
+		c.rfl |= FlagIF
+	case isa.KPushf:
+		c.push(8, c.RFLAGS())
+	case isa.KPopf:
+		v := c.load64(c.R[isa.RSP])
+		c.R[isa.RSP] += 8
+		w := uint64(flagsUserWritable)
+		if c.CPL == 0 {
+			w |= FlagIF
+		}
+		c.rfl = c.RFLAGS()&^w | v&w
+		c.fk = fkRaw
+	case isa.KClc, isa.KStc, isa.KCmc:
+		cf := uint64(0)
+		switch op.Kind {
+		case isa.KStc:
+			cf = 1
+		case isa.KCmc:
+			cf = c.carry() ^ 1
+		}
+		c.setCarry(cf)
+	case isa.KCld:
+		c.rfl &^= FlagDF
+	case isa.KStd:
+		c.rfl |= FlagDF
+
+	case isa.KSyscall:
+		if c.LSTAR == 0 {
+			c.RIP = next
+			return Exit{Reason: ExitSyscall}, true
+		}
+		c.R[isa.RCX] = next
+		c.R[isa.R11] = c.RFLAGS()
+		c.SetRFLAGS(c.R[isa.R11] &^ c.FMASK)
+		c.SetCPL(0)
+		c.RIP = c.LSTAR
+		return Exit{Reason: ExitSyscall}, true
+	case isa.KSysret:
+		c.privileged()
+		if !canonical(c.R[isa.RCX]) {
+			c.fault(VecGP, 0, 0)
+		}
+		c.SetRFLAGS(c.R[isa.R11] &^ (1<<16 | 1<<17)) // RF and VM clear
+		c.SetCPL(3)
+		c.RIP = c.R[isa.RCX]
+		return Exit{Reason: ExitSysret}, true
+	case isa.KIret:
+		c.privileged()
+		sp := c.R[isa.RSP]
+		rip, cs, fl, rsp := c.load64(sp), c.load64(sp+8), c.load64(sp+16), c.load64(sp+24)
+		c.load64(sp + 32) // ss
+		if !canonical(rip) {
+			c.fault(VecGP, 0, 0)
+		}
+		c.SetRFLAGS(fl)
+		c.R[isa.RSP] = rsp
+		c.SetCPL(uint8(cs & 3))
+		next = rip
+	case isa.KCpuid:
+		c.cpuid()
+	case isa.KRdtsc:
+		t := c.TSC + c.Insns + (c.budget - c.left)
+		c.R[isa.RAX] = t & 0xffffffff
+		c.R[isa.RDX] = t >> 32
+	case isa.KVmcall:
+		c.privileged()
+		c.RIP = next
+		return Exit{Reason: ExitHypercall}, true
+	default:
+		panic("BUG: emu: unhandled op kind")
+	}
+	c.RIP = next
+	return Exit{}, false
+}
+
+// privileged raises #GP for a CPL 0 instruction in user mode.
+func (c *CPU) privileged() {
+	if c.CPL != 0 {
+		c.fault(VecGP, 0, 0)
+	}
+}
+
+// mul1 is the one-operand mul and imul: rDX:rAX = rAX * A.
+func (c *CPU) mul1(op *isa.Op, sz uint8) {
+	b := c.read(op, c.locA(op), sz)
+	a := c.getReg(sz, isa.RAX)
+	signed := op.Kind == isa.KImul1
+	var hi, lo uint64
+	if sz == 8 {
+		hi, lo = bits.Mul64(a, b)
+		if signed {
+			if int64(a) < 0 {
+				hi -= b
+			}
+			if int64(b) < 0 {
+				hi -= a
+			}
+		}
+	} else {
+		w := 8 * uint(sz)
+		var p uint64
+		if signed {
+			p = uint64(int64(signExtend(a, sz)) * int64(signExtend(b, sz)))
+		} else {
+			p = a * b
+		}
+		lo, hi = p&sizeMask[sz], p>>w&sizeMask[sz]
+	}
+	var of uint64
+	if signed {
+		if hi != uint64(int64(signExtend(lo, sz))>>63)&sizeMask[sz] {
+			of = 1
+		}
+	} else if hi != 0 {
+		of = 1
+	}
+	if sz == 1 {
+		c.setReg(2, isa.RAX, hi<<8|lo)
+	} else {
+		c.setReg(sz, isa.RAX, lo)
+		c.setReg(sz, isa.RDX, hi)
+	}
+	c.setFlags(fkMul, sz, a, of, lo)
+}
+
+// imul multiplies two sz-byte values as signed and returns the truncated
+// product and whether it overflowed.
+func imul(a, b uint64, sz uint8) (lo, of uint64) {
+	if sz == 8 {
+		hi, l := bits.Mul64(a, b)
+		if int64(a) < 0 {
+			hi -= b
+		}
+		if int64(b) < 0 {
+			hi -= a
+		}
+		if hi != uint64(int64(l)>>63) {
+			of = 1
+		}
+		return l, of
+	}
+	p := int64(signExtend(a, sz)) * int64(signExtend(b, sz))
+	lo = uint64(p) & sizeMask[sz]
+	if int64(signExtend(lo, sz)) != p {
+		of = 1
+	}
+	return lo, of
+}
+
+// div is div and idiv: rAX, rDX = rDX:rAX / A, rDX:rAX % A. A zero divisor
+// or a quotient too wide for rAX raises #DE.
+func (c *CPU) div(op *isa.Op, sz uint8) {
+	d := c.read(op, c.locA(op), sz)
+	if d == 0 {
+		c.fault(VecDE, 0, 0)
+	}
+	var hi, lo uint64
+	if sz == 1 {
+		ax := c.getReg(2, isa.RAX)
+		hi, lo = ax>>8, ax&0xff
+	} else {
+		hi, lo = c.getReg(sz, isa.RDX), c.getReg(sz, isa.RAX)
+	}
+	var q, r uint64
+	if op.Kind == isa.KDiv {
+		if sz == 8 {
+			if hi >= d {
+				c.fault(VecDE, 0, 0)
+			}
+			q, r = bits.Div64(hi, lo, d)
+		} else {
+			n := hi<<(8*uint(sz)) | lo
+			q, r = n/d, n%d
+			if q > sizeMask[sz] {
+				c.fault(VecDE, 0, 0)
+			}
+		}
+	} else {
+		var ok bool
+		q, r, ok = idiv(hi, lo, d, sz)
+		if !ok {
+			c.fault(VecDE, 0, 0)
+		}
+	}
+	if sz == 1 {
+		c.setReg(2, isa.RAX, (r&0xff)<<8|q&0xff)
+		return
+	}
+	c.setReg(sz, isa.RAX, q)
+	c.setReg(sz, isa.RDX, r)
+}
+
+// idiv divides the signed 2*sz-byte value hi:lo by the signed sz-byte d.
+func idiv(hi, lo, d uint64, sz uint8) (q, r uint64, ok bool) {
+	if sz < 8 {
+		w := 8 * uint(sz)
+		n := int64(signExtend(hi<<w|lo, 2*sz))
+		dv := int64(signExtend(d, sz))
+		qq, rr := n/dv, n%dv
+		lim := int64(1) << (w - 1)
+		if qq >= lim || qq < -lim || (n == -1<<63 && dv == -1) {
+			return 0, 0, false
+		}
+		return uint64(qq) & sizeMask[sz], uint64(rr) & sizeMask[sz], true
+	}
+	neg := int64(hi) < 0
+	if neg { // |hi:lo|
+		lo = -lo
+		hi = ^hi
+		if lo == 0 {
+			hi++
+		}
+	}
+	dneg := int64(d) < 0
+	ad := d
+	if dneg {
+		ad = -d
+	}
+	if hi >= ad {
+		return 0, 0, false
+	}
+	uq, ur := bits.Div64(hi, lo, ad)
+	if neg != dneg {
+		if uq > 1<<63 {
+			return 0, 0, false
+		}
+		uq = -uq
+	} else if uq >= 1<<63 {
+		return 0, 0, false
+	}
+	if neg {
+		ur = -ur
+	}
+	return uq, ur, true
+}
+
+// stringOp runs movs or stos, with rep up to a chunk of iterations at a
+// time, and reports whether the instruction is finished. An unfinished rep
+// leaves RIP at the instruction (as an interrupted rep does on hardware)
+// so that budgets and interrupts still apply to long copies.
+func (c *CPU) stringOp(op *isa.Op, sz uint8) bool {
+	rep := op.Cond != 0
+	step := uint64(sz)
+	if c.rfl&FlagDF != 0 {
+		step = -step
+	}
+	for i := 0; i < 4096; i++ {
+		if rep && c.R[isa.RCX] == 0 {
+			return true
+		}
+		if op.Kind == isa.KMovs {
+			c.store(sz, c.R[isa.RDI], c.load(sz, c.R[isa.RSI]))
+			c.R[isa.RSI] += step
+		} else {
+			c.store(sz, c.R[isa.RDI], c.getReg(sz, isa.RAX))
+		}
+		c.R[isa.RDI] += step
+		if !rep {
+			return true
+		}
+		c.R[isa.RCX]--
+	}
+	return c.R[isa.RCX] == 0
+}
+
+// cpuid answers the few leaves klpsim's guests ask: the vendor string and
+// a feature word that claims only what the interpreter implements.
+func (c *CPU) cpuid() {
+	var a, b, cx, d uint32
+	switch uint32(c.R[isa.RAX]) {
+	case 0:
+		a = 1
+		// "klpsimx86-64" in ebx, edx, ecx order.
+		b, d, cx = 0x73706c6b, 0x3878696d, 0x34362d36
+	case 1:
+		a = 0x00000f01          // family 15, model 0, stepping 1
+		d = 1<<4 | 1<<8 | 1<<15 // tsc, cx8, cmov
+	}
+	c.R[isa.RAX], c.R[isa.RBX], c.R[isa.RCX], c.R[isa.RDX] = uint64(a), uint64(b), uint64(cx), uint64(d)
+}
