@@ -122,7 +122,7 @@ func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {
 	}
 	// Crosses into the next page: both must be readable before any byte
 	// counts.
-	q := c.rpage(a + uint64(sz) - 1)
+	q := c.rpage((a + uint64(sz) - 1) &^ (PageSize - 1))
 	var v uint64
 	for i := uint8(0); i < sz; i++ {
 		b := a + uint64(i)
@@ -151,7 +151,7 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 		}
 		return
 	}
-	q := c.wpage(a + uint64(sz) - 1)
+	q := c.wpage((a + uint64(sz) - 1) &^ (PageSize - 1))
 	for i := uint8(0); i < sz; i++ {
 		b := a + uint64(i)
 		pg := p

@@ -23,7 +23,7 @@ const (
 )
 
 // sizeMask[n] masks an n-byte value.
-var sizeMask = [9]uint64{0, 0xff, 0xffff, 0, 0xffffffff, 0, 0, 0, ^uint64(0)}
+var sizeMask = [16]uint64{1: 0xff, 2: 0xffff, 4: 0xffffffff, 8: ^uint64(0)}
 
 // setFlags records a flag-setting operation lazily. a, b and r are already
 // truncated to sz bytes.

@@ -57,7 +57,7 @@ func (c *CPU) run(budget uint64) Exit {
 
 		// Fast kinds first: they carry the hot loops.
 		case isa.KMovRR:
-			c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&7]
+			c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
 		case isa.KMovRI:
 			c.R[op.R1&31] = op.Imm
 		case isa.KLoad:
@@ -84,39 +84,39 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KLeaR:
 			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 		case isa.KAddRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 			r := (a + b) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 		case isa.KAddRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, op.Imm
 			r := (a + b) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 		case isa.KSubRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 			r := (a - b) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
 		case isa.KSubRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, op.Imm
 			r := (a - b) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
 		case isa.KCmpRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, op.Imm
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpRM:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 			var b uint64
 			if op.Sz == 8 {
@@ -127,7 +127,7 @@ func (c *CPU) run(budget uint64) Exit {
 			a := c.R[op.R1&31] & m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpMI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 			var a uint64
 			if op.Sz == 8 {
@@ -138,50 +138,50 @@ func (c *CPU) run(budget uint64) Exit {
 			b := op.Imm
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KAndRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			r := c.R[op.R1&31] & c.R[op.R2&31] & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 		case isa.KAndRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			r := c.R[op.R1&31] & op.Imm & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 		case isa.KOrRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			r := (c.R[op.R1&31] | c.R[op.R2&31]) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 		case isa.KXorRR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			r := (c.R[op.R1&31] ^ c.R[op.R2&31]) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 		case isa.KTestRR:
-			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&7]
+			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 		case isa.KIncR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			cf := c.carry()
 			a := c.R[op.R1&31] & m
 			r := (a + 1) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fr, c.fc = fkInc, op.Sz, a, r, cf
 		case isa.KDecR:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			cf := c.carry()
 			a := c.R[op.R1&31] & m
 			r := (a - 1) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
 		case isa.KShlRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a := c.R[op.R1&31] & m
 			r := (a << op.Imm) & m
 			c.R[op.R1&31] = r
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShl, op.Sz, a, op.Imm, r
 		case isa.KShrRI:
-			m := sizeMask[op.Sz&7]
+			m := sizeMask[op.Sz&15]
 			a := c.R[op.R1&31] & m
 			r := a >> op.Imm
 			c.R[op.R1&31] = r

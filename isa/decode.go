@@ -34,7 +34,9 @@ const VMCALL = x86asm.XTEST + 1
 //   - an absent index register has Scale 0 (x86asm says Index 0, Scale 1);
 //   - an instruction x86asm returns as Op 0 without error (endbr64, rdpid,
 //     ...) is ErrUnrecognized, never a silent no-op;
-//   - vmcall decodes as VMCALL.
+//   - vmcall decodes as VMCALL;
+//   - an instruction cut short is always ErrTruncated (x86asm sometimes says
+//     unrecognized).
 type Inst struct {
 	x86asm.Inst
 }
@@ -53,6 +55,15 @@ func Decode(code []byte) (Inst, error) {
 		return Inst{x86asm.Inst{Op: VMCALL, Len: 3, Mode: 64, DataSize: 32, AddrSize: 64}}, nil
 	}
 	in, err := x86asm.Decode(code, 64)
+	if (err != nil || in.Op == 0) && len(code) < MaxInstLen {
+		// x86asm reports some truncated instructions as unrecognized: an
+		// instruction that decodes once padded is truncated, not invalid.
+		var pad [MaxInstLen]byte
+		copy(pad[:], code)
+		if p, perr := x86asm.Decode(pad[:], 64); perr == nil && p.Op != 0 && p.Len > len(code) {
+			return Inst{}, ErrTruncated
+		}
+	}
 	switch {
 	case errors.Is(err, x86asm.ErrTruncated):
 		return Inst{}, ErrTruncated

@@ -1,0 +1,466 @@
+package emu
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"klpsim/isa"
+)
+
+const (
+	kText  uint64 = 0xffffffff81000000 // kernel text, as Linux lays it out
+	kData  uint64 = 0xffffffff82000000
+	kStack uint64 = 0xffffc90000004000 // top of a kernel stack
+)
+
+func code(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// machine maps kernel text (with text), a data page and a stack, and
+// returns a CPU at CPL 0 about to run the text.
+func machine(t testing.TB, text string) *CPU {
+	t.Helper()
+	m := NewMemory()
+	must(t, m.Map(kText, 2*PageSize, PermRX))
+	must(t, m.Map(kData, PageSize, PermRW))
+	must(t, m.Map(kStack-4*PageSize, 4*PageSize, PermRW))
+	must(t, m.Write(kText, code(t, text)))
+	c := NewCPU(m)
+	c.RIP = kText
+	c.R[isa.RSP] = kStack
+	return c
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantExit(t *testing.T, got Exit, reason ExitReason) {
+	t.Helper()
+	if got.Reason != reason {
+		t.Fatalf("exit = %v (%v), want %v", got.Reason, got.Exc, reason)
+	}
+}
+
+func TestRunBudgetAndCount(t *testing.T) {
+	// 1: inc rax; jmp 1b
+	c := machine(t, "48 ff c0 eb fb")
+	wantExit(t, c.Run(1001), ExitBudget)
+	if c.Insns != 1001 || c.R[isa.RAX] != 501 {
+		t.Errorf("insns = %d, rax = %d; want 1001, 501", c.Insns, c.R[isa.RAX])
+	}
+	wantExit(t, c.Run(0), ExitBudget)
+	if c.Insns != 1001 {
+		t.Errorf("Run(0) retired instructions")
+	}
+}
+
+func TestSingleStep(t *testing.T) {
+	c := machine(t, "48 c7 c0 07 00 00 00 48 ff c0 90") // mov rax, 7; inc rax; nop
+	for i, want := range []uint64{kText + 7, kText + 10, kText + 11} {
+		wantExit(t, c.Run(1), ExitBudget)
+		if c.RIP != want {
+			t.Fatalf("step %d: rip = %#x, want %#x", i, c.RIP, want)
+		}
+	}
+	if c.R[isa.RAX] != 8 {
+		t.Errorf("rax = %d, want 8", c.R[isa.RAX])
+	}
+}
+
+func TestHypercallHltInt3(t *testing.T) {
+	c := machine(t, "0f 01 c1 f4 cc 0f 0b")
+	wantExit(t, c.Run(10), ExitHypercall)
+	if c.RIP != kText+3 {
+		t.Errorf("after vmcall rip = %#x", c.RIP)
+	}
+	wantExit(t, c.Run(10), ExitHlt)
+	if c.RIP != kText+4 {
+		t.Errorf("after hlt rip = %#x", c.RIP)
+	}
+	x := c.Run(10)
+	wantExit(t, x, ExitException)
+	if x.Exc.Vector != VecBP || x.Exc.RIP != kText+5 || c.RIP != kText+5 {
+		t.Errorf("int3: %+v rip %#x; want #BP as a trap at %#x", x.Exc, c.RIP, kText+5)
+	}
+	x = c.Run(10)
+	if x.Exc.Vector != VecUD || c.RIP != kText+5 {
+		t.Errorf("ud2: %+v rip %#x; want #UD as a fault at %#x", x.Exc, c.RIP, kText+5)
+	}
+	if c.Insns != 3 {
+		t.Errorf("insns = %d, want 3 (the faulting ud2 does not retire)", c.Insns)
+	}
+}
+
+func TestUnknownInstructionIsUD(t *testing.T) {
+	for _, s := range []string{"f3 0f 1e fa", "f3 0f c7 f8", "0f 28 c1", "06"} { // endbr64, rdpid, movaps, push es
+		c := machine(t, s)
+		x := c.Run(5)
+		if x.Reason != ExitException || x.Exc.Vector != VecUD || c.RIP != kText || c.Insns != 0 {
+			t.Errorf("%s: exit %+v rip %#x insns %d; want #UD at the instruction", s, x, c.RIP, c.Insns)
+		}
+	}
+}
+
+func TestPageFaults(t *testing.T) {
+	tests := []struct {
+		name, text string
+		user       bool
+		addr, code uint64
+	}{
+		{"read unmapped", "48 8b 03", false, 0x1000, 0},                         // mov rax, [rbx]
+		{"write unmapped", "48 89 03", false, 0x1000, PFWrite},                  // mov [rbx], rax
+		{"write read-only", "48 89 03", false, kText, PFPresent | PFWrite},      // mov [rbx], rax
+		{"fetch unmapped", "ff e3", false, 0x1000, PFFetch},                     // jmp rbx
+		{"fetch non-executable", "ff e3", false, kData, PFPresent | PFFetch},    // jmp rbx
+		{"user reads kernel page", "48 8b 03", true, kData, PFPresent | PFUser}, // mov rax, [rbx]
+		{"crossing into unmapped", "48 8b 03", false, kData + PageSize - 4, 0}, // CR2 is the first missing byte  // the second page is missing
+		{"push below the stack", "50", false, kStack - 4*PageSize - 8, PFWrite}, // push rax
+		{"ret to unmapped", "c3", false, 0x1000, PFFetch},                       // the fetch faults, not the pop
+		{"call through unmapped", "ff 13", false, 0x1000, 0},                    // call [rbx]
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := machine(t, tt.text)
+			switch tt.name {
+			case "push below the stack":
+				c.R[isa.RSP] = kStack - 4*PageSize
+			case "ret to unmapped":
+				c.R[isa.RSP] -= 8
+				must(t, c.mem.WriteU64(c.R[isa.RSP], 0x1000))
+			}
+			c.R[isa.RBX] = tt.addr
+			if tt.user {
+				// Let user mode run the kernel text page for this test only.
+				must(t, c.mem.Protect(kText, PageSize, PermRX|PermUser))
+				c.SetCPL(3)
+			}
+			before := c.R
+			x := c.Run(10)
+			if x.Reason != ExitException || x.Exc.Vector != VecPF {
+				t.Fatalf("exit %+v, want #PF", x)
+			}
+			wantRIP := uint64(kText)
+			if tt.name == "ret to unmapped" || tt.code&PFFetch != 0 {
+				wantRIP = 0x1000
+				if tt.name == "fetch non-executable" {
+					wantRIP = kData
+				}
+				before[isa.RSP] = c.R[isa.RSP] // the branch retired
+			}
+			wantAddr := tt.addr
+			if tt.name == "crossing into unmapped" {
+				wantAddr = kData + PageSize
+			}
+			if x.Exc.Addr != wantAddr || x.Exc.ErrorCode != tt.code || x.Exc.RIP != wantRIP {
+				t.Errorf("got addr %#x code %#x rip %#x; want %#x %#x %#x", x.Exc.Addr, x.Exc.ErrorCode, x.Exc.RIP, wantAddr, tt.code, wantRIP)
+			}
+			if c.R != before {
+				t.Errorf("registers changed by a faulting instruction")
+			}
+		})
+	}
+}
+
+func TestNonCanonicalIsGP(t *testing.T) {
+	c := machine(t, "48 8b 03") // mov rax, [rbx]
+	c.R[isa.RBX] = 0x0000800000000000
+	x := c.Run(1)
+	if x.Exc.Vector != VecGP || c.RIP != kText {
+		t.Errorf("exit %+v, want #GP at the instruction", x)
+	}
+}
+
+func TestPrivilegedAtCPL3IsGP(t *testing.T) {
+	for _, s := range []string{"f4", "fa", "fb", "48 0f 07", "48 cf"} { // hlt, cli, sti, sysretq, iretq
+		c := machine(t, s)
+		must(t, c.mem.Protect(kText, PageSize, PermRX|PermUser))
+		c.SetCPL(3)
+		if x := c.Run(1); x.Exc.Vector != VecGP || x.Reason != ExitException {
+			t.Errorf("%s at CPL 3: exit %+v, want #GP", s, x)
+		}
+	}
+}
+
+func TestDivideErrors(t *testing.T) {
+	tests := []struct {
+		name, text    string
+		rax, rdx, rbx uint64
+	}{
+		{"div by zero", "48 f7 f3", 1, 0, 0},
+		{"div quotient overflow", "48 f7 f3", 0, 1, 1},
+		{"idiv INT64_MIN/-1", "48 f7 fb", 1 << 63, ^uint64(0), ^uint64(0)},
+		{"idiv32 INT32_MIN/-1", "f7 fb", 0x80000000, 0xffffffff, 0xffffffff},
+		{"div8 overflow", "f6 f3", 0x1000, 0, 2},
+	}
+	for _, tt := range tests {
+		c := machine(t, tt.text)
+		c.R[isa.RAX], c.R[isa.RDX], c.R[isa.RBX] = tt.rax, tt.rdx, tt.rbx
+		if x := c.Run(1); x.Exc.Vector != VecDE || x.Reason != ExitException || c.R[isa.RAX] != tt.rax {
+			t.Errorf("%s: exit %+v rax %#x, want #DE with rax unchanged", tt.name, x, c.R[isa.RAX])
+		}
+	}
+}
+
+// Guest stores into code it has already executed must be seen: the
+// decoded ops of the page are dropped.
+func TestSelfModifyingCode(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, PageSize, PermRWX))
+	// 0: mov eax, 1          (b8 01 00 00 00)
+	// 5: inc ecx; cmp ecx, 2; je 21
+	// 12: mov byte [rip-18], 2: patches the immediate at 1
+	// 19: jmp 0
+	// 21: hlt
+	must(t, m.Write(0x400000, code(t, "b8 01 00 00 00 ff c1 83 f9 02 74 09 c6 05 ee ff ff ff 02 eb eb f4")))
+	c := NewCPU(m)
+	c.RIP = 0x400000
+	wantExit(t, c.Run(100), ExitHlt)
+	if c.R[isa.RAX] != 2 {
+		t.Errorf("rax = %d, want 2 (the patched immediate)", c.R[isa.RAX])
+	}
+}
+
+// Host writes are the text-poking path ftrace uses: turning a 5-byte nop
+// into a call must take effect on the next execution, on every CPU.
+func TestHostTextPoke(t *testing.T) {
+	//  0: nop5 (0f 1f 44 00 00) ; 5: hlt ; 6: inc rax ; ret
+	c := machine(t, "0f 1f 44 00 00 f4 48 ff c0 c3")
+	c2 := NewCPU(c.mem)
+	c2.RIP, c2.R[isa.RSP] = kText, kStack-PageSize
+	wantExit(t, c.Run(10), ExitHlt)
+	wantExit(t, c2.Run(10), ExitHlt)
+	// Poke "call kText+6" over the nop.
+	must(t, c.mem.Write(kText, code(t, "e8 01 00 00 00")))
+	c.RIP, c2.RIP = kText, kText
+	wantExit(t, c.Run(10), ExitHlt)
+	wantExit(t, c2.Run(10), ExitHlt)
+	if c.R[isa.RAX] != 1 || c2.R[isa.RAX] != 1 {
+		t.Errorf("rax = %d, %d; want 1, 1 (the poked call ran on both CPUs)", c.R[isa.RAX], c2.R[isa.RAX])
+	}
+}
+
+// One CPU's store to code must reach the cached ops another CPU runs.
+func TestCrossCPUCodeWrite(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, PageSize, PermRWX))
+	must(t, m.Write(0x400000, code(t, "b8 01 00 00 00 f4"))) // mov eax, 1; hlt
+	a, b := NewCPU(m), NewCPU(m)
+	a.RIP = 0x400000
+	wantExit(t, a.Run(10), ExitHlt)
+	// b: mov byte [0x400001], 9 ; hlt at 0x400100
+	must(t, m.Write(0x400100, code(t, "c6 04 25 01 00 40 00 09 f4")))
+	b.RIP = 0x400100
+	wantExit(t, b.Run(10), ExitHlt)
+	a.RIP = 0x400000
+	wantExit(t, a.Run(10), ExitHlt)
+	if a.R[isa.RAX] != 9 {
+		t.Errorf("rax = %d, want 9", a.R[isa.RAX])
+	}
+}
+
+// An instruction that straddles two pages is cached on the first; a write
+// to the second must still drop it.
+func TestInstructionAcrossPages(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, 2*PageSize, PermRX))
+	start := uint64(0x400000 + PageSize - 3)
+	must(t, m.Write(start, code(t, "b8 01 00 00 00 f4"))) // mov eax, 1 split 3+2; hlt
+	c := NewCPU(m)
+	c.RIP = start
+	wantExit(t, c.Run(10), ExitHlt)
+	must(t, m.Write(0x400000+PageSize, code(t, "07"))) // imm's top bytes: 0x00070001
+	c.RIP = start
+	wantExit(t, c.Run(10), ExitHlt)
+	if c.R[isa.RAX] != 0x00070001 {
+		t.Errorf("rax = %#x, want 0x70001", c.R[isa.RAX])
+	}
+}
+
+func TestBreakpoint(t *testing.T) {
+	c := machine(t, "48 ff c0 48 ff c0 48 ff c0 f4") // inc rax x3; hlt
+	c.mem.SetBreakpoint(kText + 6)
+	wantExit(t, c.Run(100), ExitBreakpoint)
+	if c.RIP != kText+6 || c.R[isa.RAX] != 2 {
+		t.Fatalf("stopped at %#x with rax %d; want %#x, 2", c.RIP, c.R[isa.RAX], kText+6)
+	}
+	// Resuming executes the instruction under the breakpoint.
+	wantExit(t, c.Run(100), ExitHlt)
+	if c.R[isa.RAX] != 3 {
+		t.Errorf("rax = %d after resume, want 3", c.R[isa.RAX])
+	}
+	c.mem.ClearBreakpoint(kText + 6)
+	c.RIP = kText
+	wantExit(t, c.Run(100), ExitHlt)
+	if c.R[isa.RAX] != 6 {
+		t.Errorf("rax = %d with the breakpoint cleared, want 6", c.R[isa.RAX])
+	}
+}
+
+func TestSyscallSysret(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, PageSize, PermRX|PermUser))
+	must(t, m.Map(kText, PageSize, PermRX))
+	must(t, m.Write(0x400000, code(t, "0f 05 f4")))       // syscall; hlt (#GP at CPL 3)
+	must(t, m.Write(kText, code(t, "48 ff c0 48 0f 07"))) // inc rax; sysretq
+	c := NewCPU(m)
+	c.SetCPL(3)
+	c.RIP = 0x400000
+	c.LSTAR, c.FMASK = kText, FlagIF|FlagDF
+	c.SetRFLAGS(0x202 | FlagDF)
+	wantExit(t, c.Run(10), ExitSyscall)
+	if c.CPL != 0 || c.RIP != kText || c.R[isa.RCX] != 0x400002 || c.R[isa.R11] != 0x602 || c.RFLAGS() != 0x2 {
+		t.Fatalf("after syscall: cpl %d rip %#x rcx %#x r11 %#x rflags %#x", c.CPL, c.RIP, c.R[isa.RCX], c.R[isa.R11], c.RFLAGS())
+	}
+	wantExit(t, c.Run(10), ExitSysret)
+	if c.CPL != 3 || c.RIP != 0x400002 || c.RFLAGS() != 0x602 || c.R[isa.RAX] != 1 {
+		t.Fatalf("after sysret: cpl %d rip %#x rflags %#x rax %d", c.CPL, c.RIP, c.RFLAGS(), c.R[isa.RAX])
+	}
+	if x := c.Run(10); x.Exc.Vector != VecGP {
+		t.Errorf("hlt at CPL 3 after sysret: %+v, want #GP", x)
+	}
+}
+
+// With LSTAR zero, syscall only stops (the user-mode runner's hook).
+func TestSyscallWithoutLSTAR(t *testing.T) {
+	c := machine(t, "0f 05 f4")
+	wantExit(t, c.Run(10), ExitSyscall)
+	if c.RIP != kText+2 || c.CPL != 0 {
+		t.Errorf("rip %#x, want %#x", c.RIP, kText+2)
+	}
+}
+
+func TestKernelAddressesAndStack(t *testing.T) {
+	// call f; hlt; f: push rbp; mov rbp, rsp; mov rax, [rbp+8]; pop rbp; ret
+	c := machine(t, "e8 01 00 00 00 f4 55 48 89 e5 48 8b 45 08 5d c3")
+	wantExit(t, c.Run(100), ExitHlt)
+	if c.R[isa.RAX] != kText+5 || c.R[isa.RSP] != kStack {
+		t.Errorf("rax %#x rsp %#x; want return address %#x and a balanced stack", c.R[isa.RAX], c.R[isa.RSP], kText+5)
+	}
+}
+
+func TestFSBase(t *testing.T) {
+	c := machine(t, "64 48 8b 04 25 10 00 00 00 f4") // mov rax, fs:[0x10]
+	c.FSBase = kData
+	must(t, c.mem.WriteU64(kData+0x10, 0x1234))
+	wantExit(t, c.Run(10), ExitHlt)
+	if c.R[isa.RAX] != 0x1234 {
+		t.Errorf("rax = %#x", c.R[isa.RAX])
+	}
+}
+
+func TestMemoryHostAccess(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x1000, 2*PageSize, PermR))
+	if err := m.Map(0x2000, PageSize, PermR); err == nil {
+		t.Error("double Map succeeded")
+	}
+	// Host writes ignore permissions and may cross pages.
+	must(t, m.Write(0x1ffc, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	v, err := m.ReadU64(0x1ffc)
+	if err != nil || v != 0x0807060504030201 {
+		t.Errorf("ReadU64 = %#x, %v", v, err)
+	}
+	if err := m.Write(0x2ffc, make([]byte, 8)); err == nil {
+		t.Error("write past the mapping succeeded")
+	} else if ue, ok := err.(*UnmappedError); !ok || ue.Addr != 0x3000 {
+		t.Errorf("error %v, want unmapped 0x3000", err)
+	}
+	if v, _ := m.ReadU64(0x2ff8); v != 0 {
+		t.Error("a failed write changed memory")
+	}
+	must(t, m.Unmap(0x1000, PageSize))
+	if _, ok := m.PermAt(0x1000); ok {
+		t.Error("page still mapped after Unmap")
+	}
+}
+
+// Table-driven checks of flag results the differential corpus cannot pin
+// down (it masks undefined flags) and of lazy-flag bookkeeping.
+func TestFlags(t *testing.T) {
+	tests := []struct {
+		name, text string
+		rax, rbx   uint64
+		wantRAX    uint64
+		wantFlags  uint64 // status bits only
+	}{
+		{"add carry+zero", "48 01 d8", ^uint64(0), 1, 0, FlagCF | FlagZF | FlagPF | FlagAF},
+		{"add signed overflow", "48 01 d8", 1 << 62, 1 << 62, 1 << 63, FlagOF | FlagSF | FlagPF},
+		{"sub borrow", "48 29 d8", 0, 1, ^uint64(0), FlagCF | FlagSF | FlagPF | FlagAF},
+		{"cmp 32-bit equal", "39 d8", 0xffff_ffff_0000_0005, 5, 0xffff_ffff_0000_0005, FlagZF | FlagPF},
+		{"8-bit add into ah", "00 dc", 0x7f00, 0x01, 0x8000, FlagSF | FlagOF | FlagAF},
+		{"inc keeps CF", "f9 48 ff c0", 0x7fffffffffffffff, 0, 1 << 63, FlagCF | FlagOF | FlagSF | FlagPF | FlagAF},
+		{"dec to zero", "f8 48 ff c8", 1, 0, 0, FlagZF | FlagPF},
+		{"neg zero clears CF", "48 f7 d8", 0, 0, 0, FlagZF | FlagPF},
+		{"neg min", "48 f7 d8", 1 << 63, 0, 1 << 63, FlagCF | FlagOF | FlagSF | FlagPF},
+		{"adc with carry", "f9 48 11 d8", ^uint64(0), 0, 0, FlagCF | FlagZF | FlagPF | FlagAF},
+		{"sbb with carry", "f9 48 19 d8", 0, 0, ^uint64(0), FlagCF | FlagSF | FlagPF | FlagAF},
+		{"shl by 1 sets OF", "48 d1 e0", 1 << 62, 0, 1 << 63, FlagOF | FlagSF | FlagPF},
+		{"shr out of bit 0", "48 d1 e8", 3, 0, 1, FlagCF},
+		{"sar negative", "48 d1 f8", ^uint64(0), 0, ^uint64(0), FlagCF | FlagSF | FlagPF},
+		{"xor clears", "48 31 c0", 5, 0, 0, FlagZF | FlagPF},
+		{"bt sets only CF", "f8 48 0f a3 d8", 4, 2, 4, FlagCF},
+		{"stc cmc", "f9 f5", 0, 0, 0, 0},
+		{"imul overflow", "48 0f af c3", 1 << 62, 4, 0, FlagCF | FlagOF | FlagZF | FlagPF},
+	}
+	for _, tt := range tests {
+		for _, fast := range []bool{true, false} {
+			isa.NoFastKinds = !fast
+			c := machine(t, tt.text+" f4")
+			c.SetRFLAGS(0x2)
+			c.R[isa.RAX], c.R[isa.RBX] = tt.rax, tt.rbx
+			wantExit(t, c.Run(10), ExitHlt)
+			if got := c.RFLAGS() & flagsStatus; got != tt.wantFlags || c.R[isa.RAX] != tt.wantRAX {
+				t.Errorf("%s (fast %v): rax %#x flags %#x; want %#x %#x", tt.name, fast, c.R[isa.RAX], got, tt.wantRAX, tt.wantFlags)
+			}
+		}
+	}
+	isa.NoFastKinds = false
+}
+
+// FuzzExecute runs arbitrary bytes as kernel and as user code: whatever
+// they do, the host must not panic and Run must return an exit.
+func FuzzExecute(f *testing.F) {
+	for _, s := range []string{"48 ff c0 eb fb", "0f 05", "f3 a4", "48 f7 f3", "ff 13", "c6 05 00 00 00 00 90", "f0 48 0f b1 0b", "48 cf", "9d"} {
+		f.Add(code(f, s), false, uint64(0))
+	}
+	f.Fuzz(func(t *testing.T, text []byte, user bool, seed uint64) {
+		if len(text) > PageSize {
+			text = text[:PageSize]
+		}
+		m := NewMemory()
+		must(t, m.Map(kText, 2*PageSize, PermRWX|PermUser))
+		must(t, m.Map(kData, PageSize, PermRW|PermUser))
+		must(t, m.Map(kStack-PageSize, PageSize, PermRW|PermUser))
+		must(t, m.Write(kText, text))
+		c := NewCPU(m)
+		for i := range 16 {
+			c.R[i] = kData + (seed>>i)&0xff8
+		}
+		c.R[isa.RSP] = kStack - 64
+		c.R[isa.RCX] = seed & 0xffff
+		c.RIP = kText
+		if user {
+			c.SetCPL(3)
+		}
+		for range 4 {
+			x := c.Run(2000)
+			if x.Reason == ExitException && x.Exc.Vector == VecBP {
+				continue
+			}
+			if x.Reason != ExitBudget && x.Reason != ExitHlt && x.Reason != ExitSyscall {
+				break
+			}
+		}
+	})
+}

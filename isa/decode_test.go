@@ -1,0 +1,179 @@
+package isa
+
+import (
+	"encoding/hex"
+	"errors"
+	"strings"
+	"testing"
+
+	"golang.org/x/arch/x86/x86asm"
+)
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Each row is one x86asm quirk that Decode must fix.
+func TestDecodeQuirks(t *testing.T) {
+	tests := []struct {
+		name, hex string
+		check     func(t *testing.T, in Inst)
+	}{
+		{"disp32 is sign-extended", "48 8b 80 00 ff ff ff", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Disp != -0x100 {
+				t.Errorf("disp = %#x, want -0x100", m.Disp)
+			}
+		}},
+		{"disp8 stays signed", "48 8b 40 f8", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Disp != -8 {
+				t.Errorf("disp = %#x, want -8", m.Disp)
+			}
+		}},
+		{"rip-relative disp32 is sign-extended", "48 8d 05 f0 ff ff ff", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Disp != -0x10 || m.Base != x86asm.RIP {
+				t.Errorf("mem = %+v, want [rip-0x10]", m)
+			}
+		}},
+		{"moffs keeps its 64-bit address", "48 a1 00 ff ff ff 00 00 00 00", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Disp != 0xffffff00 {
+				t.Errorf("disp = %#x, want 0xffffff00", m.Disp)
+			}
+		}},
+		{"absent index has scale 0", "48 8b 04 25 28 00 00 00", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Index != 0 || m.Scale != 0 || m.Base != 0 || m.Disp != 0x28 {
+				t.Errorf("mem = %+v, want [0x28] with no base or index", m)
+			}
+		}},
+		{"present index keeps its scale", "48 8b 04 c8", func(t *testing.T, in Inst) {
+			if m := in.Args[1].(x86asm.Mem); m.Index != x86asm.RCX || m.Scale != 8 {
+				t.Errorf("mem = %+v, want [rax+rcx*8]", m)
+			}
+		}},
+		{"push is 64-bit", "50", dataSize(64)},
+		{"pop is 64-bit", "41 5c", dataSize(64)},
+		{"push with 0x66 is 16-bit", "66 50", dataSize(16)},
+		{"call rel32 is 64-bit", "e8 00 00 00 00", dataSize(64)},
+		{"call indirect is 64-bit", "ff d0", dataSize(64)},
+		{"ret is 64-bit", "c3", dataSize(64)},
+		{"jmp is 64-bit", "eb fe", dataSize(64)},
+		{"leave is 64-bit", "c9", dataSize(64)},
+		{"pushfq is 64-bit", "9c", dataSize(64)},
+		{"vmcall", "0f 01 c1", func(t *testing.T, in Inst) {
+			if in.Op != VMCALL || in.Len != 3 || in.String() != "vmcall" {
+				t.Errorf("got %v len %d, want vmcall len 3", in, in.Len)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := Decode(mustHex(t, tt.hex))
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", tt.hex, err)
+			}
+			tt.check(t, in)
+		})
+	}
+}
+
+func dataSize(n int) func(*testing.T, Inst) {
+	return func(t *testing.T, in Inst) {
+		if in.DataSize != n {
+			t.Errorf("%v: DataSize = %d, want %d", in, in.DataSize, n)
+		}
+	}
+}
+
+// Instructions x86asm returns as Op 0 without an error must not become
+// no-ops: they are unrecognized and raise #UD.
+func TestDecodeUnknownIsError(t *testing.T) {
+	for _, tt := range []struct{ name, hex string }{
+		{"endbr64", "f3 0f 1e fa"},
+		{"rdpid", "f3 0f c7 f8"},
+		{"bare rep prefix", "f3"},
+		{"invalid opcode 0x06 in 64-bit mode", "06"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in, err := Decode(mustHex(t, tt.hex))
+			if err == nil {
+				t.Fatalf("Decode(%s) = %v, want an error", tt.hex, in)
+			}
+		})
+	}
+}
+
+func TestDecodeTruncated(t *testing.T) {
+	full := mustHex(t, "48 8b 80 00 ff ff ff")
+	for n := 0; n < len(full); n++ {
+		if _, err := Decode(full[:n]); !errors.Is(err, ErrTruncated) {
+			t.Errorf("Decode(%x) error = %v, want ErrTruncated", full[:n], err)
+		}
+	}
+}
+
+// Lowering fixes the shape each kind promises.
+func TestLower(t *testing.T) {
+	const pc = 0x1000
+	tests := []struct {
+		hex  string
+		want Op
+	}{
+		{"48 01 d8", Op{Kind: KAddRR, Len: 3, Sz: 8, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},                        // add rax, rbx
+		{"00 e0", Op{Kind: KAdd, Len: 2, Sz: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}},                           // add al, ah
+		{"48 83 c0 ff", Op{Kind: KAddRI, Len: 4, Sz: 8, A: OpdReg, B: OpdImm, R1: RAX, Base: RegNone, Index: RegNone, Imm: ^uint64(0)}},             // add rax, -1
+		{"83 c0 ff", Op{Kind: KAddRI, Len: 3, Sz: 4, A: OpdReg, B: OpdImm, R1: RAX, Base: RegNone, Index: RegNone, Imm: 0xffffffff}},                // add eax, -1
+		{"48 8b 44 8b f8", Op{Kind: KLoad, Len: 5, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RBX, Index: RCX, Scale: 2, Disp: ^uint64(7)}},        // mov rax, [rbx+rcx*4-8]
+		{"48 8d 05 10 00 00 00", Op{Kind: KLeaR, Len: 7, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Disp: pc + 7 + 0x10}}, // lea rax, [rip+0x10]
+		{"66 89 08", Op{Kind: KMov, Len: 3, Sz: 2, A: OpdMem, B: OpdReg, R2: RCX, Base: RAX, Index: RegNone}},                                       // mov [rax], cx
+		{"c6 00 05", Op{Kind: KMov, Len: 3, Sz: 1, A: OpdMem, B: OpdImm, Base: RAX, Index: RegNone, Imm: 5}},                                        // mov byte [rax], 5
+		{"64 48 8b 04 25 28 00 00 00", Op{Kind: KMov, Len: 9, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Seg: SegFS, Disp: 0x28}},
+		{"67 8b 00", Op{Kind: KMov, Len: 3, Sz: 4, A: OpdReg, B: OpdMem, R1: RAX, Base: RAX, Index: RegNone, Seg: Addr32}},
+		{"e8 fb ff ff ff", Op{Kind: KCallRel, Len: 5, Sz: 8, Base: RegNone, Index: RegNone, Imm: pc}},
+		{"75 fe", Op{Kind: KJccRel, Len: 2, Sz: 8, Cond: CondNE, Base: RegNone, Index: RegNone, Imm: pc}},
+		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},
+		{"c2 10 00", Op{Kind: KRet, Len: 3, Sz: 8, Base: RegNone, Index: RegNone, Imm: 16}},
+		{"0f b6 c4", Op{Kind: KMovzx, Len: 3, Sz: 4, Sz2: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}}, // movzx eax, ah
+		{"48 63 c3", Op{Kind: KMovsx, Len: 3, Sz: 8, Sz2: 4, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},   // movsxd rax, ebx
+		{"f3 a4", Op{Kind: KMovs, Len: 2, Sz: 1, Cond: 1, Base: RegNone, Index: RegNone}},
+		{"48 d3 e0", Op{Kind: KShl, Len: 3, Sz: 8, A: OpdReg, B: OpdReg, R1: RAX, R2: RCX, Base: RegNone, Index: RegNone}}, // shl rax, cl
+		{"0f 1f 44 00 00", Op{Kind: KNop, Len: 5, Sz: 4, Base: RegNone, Index: RegNone}},
+		{"0f 01 c1", Op{Kind: KVmcall, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}},
+		{"0f 0b", Op{Kind: KUD2, Len: 2, Sz: 4, Base: RegNone, Index: RegNone}},
+		{"0f 28 c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}}, // movaps: not executed by klpsim
+	}
+	for _, tt := range tests {
+		in, err := Decode(mustHex(t, tt.hex))
+		if err != nil {
+			t.Errorf("Decode(%s): %v", tt.hex, err)
+			continue
+		}
+		if got := Lower(in, pc); got != tt.want {
+			t.Errorf("Lower(%s = %v):\n got %+v\nwant %+v", tt.hex, in, got, tt.want)
+		}
+	}
+}
+
+// FuzzDecode: any bytes decode or fail cleanly, and a decoded instruction
+// lowers to an op of the same length.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{"48 8b 80 00 ff ff ff", "0f 01 c1", "f3 0f 1e fa", "66 0f 1f 44 00 00", "f0 48 0f b1 0b", "e8 00 00 00 00"} {
+		f.Add(mustHex(f, s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		in, err := Decode(b)
+		if err != nil {
+			return
+		}
+		if in.Len <= 0 || in.Len > MaxInstLen || in.Len > len(b) {
+			t.Fatalf("Decode(%x) len %d", b, in.Len)
+		}
+		op := Lower(in, 0x401000)
+		if int(op.Len) != in.Len || op.Kind >= KindEnd {
+			t.Fatalf("Lower(%v) = %+v", in, op)
+		}
+	})
+}
