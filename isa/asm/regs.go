@@ -22,9 +22,11 @@ type register struct {
 // segPrefix is the override prefix byte per segment register number.
 var segPrefix = [6]byte{0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65}
 
-var registers = map[string]*register{}
+// registers maps every register name to its description.
+var registers = buildRegisters()
 
-func init() {
+func buildRegisters() map[string]*register {
+	registers := map[string]*register{}
 	add := func(name string, num uint8, size int, kind regKind, rex bool) {
 		registers[name] = &register{name: name, num: num, size: size, kind: kind, rex: rex}
 	}
@@ -52,6 +54,7 @@ func init() {
 	for i, n := range []string{"es", "cs", "ss", "ds", "fs", "gs"} {
 		add(n, uint8(i), 16, rkSeg, false)
 	}
+	return registers
 }
 
 func itoa(i int) string {
