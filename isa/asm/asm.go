@@ -68,6 +68,7 @@ type branch struct {
 	short  []byte // opcode of the rel8 form
 	long   []byte // opcode of the rel32 form
 	target *expr  // destination
+	tpos   pos    // position of the target operand
 	isLong bool   // current choice; only ever goes from false to true
 	direct bool   // long form resolved in place (target in this section) rather than via a relocation
 }

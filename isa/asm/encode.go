@@ -143,7 +143,7 @@ func (a *assembler) branchInst(mn token, fs []*form, target *operand, pfx []byte
 		return nil
 	}
 	a.cur.items = append(a.cur.items, &item{kind: itemBranch, pos: mn.pos,
-		br: &branch{short: short.opcode, long: long.opcode, target: target.e}})
+		br: &branch{short: short.opcode, long: long.opcode, target: target.e, tpos: target.pos}})
 	if !a.cur.exec() && !a.cur.nobits {
 		// Allowed (gas allows code in data sections), nothing to do.
 	} else if a.cur.nobits {
@@ -307,7 +307,7 @@ func matchForm(f *form, ops []*operand, anyImm bool) bool {
 		return false
 	}
 	for i, pt := range f.ops {
-		if !matchOp(pt, ops[i], anyImm) {
+		if !matchOp(pt, ops[i], anyImm, f.osz) {
 			return false
 		}
 	}
@@ -324,7 +324,7 @@ func isGPR(op *operand) bool {
 	return op.class == oReg && (op.reg.kind == rkGPR || op.reg.kind == rkHigh8)
 }
 
-func matchOp(pt pattern, op *operand, anyImm bool) bool {
+func matchOp(pt pattern, op *operand, anyImm bool, osz int) bool {
 	switch pt.kind {
 	case pReg:
 		return isGPR(op) && op.size == pt.size
@@ -348,9 +348,20 @@ func matchOp(pt pattern, op *operand, anyImm bool) bool {
 		if !op.known {
 			return pt.size >= 32
 		}
-		return anyImm || fits(op.val, pt.size/8, pt.signed)
+		return anyImm || fits(immValue(op.val, pt, osz), pt.size/8, pt.signed)
 	}
 	return false
+}
+
+// immValue is the value an immediate stands for in an operation of osz
+// bits: like gas, 0xfffffff0 in a 32-bit operation is -16 and so fits a
+// sign-extended imm8.
+func immValue(v int64, pt pattern, osz int) int64 {
+	if pt.signed && osz > 0 && osz < 64 && fits(v, osz/8, false) {
+		shift := uint(64 - osz)
+		return v << shift >> shift
+	}
+	return v
 }
 
 // encodeForm encodes ops with form f. Field order is the architectural one:
@@ -473,10 +484,11 @@ func (a *assembler) encodeForm(f *form, ops []*operand, pfx []byte) ([]byte, []f
 		at := len(out)
 		out = append(out, make([]byte, w)...)
 		if op.known {
-			if !fits(op.val, w, immPats[i].signed) {
+			v := immValue(op.val, immPats[i], f.osz)
+			if !fits(v, w, immPats[i].signed) {
 				return nil, nil, a.errOp(op, "immediate %d out of range", op.val)
 			}
-			putLE(out[at:], op.val)
+			putLE(out[at:], v)
 			continue
 		}
 		fx := fixup{kind: fixAbs, off: uint64(at), size: w, e: op.e, signed: immPats[i].signed, pos: op.pos}

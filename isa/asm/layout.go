@@ -205,7 +205,7 @@ func (a *assembler) emitBranch(s *section, it *item, buf *[]byte) []pendingReloc
 	*buf = append(*buf, br.long...)
 	at := len(*buf)
 	*buf = append(*buf, 0, 0, 0, 0)
-	f := fixup{kind: fixBranch, size: 4, e: br.target, tail: 4, pos: it.pos}
+	f := fixup{kind: fixBranch, size: 4, e: br.target, tail: 4, pos: br.tpos}
 	if r, ok := a.resolve(s, uint64(at), f, *buf); ok {
 		return []pendingReloc{r}
 	}

@@ -83,7 +83,7 @@ func (p *parser) parseOperand(branch bool) (*operand, error) {
 	}
 	e, err := p.parseExpr()
 	if err != nil {
-		if t.kind == tIdent || t.kind == tEOL {
+		if t.kind == tEOL || t.kind == tStr || t.kind == tPunct && !strings.Contains("-~!+(", t.s) {
 			return nil, p.errAt(t, "expected register, memory or immediate operand, found %s", t)
 		}
 		return nil, err

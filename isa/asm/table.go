@@ -278,7 +278,6 @@ PUSHFQ | 9C
 POPF | 9D
 POPFQ | 9D
 SYSCALL | 0F 05
-SYSRET | 0F 07
 SYSRETQ | REX.W 0F 07
 IRETQ | REX.W CF
 SWAPGS | 0F 01 F8
@@ -329,6 +328,7 @@ type form struct {
 	imms   []int     // immediate field widths in bytes, in operand order
 	rel    int       // branch displacement width in bytes, 0 if none
 	d64    bool      // sizeless memory operand means 64 bits
+	osz    int       // operand size in bits (of the first register/memory pattern), 0 if none
 	line   string    // the table line
 }
 
@@ -363,6 +363,9 @@ func parseForm(line string) (*form, error) {
 				return nil, fmt.Errorf("%q: %v", line, err)
 			}
 			f.ops = append(f.ops, pt)
+			if f.osz == 0 && (pt.kind == pReg || pt.kind == pRM || pt.kind == pFixed) {
+				f.osz = pt.size
+			}
 		}
 	}
 	for _, tok := range strings.Fields(rhs) {
