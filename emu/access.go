@@ -85,7 +85,8 @@ func (c *CPU) rpage(a uint64) *page {
 }
 
 // wpage returns the page for a write at a, or faults. Pages with decoded
-// code are never cached for writing: the write drops their ops first.
+// code are never cached for writing, so that storeSlow sees every write to
+// them and drops the ops it makes stale.
 func (c *CPU) wpage(a uint64) *page {
 	e := &c.wt[(a>>12)&tlbMask]
 	if e.vpn == a>>12 {
@@ -98,8 +99,7 @@ func (c *CPU) wpage(a uint64) *page {
 	if p == nil || p.perm&PermW == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, true, false)
 	}
-	if p.code != nil || p.spill {
-		c.mem.dirty(p)
+	if p.code != nil || p.spill != 0 {
 		return p
 	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
@@ -149,6 +149,7 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 		default:
 			binary.LittleEndian.PutUint64(p.data[off:], v)
 		}
+		c.mem.written(p, off, uint64(sz))
 		return
 	}
 	q := c.wpage((a + uint64(sz) - 1) &^ (PageSize - 1))
@@ -160,6 +161,8 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 		}
 		pg.data[b&(PageSize-1)] = byte(v >> (8 * i))
 	}
+	c.mem.written(p, off, PageSize-off)
+	c.mem.written(q, 0, off+uint64(sz)-PageSize)
 }
 
 // xpage returns the page holding code at a, checking execute permission.
@@ -205,9 +208,9 @@ func (c *CPU) decode() *isa.Op {
 		c.xpage(rip + uint64(n)) // faults: the fetch ran off the page
 	}
 	if err == nil && int(off)+in.Len > PageSize {
-		q.spill = true
+		q.spill = max(q.spill, uint8(int(off)+in.Len-PageSize))
 		if q.code == nil {
-			// Writes to q must reach dirty() to drop p's ops too.
+			// Writes to q must reach written() to drop p's ops too.
 			c.mem.flushPageW(q)
 		}
 	}
@@ -224,6 +227,11 @@ func (c *CPU) decode() *isa.Op {
 		// Pathological: more distinct entry points than a page has bytes
 		// cannot happen, but never index out of range.
 		panic("BUG: emu: code page op table full")
+	}
+	if err == nil {
+		p.code.cover(off, off+uint64(in.Len))
+	} else {
+		p.code.cover(off, off+uint64(n)) // every byte the decoder looked at
 	}
 	p.code.ops = append(p.code.ops, op)
 	p.code.idx[off] = uint16(len(p.code.ops) - 1)

@@ -287,6 +287,26 @@ func TestInstructionAcrossPages(t *testing.T) {
 	}
 }
 
+// A store next to code, on the same page, leaves the decoded ops alone;
+// a store over an instruction drops them.
+func TestCodeCacheInvalidationIsPrecise(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, PageSize, PermRWX))
+	// mov [rip+0x100], eax; hlt
+	must(t, m.Write(0x400000, code(t, "89 05 00 01 00 00 f4")))
+	c := NewCPU(m)
+	c.RIP = 0x400000
+	wantExit(t, c.Run(10), ExitHlt)
+	p := m.pages[0x400]
+	if p.code == nil {
+		t.Fatal("a store to data beside the code dropped the decoded ops")
+	}
+	must(t, m.Write(0x400006, []byte{0x90}))
+	if p.code != nil {
+		t.Fatal("a write over an instruction kept the decoded ops")
+	}
+}
+
 func TestBreakpoint(t *testing.T) {
 	c := machine(t, "48 ff c0 48 ff c0 48 ff c0 f4") // inc rax x3; hlt
 	c.mem.SetBreakpoint(kText + 6)

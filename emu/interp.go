@@ -581,8 +581,12 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 			c.R[op.R1&31] &= 0xffffffff
 		}
 
-	case isa.KJcc: // jrcxz/jecxz
-		if c.R[isa.RCX]&sizeMask[sz&15] == 0 {
+	case isa.KJcc:
+		if op.Cond == isa.CondRCXZ {
+			if c.R[isa.RCX]&sizeMask[sz&15] == 0 {
+				next = op.Imm
+			}
+		} else if c.cond(op.Cond) {
 			next = op.Imm
 		}
 	case isa.KJmp:

@@ -52,17 +52,39 @@ type page struct {
 	// on it runs. While it is non-nil no CPU has the page in its write TLB,
 	// so every store to it takes the slow path that drops the ops.
 	code *codePage
-	// spill is set when an instruction that starts on the previous page
-	// ends on this one: a write here must drop the previous page's ops too.
-	spill bool
+	// spill is how many leading bytes of this page belong to instructions
+	// that start on the previous page: a write to them must drop the
+	// previous page's ops too.
+	spill uint8
 }
 
 // codePage caches decoded ops for one page. idx maps a page offset to an
 // index in ops; index 0 is a KDecode op, so an offset not decoded yet
 // dispatches to the decoder with no extra branch in the interpreter.
+// covered marks the bytes that decoded instructions were read from: only a
+// write to one of those makes the cache stale, so data that shares a page
+// with code does not force re-decoding.
 type codePage struct {
-	idx [PageSize]uint16
-	ops []isa.Op
+	idx     [PageSize]uint16
+	covered [PageSize / 64]uint64
+	ops     []isa.Op
+}
+
+// cover marks [off, end) as read by the decoder.
+func (cp *codePage) cover(off, end uint64) {
+	for i := off; i < end && i < PageSize; i++ {
+		cp.covered[i>>6] |= 1 << (i & 63)
+	}
+}
+
+// overlaps reports whether any byte of [off, off+n) was decoded from.
+func (cp *codePage) overlaps(off, n uint64) bool {
+	for i := off; i < off+n && i < PageSize; i++ {
+		if cp.covered[i>>6]>>(i&63)&1 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func newCodePage() *codePage {
@@ -193,8 +215,9 @@ func (m *Memory) Write(addr uint64, b []byte) error {
 	}
 	for len(b) > 0 {
 		p := m.pages[addr>>12]
-		m.dirty(p)
-		n := copy(p.data[addr&(PageSize-1):], b)
+		off := addr & (PageSize - 1)
+		n := copy(p.data[off:], b)
+		m.written(p, off, uint64(n))
 		b, addr = b[n:], addr+uint64(n)
 	}
 	return nil
@@ -261,14 +284,17 @@ func (m *Memory) ClearBreakpoint(addr uint64) {
 	}
 }
 
-// dirty is called before any write to p: it drops the decoded ops that the
-// write may make stale.
-func (m *Memory) dirty(p *page) {
-	if p.code != nil {
+// written is called for every write to [off, off+n) of a page that may
+// hold code (host writes, and guest stores that miss the write TLB): it
+// drops the decoded ops the write makes stale. Writes take effect before
+// the next instruction is fetched; the instruction doing the write keeps
+// its op.
+func (m *Memory) written(p *page, off, n uint64) {
+	if p.code != nil && p.code.overlaps(off, n) {
 		m.dropCode(p)
 	}
-	if p.spill {
-		p.spill = false
+	if p.spill != 0 && off < uint64(p.spill) {
+		p.spill = 0
 		if prev := m.pages[p.vpn-1]; prev != nil {
 			m.dropCode(prev)
 		}
