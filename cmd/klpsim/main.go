@@ -12,9 +12,9 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 // Exit codes, as every subcommand uses them.
 const (
-	exitOK      = 0 // success
-	exitFail    = 1 // an expectation failed, or the guest program's own failure
-	exitUsage   = 2 // bad flags, arguments or input files
+	exitOK    = 0 // success
+	exitFail  = 1 // an expectation failed, or the guest program's own failure
+	exitUsage = 2 // bad flags, arguments or input files
 )
 
 const usage = `usage: klpsim <command> [arguments]
