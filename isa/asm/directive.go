@@ -122,6 +122,8 @@ func (p *parser) directive(name token) error {
 		}
 		a.space(name.pos, uint64(n), byte(fill))
 		return p.endLine()
+	case ".fill":
+		return p.fill(name)
 	case ".intel_syntax":
 		if t := p.peek(); t.kind == tIdent && lower(t.s) == "noprefix" {
 			p.next()
@@ -394,4 +396,42 @@ func putLE(b []byte, v int64) {
 	for i := range b {
 		b[i] = byte(v >> (8 * uint(i)))
 	}
+}
+
+// fill handles ".fill repeat[, size[, value]]": repeat copies of value in
+// size bytes; as in gas, value is 4 bytes wide and higher bytes are zero.
+func (p *parser) fill(name token) error {
+	repeat, err := p.constExpr("repeat count")
+	if err != nil {
+		return err
+	}
+	size, value := int64(1), int64(0)
+	if p.isPunct(",") {
+		p.next()
+		if size, err = p.constExpr("size"); err != nil {
+			return err
+		}
+		if p.isPunct(",") {
+			p.next()
+			if value, err = p.constExpr("value"); err != nil {
+				return err
+			}
+		}
+	}
+	if repeat < 0 || size < 0 || size > 8 {
+		return p.errAt(name, ".fill repeat must be non-negative and size at most 8")
+	}
+	if repeat*size > 1<<28 {
+		return p.errAt(name, ".fill of %d bytes is too large", repeat*size)
+	}
+	b := make([]byte, size)
+	putLE(b[:min(size, 4)], value)
+	if p.a.cur.nobits && value == 0 {
+		p.a.space(name.pos, uint64(repeat*size), 0)
+		return p.endLine()
+	}
+	for i := int64(0); i < repeat; i++ {
+		p.a.emit(name.pos, b, nil)
+	}
+	return p.endLine()
 }
