@@ -56,6 +56,11 @@ func (p *parser) parseOperand(branch bool) (*operand, error) {
 			op.size = sz
 			return op, p.parseMemoryOperand(op)
 		}
+		if lower(t.s) == "ptr" && p.peekAt(1).kind == tPunct && p.peekAt(1).s == "[" {
+			// "ptr [..]" without a size, as x86asm prints lea's operand.
+			p.next()
+			return op, p.parseMemoryOperand(op)
+		}
 		if lower(t.s) == "offset" {
 			p.next()
 			e, err := p.parseExpr()
