@@ -696,7 +696,9 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 		c.R[isa.RAX] = t & 0xffffffff
 		c.R[isa.RDX] = t >> 32
 	case isa.KVmcall:
-		c.privileged()
+		if c.CPL != 0 {
+			c.fault(VecUD, 0, 0) // as outside VMX: only the guest kernel calls the host
+		}
 		c.RIP = next
 		return Exit{Reason: ExitHypercall}, true
 	default:

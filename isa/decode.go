@@ -34,7 +34,7 @@ const VMCALL = x86asm.XTEST + 1
 //   - an absent index register has Scale 0 (x86asm says Index 0, Scale 1);
 //   - an instruction x86asm returns as Op 0 without error (endbr64, rdpid,
 //     ...) is ErrUnrecognized, never a silent no-op;
-//   - vmcall decodes as VMCALL;
+//   - vmcall decodes as VMCALL, and the REX.W multi-byte nop as NOP;
 //   - an instruction cut short is always ErrTruncated (x86asm sometimes says
 //     unrecognized).
 type Inst struct {
@@ -55,6 +55,11 @@ func Decode(code []byte) (Inst, error) {
 		return Inst{x86asm.Inst{Op: VMCALL, Len: 3, Mode: 64, DataSize: 32, AddrSize: 64}}, nil
 	}
 	in, err := x86asm.Decode(code, 64)
+	if err != nil {
+		if nop, ok := decodeRexWNop(code); ok {
+			return nop, nil
+		}
+	}
 	if (err != nil || in.Op == 0) && len(code) < MaxInstLen {
 		// x86asm reports some truncated instructions as unrecognized: an
 		// instruction that decodes once padded is truncated, not invalid.
@@ -109,6 +114,32 @@ func fixDisp(in *x86asm.Inst, code []byte) {
 		}
 		in.Args[k] = m
 	}
+}
+
+// decodeRexWNop decodes the multi-byte nop with REX.W (48 0f 1f /0, "nop
+// rax" and friends), which CPUs execute and x86asm rejects: it decodes the
+// same bytes with W cleared and restores the 64-bit operand size.
+func decodeRexWNop(code []byte) (Inst, bool) {
+	for i, b := range code {
+		if b&0xf8 != 0x48 {
+			if b == 0x66 || b == 0x67 || b == 0x2e || b == 0x3e || b == 0x26 || b == 0x36 || b == 0x64 || b == 0x65 {
+				continue // legacy prefixes may come before REX
+			}
+			return Inst{}, false
+		}
+		if i+2 >= len(code) || code[i+1] != 0x0f || code[i+2] != 0x1f {
+			return Inst{}, false
+		}
+		c := append([]byte(nil), code...)
+		c[i] &^= 0x08
+		in, err := x86asm.Decode(c, 64)
+		if err != nil || in.Op != x86asm.NOP {
+			return Inst{}, false
+		}
+		in.DataSize = 64
+		return Inst{in}, true
+	}
+	return Inst{}, false
 }
 
 // opcodeByte returns the first opcode byte after legacy and REX prefixes.

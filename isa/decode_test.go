@@ -63,6 +63,11 @@ func TestDecodeQuirks(t *testing.T) {
 		{"jmp is 64-bit", "eb fe", dataSize(64)},
 		{"leave is 64-bit", "c9", dataSize(64)},
 		{"pushfq is 64-bit", "9c", dataSize(64)},
+		{"nop rax (REX.W multi-byte nop)", "48 0f 1f c0", func(t *testing.T, in Inst) {
+			if in.Op != x86asm.NOP || in.Len != 4 {
+				t.Errorf("got %v len %d, want nop len 4", in, in.Len)
+			}
+		}},
 		{"vmcall", "0f 01 c1", func(t *testing.T, in Inst) {
 			if in.Op != VMCALL || in.Len != 3 || in.String() != "vmcall" {
 				t.Errorf("got %v len %d, want vmcall len 3", in, in.Len)
@@ -134,7 +139,8 @@ func TestLower(t *testing.T) {
 		{"67 8b 00", Op{Kind: KMov, Len: 3, Sz: 4, A: OpdReg, B: OpdMem, R1: RAX, Base: RAX, Index: RegNone, Seg: Addr32}},
 		{"e8 fb ff ff ff", Op{Kind: KCallRel, Len: 5, Sz: 8, Base: RegNone, Index: RegNone, Imm: pc}},
 		{"75 fe", Op{Kind: KJccRel, Len: 2, Sz: 8, Cond: CondNE, Base: RegNone, Index: RegNone, Imm: pc}},
-		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},
+		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},    // jrcxz
+		{"67 e3 00", Op{Kind: KJcc, Len: 3, Sz: 4, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 3}}, // jecxz
 		{"c2 10 00", Op{Kind: KRet, Len: 3, Sz: 8, Base: RegNone, Index: RegNone, Imm: 16}},
 		{"0f b6 c4", Op{Kind: KMovzx, Len: 3, Sz: 4, Sz2: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}}, // movzx eax, ah
 		{"48 63 c3", Op{Kind: KMovsx, Len: 3, Sz: 8, Sz2: 4, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},   // movsxd rax, ebx

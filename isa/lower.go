@@ -96,6 +96,7 @@ func init() {
 		condOf[c.cmov] = [2]uint8{uint8(KCmovcc), c.cc}
 	}
 	condOf[x86asm.JRCXZ] = [2]uint8{uint8(KJcc), CondRCXZ}
+	condOf[x86asm.JECXZ] = [2]uint8{uint8(KJcc), CondRCXZ}
 }
 
 func lowerInst(op *Op, in *Inst, pc uint64) bool {
@@ -134,7 +135,7 @@ func lowerInst(op *Op, in *Inst, pc uint64) bool {
 				return false
 			}
 			op.Imm = next + uint64(int64(r))
-			if cc[1] == CondRCXZ && in.AddrSize == 32 {
+			if in.Op == x86asm.JECXZ {
 				op.Sz = 4
 			} else {
 				op.Sz = 8
