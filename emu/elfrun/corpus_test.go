@@ -31,10 +31,14 @@ func buildProg(t *testing.T, dir, src string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inc, err := filepath.Abs(corpusDir) // check.inc
+	if err != nil {
+		t.Fatal(err)
+	}
 	base := strings.TrimSuffix(filepath.Base(src), ".s")
 	obj, exe := filepath.Join(dir, base+".o"), filepath.Join(dir, base)
 	for _, argv := range [][]string{
-		{"as", "--64", "-I", filepath.Dir(abs), "-o", obj, abs},
+		{"as", "--64", "-I", inc, "-o", obj, abs},
 		{"ld", "-static", "-o", exe, obj},
 	} {
 		if out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput(); err != nil {
