@@ -227,9 +227,8 @@ func (a *assembler) emit(p pos, b []byte, fix []fixup) {
 
 // space appends n zero (or fill) bytes.
 func (a *assembler) space(p pos, n uint64, fill byte) {
-	const maxSpace = 1 << 28
-	if n > maxSpace || a.sizeSoFar()+n > maxSpace {
-		a.errorf(p, "section %s would exceed %d bytes", a.cur.name, maxSpace)
+	if n > maxSectionSize || a.sizeSoFar()+n > maxSectionSize {
+		a.errorf(p, "section %s would exceed %d bytes", a.cur.name, maxSectionSize)
 		return
 	}
 	if a.cur.nobits {
@@ -246,6 +245,10 @@ func (a *assembler) space(p pos, n uint64, fill byte) {
 	}
 	a.emit(p, b, nil)
 }
+
+// maxSectionSize bounds every section, so that a hostile source (".skip
+// 1<<40", ".p2align 30" repeated) is an error rather than an allocation.
+const maxSectionSize = 1 << 24
 
 // sizeSoFar is an upper bound on the current section's size (branches
 // counted long, alignment counted full), used to refuse absurd inputs.

@@ -296,12 +296,12 @@ func (p *parser) alignDirective(name token) error {
 	}
 	var align uint64
 	if lower(name.s) == ".p2align" {
-		if n < 0 || n > 30 {
+		if n < 0 || n > 24 {
 			return p.errAt(name, "alignment 2**%d out of range", n)
 		}
 		align = 1 << uint(n)
 	} else {
-		if n <= 0 || n > 1<<30 || n&(n-1) != 0 {
+		if n <= 0 || n > 1<<24 || n&(n-1) != 0 {
 			if n == 0 {
 				n = 1
 			} else {
@@ -421,7 +421,7 @@ func (p *parser) fill(name token) error {
 	if repeat < 0 || size < 0 || size > 8 {
 		return p.errAt(name, ".fill repeat must be non-negative and size at most 8")
 	}
-	if repeat*size > 1<<28 {
+	if repeat > maxSectionSize || repeat*size > maxSectionSize {
 		return p.errAt(name, ".fill of %d bytes is too large", repeat*size)
 	}
 	b := make([]byte, size)

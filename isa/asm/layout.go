@@ -59,7 +59,7 @@ const maxRelaxPasses = 100000
 // layout assigns offsets to every item, growing branches that do not reach
 // their target with rel8 until nothing changes (gas's relaxation: branches
 // start short and only grow).
-func (a *assembler) layout() {
+func (a *assembler) layout() bool {
 	for pass := 0; pass < maxRelaxPasses; pass++ {
 		for _, s := range a.secs {
 			var off uint64
@@ -76,6 +76,10 @@ func (a *assembler) layout() {
 					}
 				}
 				off += it.size
+			}
+			if off > maxSectionSize {
+				a.errorf(pos{1, 1}, "section %s is larger than %d bytes", s.name, maxSectionSize)
+				return false
 			}
 		}
 		changed := false
@@ -96,9 +100,11 @@ func (a *assembler) layout() {
 			}
 		}
 		if !changed {
-			return
+			return true
 		}
 	}
+	a.errorf(pos{1, 1}, "branch relaxation did not converge")
+	return false
 }
 
 // relaxable reports whether a branch to v from section s can be resolved
@@ -133,7 +139,9 @@ func (a *assembler) finish() {
 	if len(a.errs) > 0 {
 		return
 	}
-	a.layout()
+	if !a.layout() {
+		return
+	}
 	o := &obj.Object{}
 	var relocs []pendingReloc
 	for _, s := range a.secs {
