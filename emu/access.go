@@ -10,6 +10,38 @@ import (
 // not cross a page; everything else (misses, page-crossing accesses,
 // stores to pages holding code, faults) goes through the slow paths.
 
+// rfast and wfast probe the TLB for an n-byte access at a that stays on
+// one page. They are small enough to inline into the interpreter's fast
+// kinds, which call the slow path themselves on a nil result; load64 and
+// friends cannot be inlined (the slow call alone exceeds Go's budget).
+func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
+	e := &c.rt[(a>>12)&tlbMask]
+	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
+		return &e.p.data
+	}
+	return nil
+}
+
+func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
+	e := &c.wt[(a>>12)&tlbMask]
+	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
+		return &e.p.data
+	}
+	return nil
+}
+
+// loadFast is the 4- or 8-byte load of the fast kinds: a TLB probe, then
+// the slow path on a miss.
+func (c *CPU) loadFast(a uint64, sz uint8) uint64 {
+	if d := c.rfast(a, uint64(sz)); d != nil {
+		if sz == 8 {
+			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
+		}
+		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
+	}
+	return c.loadSlow(a, sz)
+}
+
 func (c *CPU) load64(a uint64) uint64 {
 	e := &c.rt[(a>>12)&tlbMask]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {

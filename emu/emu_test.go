@@ -124,7 +124,7 @@ func TestPageFaults(t *testing.T) {
 		{"fetch unmapped", "ff e3", false, 0x1000, PFFetch},                     // jmp rbx
 		{"fetch non-executable", "ff e3", false, kData, PFPresent | PFFetch},    // jmp rbx
 		{"user reads kernel page", "48 8b 03", true, kData, PFPresent | PFUser}, // mov rax, [rbx]
-		{"crossing into unmapped", "48 8b 03", false, kData + PageSize - 4, 0},  // CR2 is the first missing byte  // the second page is missing
+		{"crossing into unmapped", "48 8b 03", false, kData + PageSize - 4, 0},  // CR2 is the first missing byte
 		{"push below the stack", "50", false, kStack - 4*PageSize - 8, PFWrite}, // push rax
 		{"ret to unmapped", "c3", false, 0x1000, PFFetch},                       // the fetch faults, not the pop
 		{"call through unmapped", "ff 13", false, 0x1000, 0},                    // call [rbx]

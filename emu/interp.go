@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"encoding/binary"
 	"math/bits"
 
 	"klpsim/isa"
@@ -61,25 +62,27 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KMovRI:
 			c.R[op.R1&31] = op.Imm
 		case isa.KLoad:
+			// loadFast by hand: Go will not inline it.
 			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			if op.Sz == 8 {
-				c.R[op.R1&31] = c.load64(a)
+			if d := c.rfast(a, uint64(op.Sz)); d == nil {
+				c.R[op.R1&31] = c.loadSlow(a, op.Sz)
+			} else if op.Sz == 8 {
+				c.R[op.R1&31] = binary.LittleEndian.Uint64(d[a&(PageSize-1):])
 			} else {
-				c.R[op.R1&31] = c.load32(a)
+				c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
 			}
-		case isa.KStore:
+		case isa.KStore, isa.KStoreI:
 			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			if op.Sz == 8 {
-				c.store64(a, c.R[op.R2&31])
-			} else {
-				c.store32(a, c.R[op.R2&31])
+			v := op.Imm
+			if op.Kind == isa.KStore {
+				v = c.R[op.R2&31]
 			}
-		case isa.KStoreI:
-			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			if op.Sz == 8 {
-				c.store64(a, op.Imm)
+			if d := c.wfast(a, uint64(op.Sz)); d == nil {
+				c.storeSlow(a, v, op.Sz)
+			} else if op.Sz == 8 {
+				binary.LittleEndian.PutUint64(d[a&(PageSize-1):], v)
 			} else {
-				c.store32(a, op.Imm)
+				binary.LittleEndian.PutUint32(d[a&(PageSize-1):], uint32(v))
 			}
 		case isa.KLeaR:
 			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
@@ -118,23 +121,13 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KCmpRM:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			var b uint64
-			if op.Sz == 8 {
-				b = c.load64(ea)
-			} else {
-				b = c.load32(ea)
-			}
+			b := c.loadFast(ea, op.Sz)
 			a := c.R[op.R1&31] & m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpMI:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			var a uint64
-			if op.Sz == 8 {
-				a = c.load64(ea)
-			} else {
-				a = c.load32(ea)
-			}
+			a := c.loadFast(ea, op.Sz)
 			b := op.Imm
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KAndRR:
@@ -188,22 +181,39 @@ func (c *CPU) run(budget uint64) Exit {
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShr, op.Sz, a, op.Imm, r
 		case isa.KPushR:
 			sp := c.R[isa.RSP] - 8
-			c.store64(sp, c.R[op.R1&31])
+			if d := c.wfast(sp, 8); d != nil {
+				binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.R[op.R1&31])
+			} else {
+				c.storeSlow(sp, c.R[op.R1&31], 8)
+			}
 			c.R[isa.RSP] = sp
 		case isa.KPopR:
 			sp := c.R[isa.RSP]
-			v := c.load64(sp)
+			var v uint64
+			if d := c.rfast(sp, 8); d != nil {
+				v = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
+			} else {
+				v = c.loadSlow(sp, 8)
+			}
 			c.R[isa.RSP] = sp + 8
 			c.R[op.R1&31] = v
 		case isa.KCallRel:
 			sp := c.R[isa.RSP] - 8
-			c.store64(sp, c.RIP+uint64(op.Len))
+			if d := c.wfast(sp, 8); d != nil {
+				binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.RIP+uint64(op.Len))
+			} else {
+				c.storeSlow(sp, c.RIP+uint64(op.Len), 8)
+			}
 			c.R[isa.RSP] = sp
 			c.RIP = op.Imm
 			continue
 		case isa.KRetN:
 			sp := c.R[isa.RSP]
-			c.RIP = c.load64(sp)
+			if d := c.rfast(sp, 8); d != nil {
+				c.RIP = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
+			} else {
+				c.RIP = c.loadSlow(sp, 8)
+			}
 			c.R[isa.RSP] = sp + 8
 			continue
 		case isa.KJmpRel:
@@ -211,6 +221,16 @@ func (c *CPU) run(budget uint64) Exit {
 			continue
 		case isa.KJccRel:
 			if c.cond(op.Cond) {
+				c.RIP = op.Imm
+				continue
+			}
+		case isa.KJzRel, isa.KJnzRel:
+			// ZF is "result is zero" for every lazy flag kind.
+			z := c.fr == 0
+			if c.fk == fkRaw {
+				z = c.rfl&FlagZF != 0
+			}
+			if z == (op.Kind == isa.KJzRel) {
 				c.RIP = op.Imm
 				continue
 			}

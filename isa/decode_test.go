@@ -138,7 +138,7 @@ func TestLower(t *testing.T) {
 		{"64 48 8b 04 25 28 00 00 00", Op{Kind: KMov, Len: 9, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Seg: SegFS, Disp: 0x28}},
 		{"67 8b 00", Op{Kind: KMov, Len: 3, Sz: 4, A: OpdReg, B: OpdMem, R1: RAX, Base: RAX, Index: RegNone, Seg: Addr32}},
 		{"e8 fb ff ff ff", Op{Kind: KCallRel, Len: 5, Sz: 8, Base: RegNone, Index: RegNone, Imm: pc}},
-		{"75 fe", Op{Kind: KJccRel, Len: 2, Sz: 8, Cond: CondNE, Base: RegNone, Index: RegNone, Imm: pc}},
+		{"75 fe", Op{Kind: KJnzRel, Len: 2, Sz: 8, Cond: CondNE, Base: RegNone, Index: RegNone, Imm: pc}},
 		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},    // jrcxz
 		{"67 e3 00", Op{Kind: KJcc, Len: 3, Sz: 4, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 3}}, // jecxz
 		{"c2 10 00", Op{Kind: KRet, Len: 3, Sz: 8, Base: RegNone, Index: RegNone, Imm: 16}},

@@ -469,7 +469,12 @@ func fast(op *Op) {
 	case KJmp:
 		op.Kind = KJmpRel
 	case KJcc:
-		if op.Cond < CondRCXZ {
+		switch {
+		case op.Cond == CondE:
+			op.Kind = KJzRel
+		case op.Cond == CondNE:
+			op.Kind = KJnzRel
+		case op.Cond < CondRCXZ:
 			op.Kind = KJccRel
 		}
 	}

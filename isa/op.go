@@ -212,6 +212,8 @@ const (
 	KRetN    // ret (no immediate)
 	KJmpRel  // jmp Imm
 	KJccRel  // jcc Imm on Cond (flag conditions only)
+	KJzRel   // je/jz Imm: the most common loop branches
+	KJnzRel  // jne/jnz Imm
 
 	KindEnd // number of kinds
 )
