@@ -172,9 +172,7 @@ func corpusPrograms(t *testing.T) []string {
 
 // skipped names corpus programs that hit a reported emulator bug; each
 // entry must name its BUGS.md entry.
-var skipped = map[string]string{
-	"jecxz": "BUGS.md #2: jecxz lowers to #UD",
-}
+var skipped = map[string]string{}
 
 // nofastBug, when set, names the BUGS.md entry that keeps the generic-only
 // (isa.NoFastKinds) runs from passing at all; those runs are then skipped.

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"klpsim/emu/elfrun"
+)
+
+// defaultElfMaxInsns bounds a `klpsim elf` run unless --max-insns says
+// otherwise: minutes of interpretation, so a guest that never exits ends
+// with a clear error instead of a hang.
+const defaultElfMaxInsns = 100_000_000_000
+
+const elfUsage = `usage: klpsim elf [--stats] [--max-insns N] PROG [ARGS...]
+
+Runs PROG, a static non-PIE x86-64 Linux executable, in the emulator at
+user level, with its output on stdout/stderr, and exits with its status
+(128+signal when it crashes).
+
+flags:
+`
+
+// cmdElf is `klpsim elf`: run a static Linux executable in user mode.
+func cmdElf(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("elf", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M as the last line on stderr")
+	maxInsns := fs.Uint64("max-insns", defaultElfMaxInsns, "stop with an error after `N` guest instructions (0: no limit)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, elfUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "klpsim elf: missing PROG")
+		fs.Usage()
+		return exitUsage
+	}
+	path := fs.Arg(0)
+	prog, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "klpsim elf: %v\n", err)
+		return exitUsage
+	}
+	res, err := elfrun.Run(prog, fs.Args(), stdout, stderr, elfrun.Options{MaxInsns: *maxInsns})
+	code := res.ExitCode
+	switch {
+	case errors.Is(err, elfrun.ErrInsnLimit):
+		fmt.Fprintf(stderr, "klpsim elf: %s: %v\n", path, strings.TrimPrefix(err.Error(), "elfrun: "))
+		code = exitFail
+	case err != nil:
+		fmt.Fprintf(stderr, "klpsim elf: %s: %v\n", path, strings.TrimPrefix(err.Error(), "elfrun: "))
+		return exitUsage
+	case res.Fault != nil:
+		fmt.Fprintf(stderr, "%s: %v\n", path, res.Fault)
+	}
+	if *stats {
+		if len(res.Unknown) > 0 {
+			var b strings.Builder
+			for i, u := range res.Unknown {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "%d (x%d)", u.Nr, u.Count)
+			}
+			fmt.Fprintf(stderr, "klpsim elf: unimplemented system calls (returned -ENOSYS): %s\n", b.String())
+		}
+		printStats(stderr, res.Insns, res.Elapsed)
+	}
+	return code
+}
