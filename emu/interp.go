@@ -84,6 +84,29 @@ func (c *CPU) run(budget uint64) Exit {
 			} else {
 				binary.LittleEndian.PutUint32(d[a&(PageSize-1):], uint32(v))
 			}
+		case isa.KLoadZX:
+			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			if d := c.rfast(a, uint64(op.Sz2)); d == nil {
+				c.R[op.R1&31] = c.loadSlow(a, op.Sz2)
+			} else if op.Sz2 == 1 {
+				c.R[op.R1&31] = uint64(d[a&(PageSize-1)])
+			} else {
+				c.R[op.R1&31] = uint64(binary.LittleEndian.Uint16(d[a&(PageSize-1):]))
+			}
+		case isa.KAddMR:
+			m := sizeMask[op.Sz&15]
+			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			a := c.loadFast(ea, op.Sz)
+			b := c.R[op.R2&31] & m
+			r := (a + b) & m
+			if d := c.wfast(ea, uint64(op.Sz)); d == nil {
+				c.storeSlow(ea, r, op.Sz)
+			} else if op.Sz == 8 {
+				binary.LittleEndian.PutUint64(d[ea&(PageSize-1):], r)
+			} else {
+				binary.LittleEndian.PutUint32(d[ea&(PageSize-1):], uint32(r))
+			}
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 		case isa.KLeaR:
 			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 		case isa.KAddRR:

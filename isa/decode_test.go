@@ -142,6 +142,8 @@ func TestLower(t *testing.T) {
 		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},    // jrcxz
 		{"67 e3 00", Op{Kind: KJcc, Len: 3, Sz: 4, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 3}}, // jecxz
 		{"c2 10 00", Op{Kind: KRet, Len: 3, Sz: 8, Base: RegNone, Index: RegNone, Imm: 16}},
+		{"0f b6 04 0b", Op{Kind: KLoadZX, Len: 4, Sz: 4, Sz2: 1, A: OpdReg, B: OpdMem, R1: RAX, Base: RBX, Index: RCX}},                // movzx eax, byte [rbx+rcx]
+		{"48 01 43 08", Op{Kind: KAddMR, Len: 4, Sz: 8, A: OpdMem, B: OpdReg, R2: RAX, Base: RBX, Index: RegNone, Disp: 8}},            // add [rbx+8], rax
 		{"0f b6 c4", Op{Kind: KMovzx, Len: 3, Sz: 4, Sz2: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}}, // movzx eax, ah
 		{"48 63 c3", Op{Kind: KMovsx, Len: 3, Sz: 8, Sz2: 4, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},   // movsxd rax, ebx
 		{"f3 a4", Op{Kind: KMovs, Len: 2, Sz: 1, Cond: 1, Base: RegNone, Index: RegNone}},

@@ -398,6 +398,10 @@ func fast(op *Op) {
 		if op.Sz == 8 && op.Seg&Addr32 == 0 {
 			op.Kind = KLeaR
 		}
+	case KMovzx:
+		if wide && rm {
+			op.Kind = KLoadZX
+		}
 	case KAdd, KSub, KCmp, KAnd, KOr, KXor, KTest:
 		if !wide {
 			return
@@ -406,6 +410,10 @@ func fast(op *Op) {
 		switch op.Kind {
 		case KAdd:
 			rrK, riK = KAddRR, KAddRI
+			if mr {
+				op.Kind = KAddMR
+				return
+			}
 		case KSub:
 			rrK, riK = KSubRR, KSubRI
 		case KCmp:

@@ -212,6 +212,8 @@ const (
 	KRetN    // ret (no immediate)
 	KJmpRel  // jmp Imm
 	KJccRel  // jcc Imm on Cond (flag conditions only)
+	KLoadZX  // R1 = zero-extended [mem] of Sz2 (1 or 2) bytes (movzx, Sz 4 or 8)
+	KAddMR   // [mem] += R2 (Sz 4 or 8)
 	KJzRel   // je/jz Imm: the most common loop branches
 	KJnzRel  // jne/jnz Imm
 
