@@ -429,6 +429,7 @@ func (p *parser) endLine() error {
 
 // statement parses labels, then one directive, assignment or instruction.
 func (p *parser) statement() {
+	start := p.i
 	if err := p.statement1(); err != nil {
 		if e, ok := err.(*Error); ok {
 			p.a.errs = append(p.a.errs, e)
@@ -436,7 +437,11 @@ func (p *parser) statement() {
 			t := p.peek()
 			p.a.errorf(t.pos, "%v", err)
 		}
-		p.skipLine()
+		// Errors found after the end of the statement was consumed
+		// (encoding, operand checks) must not swallow the next line.
+		if !(p.i > start && p.toks[p.i-1].kind == tEOL) {
+			p.skipLine()
+		}
 	}
 }
 

@@ -257,6 +257,23 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+func TestErrors_EveryLine(t *testing.T) {
+	// Each bad line is reported, whatever stage rejects it.
+	src := "inc 5\nmov rax, ,\nmovq rax, rbx\nlock add rax, 1\nmov eax, [rax\nnop\nadd [rax], 1\n"
+	_, err := Assemble("e.s", []byte(src))
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("got %v", err)
+	}
+	var lines []int
+	for _, e := range list {
+		lines = append(lines, e.Line)
+	}
+	if fmt.Sprint(lines) != "[1 2 3 4 5 7]" {
+		t.Errorf("errors on lines %v, want [1 2 3 4 5 7]:\n%v", lines, err)
+	}
+}
+
 func TestErrors_Several(t *testing.T) {
 	src := strings.Repeat("bogus\n", 20)
 	_, err := Assemble("e.s", []byte(src))
