@@ -301,24 +301,14 @@ func opd(op *Op, i int, a x86asm.Arg, next uint64) bool {
 		case a.Base == x86asm.EIP:
 			op.Disp = uint64(uint32(op.Disp + next))
 		case a.Base != 0:
-			n, sz, ok := gpr(a.Base)
-			if !ok || sz < 4 {
+			if !addrReg(op, a.Base, &op.Base) {
 				return false
 			}
-			if sz == 4 {
-				op.Seg |= Addr32
-			}
-			op.Base = n
 		}
 		if a.Index != 0 {
-			n, sz, ok := gpr(a.Index)
-			if !ok || sz < 4 {
+			if !addrReg(op, a.Index, &op.Index) {
 				return false
 			}
-			if sz == 4 {
-				op.Seg |= Addr32
-			}
-			op.Index = n
 			switch a.Scale {
 			case 1:
 			case 2:
@@ -347,6 +337,20 @@ func opd(op *Op, i int, a x86asm.Arg, next uint64) bool {
 		return true
 	}
 	return false
+}
+
+// addrReg sets *field to the number of a base or index register; 32-bit
+// address registers (a 0x67 prefix) mark the op Addr32.
+func addrReg(op *Op, r x86asm.Reg, field *uint8) bool {
+	n, sz, ok := gpr(r)
+	if !ok || sz < 4 {
+		return false
+	}
+	if sz == 4 {
+		op.Seg |= Addr32
+	}
+	*field = n
+	return true
 }
 
 // gpr maps an x86asm general-purpose register to an Op register number and
