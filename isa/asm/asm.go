@@ -70,7 +70,6 @@ type branch struct {
 	target *expr  // destination
 	tpos   pos    // position of the target operand
 	isLong bool   // current choice; only ever goes from false to true
-	direct bool   // long form resolved in place (target in this section) rather than via a relocation
 }
 
 // section is an output section being built.
@@ -324,6 +323,9 @@ func (a *assembler) defineNumeric(n string, p pos) {
 // localRef resolves a numeric local label reference "Nb" or "Nf".
 func (a *assembler) localRef(t token) (*symbol, error) {
 	n, dir := t.s[:len(t.s)-1], t.s[len(t.s)-1]
+	if v, err := strconv.ParseUint(n, 10, 64); err == nil {
+		n = strconv.FormatUint(v, 10) // "01f" refers to "1:"
+	}
 	if dir == 'b' {
 		if s := a.numBack[n]; s != nil {
 			return s, nil

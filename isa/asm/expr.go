@@ -146,8 +146,12 @@ func (a *assembler) eval(e *expr, final bool) (value, error) {
 			if err != nil {
 				return v, err
 			}
-			if v.isConst() {
-				v.single = nil
+			// References resolve through the equated name, which is
+			// local, as in gas: lea rax, [rip + alias] with alias =
+			// global + 2 is resolved in place, not relocated.
+			v.single = nil
+			if !v.isConst() {
+				v.single = s
 			}
 			return v, nil
 		}

@@ -95,7 +95,7 @@ func (a *assembler) layout() bool {
 				}
 				disp := v.c - int64(it.off+it.size)
 				if !fits(disp, 1, true) {
-					it.br.isLong, it.br.direct, changed = true, true, true
+					it.br.isLong, changed = true, true
 				}
 			}
 		}
@@ -213,6 +213,17 @@ func (a *assembler) emitBranch(s *section, it *item, buf *[]byte) []pendingReloc
 	*buf = append(*buf, br.long...)
 	at := len(*buf)
 	*buf = append(*buf, 0, 0, 0, 0)
+	if v, err := a.eval(br.target, true); err == nil && relaxable(v, s) {
+		// In range of rel32 only, but still resolved in place: gas emits no
+		// relocation for a relaxed branch, even to a global symbol.
+		disp := v.c - int64(it.off+it.size)
+		if !fits(disp, 4, true) {
+			a.errorf(br.tpos, "branch target out of range")
+			return nil
+		}
+		putLE((*buf)[at:], disp)
+		return nil
+	}
 	f := fixup{kind: fixBranch, size: 4, e: br.target, tail: 4, pos: br.tpos}
 	if r, ok := a.resolve(s, uint64(at), f, *buf); ok {
 		return []pendingReloc{r}

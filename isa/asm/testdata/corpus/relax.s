@@ -34,3 +34,22 @@ start:
 far_away:
 	ud2
 	jmp	start
+	.text
+	.globl	far_global
+	jmp	far_global		# global, same section, out of rel8 range
+	jne	far_global
+	jmp	far_global + 1
+	.skip	200
+far_global:
+	ret
+	jmp	01f
+01:	jmp	1b
+	.set	.Ltarget, far_global + 2
+	jmp	.Ltarget
+	lea	rax, [rip + .Ltarget]
+	lea	rax, [rip + far_global]
+	.section .text.unlikely
+	.globl	cold_global
+cold_global:
+	call	cold_global
+	jmp	far_global
