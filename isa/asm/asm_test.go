@@ -238,6 +238,8 @@ func TestErrors(t *testing.T) {
 		{".section .x,\"q\"", "e.s:1:13: unsupported section flag 'q' (want a, w, x)"},
 		{".popsection", "e.s:1:1: .popsection without .pushsection"},
 		{"mov eax, 'a", ""},
+		{".p2align 24\nnop\n.p2align 24\nnop\n.p2align 24", "e.s:4:1: section .text would exceed 16777216 bytes"},
+		{".skip 1 << 40", "e.s:1:1: section .text would exceed 16777216 bytes"},
 		{"/* open", "e.s:1:1: unterminated /* comment"},
 		{".ascii \"a\\q\"", "e.s:1:10: unknown escape sequence \\q"},
 	}

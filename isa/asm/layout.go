@@ -76,10 +76,10 @@ func (a *assembler) layout() bool {
 					}
 				}
 				off += it.size
-			}
-			if off > maxSectionSize {
-				a.errorf(pos{1, 1}, "section %s is larger than %d bytes", s.name, maxSectionSize)
-				return false
+				if off > maxSectionSize {
+					a.errorf(it.pos, "section %s would exceed %d bytes", s.name, maxSectionSize)
+					return false
+				}
 			}
 		}
 		changed := false
