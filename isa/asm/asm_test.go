@@ -229,6 +229,7 @@ func TestErrors(t *testing.T) {
 		{".byte 256", "e.s:1:7: value 0x100 does not fit in 1 byte(s)"},
 		{".byte x", "e.s:1:7: 1-byte field cannot hold a relocation (only 4 and 8 bytes can)"},
 		{".long 1/0", "e.s:1:8: division by zero"},
+		{".bss\ncall x", "e.s:2:1: instruction in NOBITS section .bss"},
 		{".bss\n.byte 1", "e.s:2:7: non-zero data in NOBITS section .bss"},
 		{"mov eax, [rax+", "e.s:1:15: expected expression, found end of line"},
 		{"mov eax, \"s\"", "e.s:1:10: expected register, memory or immediate operand, found \"s\""},

@@ -127,6 +127,9 @@ func (a *assembler) branchInst(mn token, fs []*form, target *operand, pfx []byte
 	if len(pfx) > 0 {
 		return &Error{File: a.file, Line: mn.pos.line, Col: mn.pos.col, Msg: "prefix not allowed on a branch"}
 	}
+	if a.cur.nobits {
+		return &Error{File: a.file, Line: mn.pos.line, Col: mn.pos.col, Msg: fmt.Sprintf("instruction in NOBITS section %s", a.cur.name)}
+	}
 	var short, long *form
 	for _, f := range fs {
 		switch f.rel {
@@ -144,11 +147,6 @@ func (a *assembler) branchInst(mn token, fs []*form, target *operand, pfx []byte
 	}
 	a.cur.items = append(a.cur.items, &item{kind: itemBranch, pos: mn.pos,
 		br: &branch{short: short.opcode, long: long.opcode, target: target.e, tpos: target.pos}})
-	if !a.cur.exec() && !a.cur.nobits {
-		// Allowed (gas allows code in data sections), nothing to do.
-	} else if a.cur.nobits {
-		return &Error{File: a.file, Line: mn.pos.line, Col: mn.pos.col, Msg: fmt.Sprintf("instruction in NOBITS section %s", a.cur.name)}
-	}
 	return nil
 }
 
@@ -235,11 +233,6 @@ func (a *assembler) noMatch(mn token, fs []*form, ops []*operand) error {
 			}
 		}
 		return errAt(mn.pos, "%s takes %s operand(s), found %d", name, joinInts(want), len(ops))
-	}
-	for _, op := range ops {
-		if op.class == oReg && op.reg.kind == rkHigh8 {
-			continue
-		}
 	}
 	// Out-of-range immediate?
 	for _, f := range fs {

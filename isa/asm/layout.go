@@ -1,7 +1,6 @@
 package asm
 
 import (
-	"fmt"
 	"sort"
 
 	"klpsim/isa/obj"
@@ -499,5 +498,3 @@ func (a *assembler) buildFtrace(o *obj.Object) {
 		return x.Offset < y.Offset
 	})
 }
-
-var _ = fmt.Sprint
