@@ -126,6 +126,7 @@ type CPU struct {
 	// budget.
 	left, budget uint64
 	exc          Exception
+	exit         Exit // set by generic for the instructions that end Run
 }
 
 // NewCPU returns a CPU attached to mem, at CPL 0 with all registers zero

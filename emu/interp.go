@@ -259,8 +259,8 @@ func (c *CPU) run(budget uint64) Exit {
 			}
 
 		default:
-			if x, stop := c.generic(op); stop {
-				return x
+			if c.generic(op) {
+				return c.exit
 			}
 			continue
 		}
@@ -380,8 +380,8 @@ func signExtend(v uint64, sz uint8) uint64 {
 }
 
 // generic executes every kind without a fast path. It advances RIP itself
-// and returns stop = true with an Exit for instructions that leave Run.
-func (c *CPU) generic(op *isa.Op) (Exit, bool) {
+// and returns true, with c.exit set, for instructions that leave Run.
+func (c *CPU) generic(op *isa.Op) bool {
 	sz := op.Sz
 	m := sizeMask[sz&15]
 	next := c.RIP + uint64(op.Len)
@@ -655,20 +655,20 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 
 	case isa.KMovs, isa.KStos:
 		if !c.stringOp(op, sz) {
-			return Exit{}, false // more iterations: RIP stays, re-execute
+			return false // more iterations: RIP stays, re-execute
 		}
 
 	case isa.KNop, isa.KPause:
 	case isa.KInt3:
 		c.RIP = next
-		return c.trap(VecBP), true
+		return c.stop(c.trap(VecBP))
 	case isa.KInt:
 		c.RIP = next
-		return c.trap(Vector(op.Imm)), true
+		return c.stop(c.trap(Vector(op.Imm)))
 	case isa.KHlt:
 		c.privileged()
 		c.RIP = next
-		return Exit{Reason: ExitHlt}, true
+		return c.stop(Exit{Reason: ExitHlt})
 	case isa.KCli:
 		c.privileged()
 		c.rfl &^= FlagIF
@@ -703,14 +703,14 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 	case isa.KSyscall:
 		if c.LSTAR == 0 {
 			c.RIP = next
-			return Exit{Reason: ExitSyscall}, true
+			return c.stop(Exit{Reason: ExitSyscall})
 		}
 		c.R[isa.RCX] = next
 		c.R[isa.R11] = c.RFLAGS()
 		c.SetRFLAGS(c.R[isa.R11] &^ c.FMASK)
 		c.SetCPL(0)
 		c.RIP = c.LSTAR
-		return Exit{Reason: ExitSyscall}, true
+		return c.stop(Exit{Reason: ExitSyscall})
 	case isa.KSysret:
 		c.privileged()
 		if !canonical(c.R[isa.RCX]) {
@@ -719,7 +719,7 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 		c.SetRFLAGS(c.R[isa.R11] &^ (1<<16 | 1<<17)) // RF and VM clear
 		c.SetCPL(3)
 		c.RIP = c.R[isa.RCX]
-		return Exit{Reason: ExitSysret}, true
+		return c.stop(Exit{Reason: ExitSysret})
 	case isa.KIret:
 		c.privileged()
 		sp := c.R[isa.RSP]
@@ -743,12 +743,18 @@ func (c *CPU) generic(op *isa.Op) (Exit, bool) {
 			c.fault(VecUD, 0, 0) // as outside VMX: only the guest kernel calls the host
 		}
 		c.RIP = next
-		return Exit{Reason: ExitHypercall}, true
+		return c.stop(Exit{Reason: ExitHypercall})
 	default:
 		panic("BUG: emu: unhandled op kind")
 	}
 	c.RIP = next
-	return Exit{}, false
+	return false
+}
+
+// stop records why Run must return.
+func (c *CPU) stop(x Exit) bool {
+	c.exit = x
+	return true
 }
 
 // privileged raises #GP for a CPL 0 instruction in user mode.
