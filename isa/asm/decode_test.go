@@ -28,7 +28,7 @@ var reassembleSkips = []struct {
 	{"x86asm prints nop r/m with an extra register operand", func(_, text string, _ *obj.Object) bool { return strings.HasPrefix(text, "nop ") }},
 	{"x86asm prints 48 90 (xchg rax, rax) as nop", func(src, _ string, _ *obj.Object) bool { return src == "xchg rax, rax" }},
 	{"x86asm drops rep from rep ret and REX.W from sysretq", func(src, _ string, _ *obj.Object) bool { return src == "rep ret" || src == "sysretq" }},
-	{"x86asm prints push imm8 sign-extended to 32 bits only (0xffffff80)", func(src, text string, _ *obj.Object) bool {
+	{"x86asm text prints push -128 as 0xffffff80 (the decoded Imm is -128)", func(src, text string, _ *obj.Object) bool {
 		return strings.HasPrefix(src, "push -")
 	}},
 }
