@@ -262,6 +262,7 @@ LEAVE | C9
 NOP | 90
 NOP r/m16 | o16 0F 1F /0
 NOP r/m32 | 0F 1F /0
+NOP r/m64 | REX.W 0F 1F /0
 INT3 | CC
 INT imm8 | CD ib
 UD2 | 0F 0B
