@@ -50,14 +50,7 @@ func (p *parser) directive(name token) error {
 	case ".type":
 		return p.typeDirective()
 	case ".size":
-		t, err := p.ident("symbol name")
-		if err != nil {
-			return err
-		}
-		if err := p.expectPunct(","); err != nil {
-			return err
-		}
-		e, err := p.parseExpr()
+		t, e, err := p.nameCommaExpr()
 		if err != nil {
 			return err
 		}
@@ -65,14 +58,7 @@ func (p *parser) directive(name token) error {
 		s.size = e
 		return p.endLine()
 	case ".equ", ".set", ".equiv":
-		t, err := p.ident("symbol name")
-		if err != nil {
-			return err
-		}
-		if err := p.expectPunct(","); err != nil {
-			return err
-		}
-		e, err := p.parseExpr()
+		t, e, err := p.nameCommaExpr()
 		if err != nil {
 			return err
 		}
@@ -155,6 +141,19 @@ func (p *parser) ident(what string) (token, error) {
 		return t, p.errAt(t, "expected %s, found %s", what, t)
 	}
 	return t, nil
+}
+
+// nameCommaExpr parses "name, expr", the operands of .size and .set.
+func (p *parser) nameCommaExpr() (token, *expr, error) {
+	t, err := p.ident("symbol name")
+	if err != nil {
+		return t, nil, err
+	}
+	if err := p.expectPunct(","); err != nil {
+		return t, nil, err
+	}
+	e, err := p.parseExpr()
+	return t, e, err
 }
 
 // nameList parses "name[, name...]".
