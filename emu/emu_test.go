@@ -484,3 +484,43 @@ func FuzzExecute(f *testing.F) {
 		}
 	})
 }
+
+// An interrupt taken in user mode lands on the kernel stack with the frame
+// iretq expects, and iretq goes back to user mode where it was.
+func TestInterruptAndIret(t *testing.T) {
+	m := NewMemory()
+	must(t, m.Map(0x400000, PageSize, PermRX|PermUser))
+	must(t, m.Map(0x7ff000, PageSize, PermRW|PermUser))
+	must(t, m.Map(kText, PageSize, PermRX))
+	must(t, m.Map(kStack-PageSize, PageSize, PermRW))
+	must(t, m.Write(0x400000, code(t, "48 ff c0 eb fb"))) // 1: inc rax; jmp 1b
+	must(t, m.Write(kText, code(t, "48 ff c3 48 cf")))    // inc rbx; iretq
+	c := NewCPU(m)
+	c.SetCPL(3)
+	c.RIP, c.R[isa.RSP] = 0x400000, 0x7ff800
+	c.SetRFLAGS(0x202)
+	wantExit(t, c.Run(3), ExitBudget) // stopped before the jmp
+	must(t, c.Interrupt(kText, kStack-8, nil))
+	if c.CPL != 0 || c.RIP != kText || c.R[isa.RSP] != kStack-16-40 || c.RFLAGS()&FlagIF != 0 {
+		t.Fatalf("after delivery: cpl %d rip %#x rsp %#x rflags %#x", c.CPL, c.RIP, c.R[isa.RSP], c.RFLAGS())
+	}
+	var frame [5]uint64
+	for i := range frame {
+		frame[i], _ = m.ReadU64(c.R[isa.RSP] + uint64(i)*8)
+	}
+	if frame != [5]uint64{0x400003, UserCS, 0x202, 0x7ff800, UserDS} {
+		t.Errorf("frame %#x", frame)
+	}
+	wantExit(t, c.Run(2), ExitBudget) // inc rbx; iretq
+	if c.CPL != 3 || c.RIP != 0x400003 || c.R[isa.RSP] != 0x7ff800 || c.RFLAGS() != 0x202 || c.R[isa.RBX] != 1 {
+		t.Errorf("after iretq: cpl %d rip %#x rsp %#x rflags %#x rbx %d", c.CPL, c.RIP, c.R[isa.RSP], c.RFLAGS(), c.R[isa.RBX])
+	}
+	// With an unmapped kernel stack nothing changes and the error says so.
+	before := *c
+	if err := c.Interrupt(kText, 0x1000, nil); err == nil {
+		t.Error("interrupt onto an unmapped stack succeeded")
+	}
+	if c.RIP != before.RIP || c.CPL != 3 || c.R != before.R {
+		t.Error("a failed delivery changed the CPU")
+	}
+}
