@@ -524,3 +524,13 @@ func TestInterruptAndIret(t *testing.T) {
 		t.Error("a failed delivery changed the CPU")
 	}
 }
+
+func TestSwapgs(t *testing.T) {
+	c := machine(t, "0f 01 f8 65 48 8b 04 25 08 00 00 00 f4") // swapgs; mov rax, gs:[8]; hlt
+	c.KernelGSBase = kData
+	must(t, c.mem.WriteU64(kData+8, 77))
+	wantExit(t, c.Run(10), ExitHlt)
+	if c.R[isa.RAX] != 77 || c.GSBase != kData || c.KernelGSBase != 0 {
+		t.Errorf("rax %d gs %#x kgs %#x", c.R[isa.RAX], c.GSBase, c.KernelGSBase)
+	}
+}

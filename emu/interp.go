@@ -738,6 +738,9 @@ func (c *CPU) generic(op *isa.Op) bool {
 		t := c.TSC + c.Insns + (c.budget - c.left)
 		c.R[isa.RAX] = t & 0xffffffff
 		c.R[isa.RDX] = t >> 32
+	case isa.KSwapgs:
+		c.privileged()
+		c.GSBase, c.KernelGSBase = c.KernelGSBase, c.GSBase
 	case isa.KVmcall:
 		if c.CPL != 0 {
 			c.fault(VecUD, 0, 0) // as outside VMX: only the guest kernel calls the host

@@ -62,7 +62,7 @@ var noOperandKinds = map[x86asm.Op]Kind{
 	x86asm.LEAVE: KLeave, x86asm.IRETQ: KIret,
 	x86asm.CWD: KCwd, x86asm.CDQ: KCwd, x86asm.CQO: KCwd,
 	x86asm.CBW: KCbw, x86asm.CWDE: KCbw, x86asm.CDQE: KCbw,
-	VMCALL: KVmcall,
+	VMCALL: KVmcall, x86asm.SWAPGS: KSwapgs,
 }
 
 // condOf maps jcc/setcc/cmovcc mnemonics to condition codes.

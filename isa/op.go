@@ -180,6 +180,7 @@ const (
 	KRdtsc               // rdtsc
 	KPause               // spin-loop hint
 	KVmcall              // klpsim hypercall
+	KSwapgs              // exchange GSBase and KernelGSBase: privileged
 
 	// Fast kinds, from KindFast on. Each names the only form it handles;
 	// Sz is 4 or 8 unless noted, memory operands have Seg 0.
