@@ -115,19 +115,21 @@ type fentrySite struct {
 }
 
 type assembler struct {
-	file     string
-	errs     ErrorList
-	secs     []*section
-	cur      *section
-	prev     *section   // for .previous
-	stack    []*section // .pushsection
-	syms     map[string]*symbol
-	order    []*symbol          // named symbols in first-appearance order
-	numBack  map[string]*symbol // numeric label N: its latest definition
-	numFwd   map[string]*symbol // numeric label N: the pending target of Nf
-	fentries []fentrySite
-	prefix   []token // prefixes on a line of their own ("lock;"), applied to the next instruction
-	object   *obj.Object
+	macros     map[string]*macro // .macro definitions by lower-case name
+	expansions int               // macro expansions so far (bounded)
+	file       string
+	errs       ErrorList
+	secs       []*section
+	cur        *section
+	prev       *section   // for .previous
+	stack      []*section // .pushsection
+	syms       map[string]*symbol
+	order      []*symbol          // named symbols in first-appearance order
+	numBack    map[string]*symbol // numeric label N: its latest definition
+	numFwd     map[string]*symbol // numeric label N: the pending target of Nf
+	fentries   []fentrySite
+	prefix     []token // prefixes on a line of their own ("lock;"), applied to the next instruction
+	object     *obj.Object
 }
 
 func newAssembler(file string) *assembler {
@@ -479,6 +481,9 @@ func (p *parser) statement1() error {
 			return p.directive(t)
 		case t.kind == tIdent:
 			p.next()
+			if m := a.macros[lower(t.s)]; m != nil {
+				return p.expandMacro(t, m)
+			}
 			return p.instruction(t)
 		default:
 			return p.errAt(t, "expected label, directive or instruction, found %s", t)

@@ -218,6 +218,12 @@ func TestErrors(t *testing.T) {
 		{"mov rax, [rbx*3]", "e.s:1:15: scale must be 1, 2, 4 or 8, found \"3\""},
 		{"x:\nx:", "e.s:2:1: symbol x is already defined at line 1"},
 		{".foo", "e.s:1:1: unknown directive .foo"},
+		{".endm", "e.s:1:1: .endm without .macro"},
+		{".macro M\nnop", "e.s:1:1: .macro M without .endm"},
+		{".macro M\n.macro N\n.endm", "e.s:2:1: nested .macro inside .macro M"},
+		{".macro M a\n.endm\nM 1, 2", "e.s:3:1: too many arguments to macro M: 2 for 1 parameters"},
+		{".macro M\nM\n.endm\nM", "e.s:2:1: more than 10000 macro expansions (a recursive macro?)"},
+		{".macro M a\nmov \\a, 1\n.endm\nM foo", "e.s:4:3: ambiguous operand size for mov; use byte, word, dword or qword ptr"}, // at the argument
 		{"f:\n.fentry", "e.s:2:1: .fentry must be the first thing in a function: no @function symbol at .text+0x0"},
 		{".type f, @function\nf: nop\n.fentry", "e.s:3:1: .fentry must be the first thing in a function: no @function symbol at .text+0x1"},
 		{".data\n.fentry", "e.s:2:1: .fentry outside an executable section"},

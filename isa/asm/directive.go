@@ -123,6 +123,10 @@ func (p *parser) directive(name token) error {
 	case ".file", ".ident":
 		p.skipLine()
 		return nil
+	case ".macro":
+		return p.defineMacro(name)
+	case ".endm":
+		return p.errAt(name, ".endm without .macro")
 	case ".fentry":
 		it := a.tail(name.pos)
 		a.fentries = append(a.fentries, fentrySite{sec: a.cur, item: len(a.cur.items) - 1, off: it.size, pos: name.pos})
