@@ -11,6 +11,7 @@ package asm
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 
 	"klpsim/isa/obj"
@@ -19,7 +20,31 @@ import (
 // Assemble translates src (named filename in error messages) into an
 // object. On failure the error is an ErrorList. It never panics.
 func Assemble(filename string, src []byte) (*obj.Object, error) {
+	return AssembleWith(filename, src, Options{})
+}
+
+// Options adjust an assembly.
+type Options struct {
+	// Defsym predefines absolute symbols, like gas's --defsym NAME=VALUE:
+	// the guest kernel's ABI constants reach every source file this way.
+	// They are not emitted into the object's symbol table.
+	Defsym map[string]int64
+}
+
+// AssembleWith is Assemble with options.
+func AssembleWith(filename string, src []byte, opts Options) (*obj.Object, error) {
 	a := newAssembler(filename)
+	names := make([]string, 0, len(opts.Defsym))
+	for n := range opts.Defsym {
+		names = append(names, n)
+	}
+	sort.Strings(names) // errors in a deterministic order
+	for _, n := range names {
+		a.define(n, &expr{op: "num", val: opts.Defsym[n]}, pos{}, false)
+		if s := a.syms[n]; s != nil {
+			s.internal = true
+		}
+	}
 	toks, lexErrs := lex(filename, src)
 	a.errs = append(a.errs, lexErrs...)
 	p := &parser{a: a, toks: toks}

@@ -329,3 +329,26 @@ func readEncodeTableForFuzz() ([]string, error) {
 	}
 	return out, nil
 }
+
+// --defsym constants are usable everywhere and stay out of the object.
+func TestDefsym(t *testing.T) {
+	src := ".intel_syntax noprefix\nmov eax, HC_X\n.zero N * 2\n"
+	o, err := AssembleWith("d.s", []byte(src), Options{Defsym: map[string]int64{"HC_X": 7, "N": 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Sections[0].Data; !bytes.Equal(got, []byte{0xb8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0}) {
+		t.Errorf("text % x", got)
+	}
+	for _, s := range o.Symbols {
+		if s.Name == "HC_X" || s.Name == "N" {
+			t.Errorf("defsym %s emitted", s.Name)
+		}
+	}
+	if _, err := AssembleWith("d.s", []byte("HC_X:\n"), Options{Defsym: map[string]int64{"HC_X": 7}}); err == nil {
+		t.Error("a label named like a defsym was accepted")
+	}
+	if _, err := AssembleWith("d.s", []byte("mov eax, rax\n"), Options{Defsym: map[string]int64{"rax": 7}}); err == nil {
+		t.Error("a defsym named like a register was accepted")
+	}
+}
