@@ -19,6 +19,7 @@ type DuplicateExportError struct {
 	Owner  string // the module that already exports it; "kernel" for vmlinux
 }
 
+// Error returns the module loader's message for the refusal.
 func (e *DuplicateExportError) Error() string {
 	return fmt.Sprintf("%s: exports duplicate symbol %s (owned by %s)", objectName(e.Module), e.Name, e.Owner)
 }

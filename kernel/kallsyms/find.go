@@ -17,6 +17,8 @@ type NotFoundError struct {
 	Name   string // the symbol looked for
 }
 
+// Error returns klp_find_object_symbol's message, which names only the
+// symbol.
 func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("symbol '%s' not found in symbol table", e.Name)
 }

@@ -24,6 +24,19 @@ func (t *Table) Format(addr uint64) string {
 	return string(appendModule(b, s.Module))
 }
 
+// FormatBacktrace renders a return address as printk's %pB does
+// (sprint_backtrace), which oops and stack dumps use: it looks up addr-1, so a
+// call that is the last instruction of a function is charged to that function
+// rather than to whatever follows it, and then prints the offset of addr
+// itself. "0x…" when addr-1 is in no symbol.
+func (t *Table) FormatBacktrace(addr uint64) string {
+	s, off, ok := t.Lookup(addr - 1)
+	if !ok {
+		return hex(addr)
+	}
+	return s.Name + "+0x" + strconv.FormatUint(off+1, 16) + "/0x" + strconv.FormatUint(s.Size, 16) + string(appendModule(nil, s.Module))
+}
+
 // Name renders addr as printk's %ps does (sprint_symbol_no_offset): the
 // symbol name, " [mod]" after it for a module symbol, or "0x…" when no
 // symbol contains addr. For the bare name, use Lookup.

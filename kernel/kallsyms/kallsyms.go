@@ -53,6 +53,8 @@ func (s Sym) IsFunc() bool { return s.Type == 'T' || s.Type == 't' }
 // name, or "vmlinux" for the kernel image.
 func (s Sym) Object() string { return objectName(s.Module) }
 
+// String describes the symbol for test failures and debug output, e.g.
+// "t helper [test_mod] [0xffffffffc0000000,0xffffffffc0000030)".
 func (s Sym) String() string {
 	mod := ""
 	if s.Module != "" {
@@ -159,6 +161,7 @@ type OverlapError struct {
 	New, Old Sym // the symbol being added and the one it collides with
 }
 
+// Error names both functions and their ranges.
 func (e *OverlapError) Error() string {
 	return fmt.Sprintf("kallsyms: %s: function %s [%#x,%#x) overlaps %s [%#x,%#x)",
 		objectName(e.New.Module), e.New.Name, e.New.Addr, e.New.End(), e.Old.Name, e.Old.Addr, e.Old.End())
