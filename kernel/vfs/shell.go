@@ -235,3 +235,28 @@ func (f *FS) Glob(ctx any, pattern string) []string {
 
 // hasMeta reports whether s holds a glob metacharacter.
 func hasMeta(s string) bool { return strings.ContainsAny(s, "*?[") }
+
+// StatMode does what `stat --format %A path` does for the caller ctx, the
+// command behind the selftests' check_sysfs_rights: it returns the
+// permission string of path without following a final symlink ([FS.Lstat],
+// [ModeString]). The error is formatted as GNU coreutils 9.1 prints it,
+// with the name always quoted:
+//
+//	stat: cannot statx '/sys/kernel/livepatch/p': No such file or directory
+func (f *FS) StatMode(ctx any, path string) (string, error) {
+	m, err := f.Lstat(ctx, path)
+	if err != nil {
+		return "", &ShellError{Msg: "stat: cannot statx " + quoteAlways(path) + ": " + err.Error(), Err: err}
+	}
+	return ModeString(m), nil
+}
+
+// quoteAlways is gnulib quoteaf: QuoteName, but with quotes even when none
+// are needed ('/sys/x').
+func quoteAlways(name string) string {
+	q := QuoteName(name)
+	if q == name {
+		return "'" + name + "'"
+	}
+	return q
+}

@@ -325,7 +325,8 @@ func (f *FS) Mkdir(path string, perm fs.FileMode) (*Node, error) {
 
 // MkdirAll creates path and any missing parents with permission bits perm
 // and returns the directory; existing directories are kept as they are.
-// ENOTDIR when a component exists and is not a directory.
+// ENOTDIR when a component exists and is not a directory; symlinks are not
+// followed (they count as "not a directory").
 func (f *FS) MkdirAll(path string, perm fs.FileMode) (*Node, error) {
 	cur := f.root
 	for _, name := range splitPath(path) {

@@ -810,3 +810,28 @@ func FuzzPath(f *testing.F) {
 		check(err)
 	})
 }
+
+func TestStatMode(t *testing.T) {
+	f, _ := newTestFS(t)
+	tests := []struct{ path, want, err string }{
+		{"/sys/kernel/livepatch/p", "drwxr-xr-x", ""},
+		{"/sys/kernel/livepatch/p/force", "--w-------", ""},
+		{"/proc/self", "lrwxrwxrwx", ""},
+		// Checked with coreutils 9.1 stat on Linux.
+		{"/sys/kernel/livepatch/q", "", "stat: cannot statx '/sys/kernel/livepatch/q': No such file or directory"},
+		{"/nonexist/a:b", "", "stat: cannot statx '/nonexist/a:b': No such file or directory"},
+		{"/nonexist/it's", "", `stat: cannot statx "/nonexist/it's": No such file or directory`},
+	}
+	for _, tt := range tests {
+		got, err := f.StatMode(task{pid: 1}, tt.path)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("stat %s: %v, want %q", tt.path, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("stat %s = %q, %v; want %q", tt.path, got, err, tt.want)
+		}
+	}
+}
