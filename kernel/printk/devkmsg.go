@@ -99,7 +99,7 @@ func FormatKmsg(r Record) string {
 
 // Kmsg is an open /dev/kmsg file descriptor used for reading (struct
 // devkmsg_user): it remembers the sequence number of the next record to
-// return.
+// return. Like a file offset, a Kmsg is meant for one reader at a time.
 type Kmsg struct {
 	log *Log
 	seq uint64

@@ -24,7 +24,9 @@ type DmesgOptions struct {
 //   - every embedded newline that is not the last byte is followed by as
 //     many spaces as the timestamp prefix is wide;
 //   - NUL, invalid UTF-8 and non-printable characters other than white
-//     space are written as \xNN per byte.
+//     space are written as \xNN per byte (for non-ASCII characters
+//     "printable" approximates glibc's iswprint: assigned and not a C1
+//     control).
 //
 // The open (not yet finalized) record, if any, is not shown.
 func (l *Log) Dmesg(opts DmesgOptions) string {
@@ -81,7 +83,7 @@ func safeWrite(b *strings.Builder, s string, indent int) {
 		}
 		if c < utf8.RuneSelf {
 			switch {
-			case c == '\n' && i+1 < len(s) && indent > 0:
+			case c == '\n' && i+1 < len(s) && s[i+1] != 0 && indent > 0:
 				b.WriteByte('\n')
 				b.WriteString(strings.Repeat(" ", indent))
 			case isprint(c) || isspace(c):
@@ -97,7 +99,7 @@ func safeWrite(b *strings.Builder, s string, indent int) {
 		case r == utf8.RuneError && n <= 1:
 			writeHex(b, s[i:i+1])
 			n = 1
-		case unicode.IsPrint(r) || unicode.IsSpace(r) || unicode.IsGraphic(r):
+		case iswprint(r) || iswspace(r):
 			b.WriteString(s[i : i+n])
 		default:
 			writeHex(b, s[i:i+n])
@@ -114,6 +116,25 @@ func writeHex(b *strings.Builder, s string) {
 		b.WriteByte(hex[s[i]>>4])
 		b.WriteByte(hex[s[i]&15])
 	}
+}
+
+// iswprint approximates glibc's iswprint in a UTF-8 locale: every assigned
+// character except the C1 controls and the line and paragraph separators
+// (which iswspace accepts instead).
+func iswprint(r rune) bool {
+	return !unicode.IsControl(r) && r != 0x2028 && r != 0x2029 &&
+		(unicode.IsGraphic(r) || unicode.In(r, unicode.Cf, unicode.Co))
+}
+
+// iswspace approximates glibc's iswspace for non-ASCII characters: the
+// space separators except the no-break ones, and the line and paragraph
+// separators.
+func iswspace(r rune) bool {
+	switch r {
+	case 0x00a0, 0x2007, 0x202f:
+		return false
+	}
+	return unicode.In(r, unicode.Zs, unicode.Zl, unicode.Zp)
 }
 
 func isprint(c byte) bool { return c >= ' ' && c < 127 }

@@ -72,7 +72,8 @@ func TestDmesg_Text(t *testing.T) {
 		{"DEL is escaped", "del\x7f", `[    1.500000] del\x7f` + "\n", `del\x7f` + "\n"},
 		{"UTF-8 passes", "caf\u00e9 \u2713", "[    1.500000] caf\u00e9 \u2713\n", "caf\u00e9 \u2713\n"},
 		{"invalid UTF-8 is escaped", "bad\xff\xc3", `[    1.500000] bad\xff\xc3` + "\n", `bad\xff\xc3` + "\n"},
-		{"non-printable rune is escaped", "zw\u200b", `[    1.500000] zw\xe2\x80\x8b` + "\n", `zw\xe2\x80\x8b` + "\n"},
+		{"C1 control is escaped", "nel\u0085", `[    1.500000] nel\xc2\x85` + "\n", `nel\xc2\x85` + "\n"},
+		{"format character passes", "zw\u200b", "[    1.500000] zw\u200b\n", "zw\u200b\n"},
 		{"backslash passes", `a\b`, `[    1.500000] a\b` + "\n", `a\b` + "\n"},
 	}
 	for _, tc := range tests {

@@ -213,7 +213,8 @@ func (l *Log) SetDefaultMessageLoglevel(level int) {
 // SetConsole sets the console: every record is written to w when it is
 // finalized, if its level is below console_loglevel at that moment, in the
 // kernel's console format ("[%5lu.%06lu] " before each line, no escaping).
-// nil disables the console.
+// nil disables the console. w is called with the log locked and must not
+// call back into it.
 func (l *Log) SetConsole(w io.Writer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
