@@ -4,6 +4,7 @@ import (
 	"golang.org/x/arch/x86/x86asm"
 
 	"klpsim/isa"
+	"klpsim/isa/obj"
 )
 
 // prologueScan bounds the bytes decoded from a function's start when looking
@@ -80,7 +81,7 @@ func (s *state) checkFirstFrame(ip, start, size uint64) *UnreliableError {
 // frameSetup decodes the start of the function [start, end) and returns
 // the address just after its `mov rbp, rsp`, and whether it has the
 // frame-pointer prologue at all: an optional 5-byte fentry site (nop5 or
-// call rel32), then `push rbp`, then `mov rbp, rsp`.
+// call rel32, see isFentrySite), then `push rbp`, then `mov rbp, rsp`.
 func (s *state) frameSetup(start, end uint64) (setup uint64, framed bool) {
 	n := int(min(end-start, prologueScan))
 	if s.read(start, n) != nil {
@@ -88,17 +89,11 @@ func (s *state) frameSetup(start, end uint64) (setup uint64, framed bool) {
 	}
 	b := s.scratch[:n]
 	off := 0
-	in, err := isa.Decode(b)
-	if err != nil {
-		return 0, false
+	if isFentrySite(b) {
+		off = len(obj.Nop5)
 	}
-	if in.Len == 5 && (in.Op == x86asm.NOP || in.Op == x86asm.CALL) {
-		off = 5
-		if in, err = isa.Decode(b[off:]); err != nil {
-			return 0, false
-		}
-	}
-	if in.Op != x86asm.PUSH || in.Args[0] != x86asm.RBP {
+	in, err := isa.Decode(b[off:])
+	if err != nil || in.Op != x86asm.PUSH || in.Args[0] != x86asm.RBP {
 		return 0, false
 	}
 	off += in.Len
@@ -109,4 +104,16 @@ func (s *state) frameSetup(start, end uint64) (setup uint64, framed bool) {
 		return 0, false
 	}
 	return start + uint64(off+in.Len), true
+}
+
+// isFentrySite reports whether b starts with a patchable function entry:
+// the nop5 (obj.Nop5) or the `call rel32` (e8) ftrace turns it into. It
+// matches bytes rather than decoding: both forms are fixed, and x86asm
+// boxes the nop's memory operand into an interface, which would allocate
+// on every walk.
+func isFentrySite(b []byte) bool {
+	if len(b) < len(obj.Nop5) {
+		return false
+	}
+	return [5]byte(b) == obj.Nop5 || b[0] == 0xe8
 }
