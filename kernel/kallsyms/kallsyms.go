@@ -346,6 +346,11 @@ func (t *Table) Modules() []string {
 // innermost); at the same start address a sized symbol beats a zero-size
 // one, and then the first added wins, as kallsyms reports the first of
 // several aliases.
+//
+// Cost: one B-tree descent when addr is inside a symbol (BenchmarkLookup,
+// about 130 ns with 10,000 symbols). An address in no symbol walks back
+// over every symbol that starts within the largest symbol's size below it,
+// so a big data object makes misses dearer (BenchmarkLookup_Miss).
 func (t *Table) Lookup(addr uint64) (sym Sym, offset uint64, ok bool) {
 	var hit *entry
 	maxSize := t.maxSize

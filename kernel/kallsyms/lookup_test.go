@@ -225,14 +225,12 @@ func TestLookup_NoAlloc(t *testing.T) {
 	}
 }
 
-// BenchmarkLookup measures the stack checker's query: a return address
-// somewhere inside one of 10,000 functions.
-func BenchmarkLookup(b *testing.B) {
+// benchTable is 10,000 functions of 64..255 bytes, 16-byte gap after each.
+func benchTable(b *testing.B) (*Table, []Sym) {
 	const n = 10000
 	tab := New()
 	syms := make([]Sym, n)
 	for i := range syms {
-		// Functions of 64..255 bytes with a 16-byte gap after each.
 		size := uint64(64 + i*37%192)
 		var addr uint64 = textBase
 		if i > 0 {
@@ -241,9 +239,16 @@ func BenchmarkLookup(b *testing.B) {
 		syms[i] = Sym{Name: fmt.Sprintf("func_%d", i), Addr: addr, Size: size, Type: 'T'}
 	}
 	must(b, tab.Add(syms...))
+	return tab, syms
+}
+
+// BenchmarkLookup measures the stack checker's query: a return address
+// somewhere inside one of 10,000 functions.
+func BenchmarkLookup(b *testing.B) {
+	tab, syms := benchTable(b)
 	addrs := make([]uint64, 4096)
 	for i := range addrs {
-		s := syms[(i*7919)%n]
+		s := syms[(i*7919)%len(syms)]
 		addrs[i] = s.Addr + uint64(i)%s.Size
 	}
 	b.ReportAllocs()
@@ -251,6 +256,25 @@ func BenchmarkLookup(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, _, ok := tab.Lookup(addrs[i&(len(addrs)-1)]); !ok {
 			b.Fatal("miss")
+		}
+	}
+}
+
+// BenchmarkLookup_Miss measures the slow case: an address in a gap between
+// functions, with one symbol much larger than the rest (a 16 KiB object just
+// below .text), so the walk back is bounded only by that size.
+func BenchmarkLookup_Miss(b *testing.B) {
+	tab, syms := benchTable(b)
+	must(b, tab.Add(Sym{Name: "big_buffer", Addr: textBase - 0x4000, Size: 0x4000, Type: 'b'}))
+	addrs := make([]uint64, 4096)
+	for i := range addrs {
+		addrs[i] = syms[(i*7919)%len(syms)].End() + 8
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, ok := tab.Lookup(addrs[i&(len(addrs)-1)]); ok {
+			b.Fatal("hit")
 		}
 	}
 }
