@@ -269,3 +269,25 @@ func (c *CPU) decode() *isa.Op {
 	p.code.idx[off] = uint16(len(p.code.ops) - 1)
 	return &p.code.ops[len(p.code.ops)-1]
 }
+
+// ReadU64 reads a 64-bit value as this CPU sees memory at its current
+// privilege, through its TLB, for host code on a hot path (ftrace
+// handlers reading pt_regs). It ignores permissions like Memory.ReadU64,
+// which it falls back to on a TLB miss.
+func (c *CPU) ReadU64(a uint64) (uint64, error) {
+	if d := c.rfast(a, 8); d != nil {
+		return binary.LittleEndian.Uint64(d[a&(PageSize-1):]), nil
+	}
+	return c.mem.ReadU64(a)
+}
+
+// WriteU64 is the write twin of ReadU64. A hit in the write TLB is a page
+// without decoded code, so no cache can go stale; everything else goes
+// through Memory.Write, the one path that invalidates.
+func (c *CPU) WriteU64(a, v uint64) error {
+	if d := c.wfast(a, 8); d != nil {
+		binary.LittleEndian.PutUint64(d[a&(PageSize-1):], v)
+		return nil
+	}
+	return c.mem.WriteU64(a, v)
+}

@@ -1,0 +1,326 @@
+package kernel
+
+import (
+	"fmt"
+
+	"klpsim/isa/obj"
+	"klpsim/kernel/errno"
+)
+
+// Dynamic ftrace (kernel/trace/ftrace.c). Every fentry site of vmlinux and
+// of loaded modules has a record. An ftrace_ops names the functions it
+// wants (its filter) and a handler; while at least one registered ops
+// wants a site and kernel.ftrace_enabled is 1, the site's 5-byte nop is
+// text-poked into "call ftrace_regs_caller", whose guest code calls
+// ftrace_ops_list_func, which reaches ftraceCall here.
+
+// FtraceFlags are FTRACE_OPS_FL_*.
+type FtraceFlags uint32
+
+// The ftrace_ops flags klpsim implements.
+const (
+	FtraceSaveRegs  FtraceFlags = 1 << 2  // FTRACE_OPS_FL_SAVE_REGS: the handler gets full pt_regs
+	FtraceDynamic   FtraceFlags = 1 << 1  // FTRACE_OPS_FL_DYNAMIC: allocated, may be freed
+	FtraceIPModify  FtraceFlags = 1 << 11 // FTRACE_OPS_FL_IPMODIFY: the handler may change regs->ip
+	FtracePermanent FtraceFlags = 1 << 15 // FTRACE_OPS_FL_PERMANENT: forbids ftrace_enabled = 0
+)
+
+// FtraceFunc is an ftrace_ops handler: ip is the traced function, parentIP
+// its caller's return address, regs the guest address of the pt_regs the
+// trampoline saved (regs->ip is function+5; writing it redirects the call).
+type FtraceFunc func(ip, parentIP uint64, ops *FtraceOps, regs uint64)
+
+// FtraceOps is struct ftrace_ops.
+type FtraceOps struct {
+	Func  FtraceFunc
+	Flags FtraceFlags
+	// Private is the handler's own data (ftrace_ops::private).
+	Private any
+
+	filter     map[uint64]bool // ips; empty means every function
+	registered bool
+}
+
+// ftraceRecord is struct dyn_ftrace: one fentry site.
+type ftraceRecord struct {
+	ip      uint64
+	fn      string
+	module  string // "" for vmlinux
+	ops     []*FtraceOps
+	ipmod   *FtraceOps // the one IPMODIFY user, if any
+	enabled bool       // the site holds the call now
+}
+
+type ftraceState struct {
+	recs       []*ftraceRecord // sorted by ip
+	ops        []*FtraceOps    // registered, in order
+	disabled   bool            // kernel.ftrace_enabled = 0
+	trampoline uint64          // ftrace_regs_caller
+}
+
+// addFtraceRecords registers the fentry sites of a loaded image
+// (ftrace_module_init / ftrace_init for vmlinux). They start as nops.
+func (k *Kernel) addFtraceRecords(module string, img *image) {
+	fs := &k.ftrace
+	for _, s := range img.sites {
+		fs.recs = append(fs.recs, &ftraceRecord{ip: s.addr, fn: s.fn, module: module})
+	}
+	sortRecords(fs.recs)
+	// Registered ops that trace every function now also want these.
+	for _, ops := range fs.ops {
+		for _, r := range fs.recs {
+			if r.module == module && ops.wants(r.ip) {
+				r.ops = append(r.ops, ops)
+			}
+		}
+	}
+	k.ftraceUpdate()
+}
+
+// removeFtraceRecords drops a module's records (ftrace_release_mod).
+func (k *Kernel) removeFtraceRecords(module string) {
+	fs := &k.ftrace
+	keep := fs.recs[:0]
+	for _, r := range fs.recs {
+		if r.module != module {
+			keep = append(keep, r)
+		}
+	}
+	fs.recs = keep
+}
+
+func sortRecords(recs []*ftraceRecord) {
+	for i := 1; i < len(recs); i++ {
+		for j := i; j > 0 && recs[j].ip < recs[j-1].ip; j-- {
+			recs[j], recs[j-1] = recs[j-1], recs[j]
+		}
+	}
+}
+
+// record finds the record at ip by binary search: the handler path does no
+// map lookups.
+func (k *Kernel) record(ip uint64) *ftraceRecord {
+	recs := k.ftrace.recs
+	lo, hi := 0, len(recs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if recs[m].ip < ip {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(recs) && recs[lo].ip == ip {
+		return recs[lo]
+	}
+	return nil
+}
+
+// FtraceLocation is ftrace_location(addr): the fentry site of the function
+// starting at addr, if it has one.
+func (k *Kernel) FtraceLocation(addr uint64) (uint64, bool) {
+	if r := k.record(addr); r != nil {
+		return r.ip, true
+	}
+	return 0, false
+}
+
+func (o *FtraceOps) wants(ip uint64) bool { return len(o.filter) == 0 || o.filter[ip] }
+
+// FtraceSetFilterIP is ftrace_set_filter_ip(ops, ip, remove, reset=0): add
+// or remove one function from the ops' filter. ip must be an ftrace
+// location (-EINVAL otherwise). On a registered ops the sites change at
+// once, and an IPMODIFY conflict fails with -EBUSY leaving nothing changed.
+func (k *Kernel) FtraceSetFilterIP(ops *FtraceOps, ip uint64, remove bool) error {
+	r := k.record(ip)
+	if r == nil {
+		return errno.EINVAL
+	}
+	if ops.filter == nil {
+		ops.filter = map[uint64]bool{}
+	}
+	if remove {
+		if !ops.filter[ip] {
+			return nil
+		}
+		delete(ops.filter, ip)
+		if ops.registered {
+			k.detach(ops, r)
+			if len(ops.filter) == 0 {
+				// An empty filter would mean "everything": a registered
+				// ops with nothing left traces nothing until it is
+				// unregistered (as ftrace keeps the hash, not the meaning).
+				ops.filter[0] = true
+			}
+			k.ftraceUpdate()
+		}
+		return nil
+	}
+	if ops.registered {
+		if r.ipmod != nil && ops.Flags&FtraceIPModify != 0 && r.ipmod != ops {
+			return errno.EBUSY
+		}
+		delete(ops.filter, 0)
+		ops.filter[ip] = true
+		k.attach(ops, r)
+		k.ftraceUpdate()
+		return nil
+	}
+	ops.filter[ip] = true
+	return nil
+}
+
+// RegisterFtraceFunction is register_ftrace_function: from now on the
+// handler runs for every function in the ops' filter. It fails with
+// -EBUSY if another IPMODIFY ops already owns one of them, or if the ops
+// is PERMANENT while ftrace is disabled.
+func (k *Kernel) RegisterFtraceFunction(ops *FtraceOps) error {
+	fs := &k.ftrace
+	if ops.registered {
+		return errno.EBUSY
+	}
+	if ops.Flags&FtracePermanent != 0 && fs.disabled {
+		return errno.EBUSY
+	}
+	if ops.Flags&FtraceIPModify != 0 {
+		for _, r := range fs.recs {
+			if ops.wants(r.ip) && r.ipmod != nil {
+				return errno.EBUSY
+			}
+		}
+	}
+	ops.registered = true
+	fs.ops = append(fs.ops, ops)
+	for _, r := range fs.recs {
+		if ops.wants(r.ip) {
+			k.attach(ops, r)
+		}
+	}
+	k.ftraceUpdate()
+	return nil
+}
+
+// UnregisterFtraceFunction is unregister_ftrace_function.
+func (k *Kernel) UnregisterFtraceFunction(ops *FtraceOps) error {
+	fs := &k.ftrace
+	if !ops.registered {
+		return errno.EINVAL
+	}
+	for _, r := range fs.recs {
+		k.detach(ops, r)
+	}
+	for i, o := range fs.ops {
+		if o == ops {
+			fs.ops = append(fs.ops[:i], fs.ops[i+1:]...)
+			break
+		}
+	}
+	ops.registered = false
+	delete(ops.filter, 0)
+	k.ftraceUpdate()
+	return nil
+}
+
+func (k *Kernel) attach(ops *FtraceOps, r *ftraceRecord) {
+	for _, o := range r.ops {
+		if o == ops {
+			return
+		}
+	}
+	r.ops = append(r.ops, ops)
+	if ops.Flags&FtraceIPModify != 0 {
+		r.ipmod = ops
+	}
+}
+
+func (k *Kernel) detach(ops *FtraceOps, r *ftraceRecord) {
+	for i, o := range r.ops {
+		if o == ops {
+			r.ops = append(r.ops[:i:i], r.ops[i+1:]...)
+			break
+		}
+	}
+	if r.ipmod == ops {
+		r.ipmod = nil
+	}
+}
+
+// ftraceUpdate pokes every site whose wanted state changed: a call while
+// some ops wants it and ftrace is enabled, the nop otherwise
+// (ftrace_replace_code). All pokes go through Memory.Write, the one
+// code-write path, which drops decoded copies of the old bytes.
+func (k *Kernel) ftraceUpdate() {
+	fs := &k.ftrace
+	if fs.trampoline == 0 {
+		fs.trampoline = k.sym("ftrace_regs_caller")
+	}
+	for _, r := range fs.recs {
+		want := len(r.ops) > 0 && !fs.disabled
+		if want == r.enabled {
+			continue
+		}
+		insn := obj.Nop5
+		if want {
+			call, err := obj.CallRel32(r.ip, fs.trampoline)
+			if err != nil {
+				panic("BUG: kernel: fentry site out of reach of ftrace_regs_caller: " + err.Error())
+			}
+			insn = call
+		}
+		if err := k.mem.Write(r.ip, insn[:]); err != nil {
+			panic(fmt.Sprintf("BUG: kernel: poke fentry site %#x: %v", r.ip, err))
+		}
+		r.enabled = want
+	}
+}
+
+// FtraceEnabled reports kernel.ftrace_enabled.
+func (k *Kernel) FtraceEnabled() bool { return !k.ftrace.disabled }
+
+// SetFtraceEnabled writes kernel.ftrace_enabled (ftrace_enable_sysctl):
+// turning it off fails with -EBUSY while a PERMANENT ops is registered.
+func (k *Kernel) SetFtraceEnabled(on bool) error {
+	fs := &k.ftrace
+	if !on {
+		for _, o := range fs.ops {
+			if o.Flags&FtracePermanent != 0 {
+				return errno.EBUSY
+			}
+		}
+	}
+	fs.disabled = !on
+	k.ftraceUpdate()
+	return nil
+}
+
+// ftraceCall is ftrace_ops_list_func, reached from the trampoline's guest
+// code: run every registered ops that wants ip. This is the ftrace hot
+// path: no allocation, no logging, no map lookup.
+func (k *Kernel) ftraceCall(c *CPU, ip, parentIP, regs uint64) {
+	r := k.record(ip)
+	if r == nil || k.ftrace.disabled {
+		return
+	}
+	k.ftraceCPU = c
+	for _, ops := range r.ops {
+		ops.Func(ip, parentIP, ops, regs)
+	}
+	k.ftraceCPU = nil
+}
+
+// RegsIP reads regs->ip of a pt_regs the trampoline saved.
+func (k *Kernel) RegsIP(regs uint64) uint64 {
+	v, _ := k.ftraceCPU.emu.ReadU64(regs + ptIP)
+	return v
+}
+
+// SetRegsIP is ftrace_regs_set_instruction_pointer: the trampoline returns
+// to ip instead of function+5.
+func (k *Kernel) SetRegsIP(regs, ip uint64) {
+	if err := k.ftraceCPU.emu.WriteU64(regs+ptIP, ip); err != nil {
+		panic("BUG: kernel: pt_regs of the ftrace trampoline unwritable: " + err.Error())
+	}
+}
+
+// Current is the task running the handler that calls it (current).
+func (k *Kernel) Current() *Task { return k.ftraceCPU.curr }

@@ -1,0 +1,136 @@
+package kernel
+
+import (
+	"fmt"
+
+	"klpsim/emu"
+)
+
+// maxQuantum bounds how far one CPU runs ahead of the others before the
+// machine looks at timers and the other CPUs again: 50 µs of simulated
+// time. Shorter makes cross-CPU wake-ups prompter; longer runs faster.
+const maxQuantum = 50_000
+
+// RunFor runs the machine for d nanoseconds of simulated time.
+func (k *Kernel) RunFor(d uint64) error {
+	return k.RunUntil(k.now+d, nil)
+}
+
+// RunUntil runs the machine until simulated time deadline, or until cond
+// (checked between quanta) reports true. It returns an error when a limit
+// is reached or the kernel hit a fatal condition; the machine state is then
+// still consistent and inspectable.
+func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
+	for k.now < deadline {
+		if k.err != nil {
+			return k.err
+		}
+		if cond != nil && cond() {
+			return nil
+		}
+		k.runTimers()
+		end := deadline
+		if t, ok := k.nextTimer(); ok && t < end {
+			end = t
+		}
+		if nt := k.nextTick(); nt < end {
+			end = nt
+		}
+		if end > k.now+maxQuantum {
+			end = k.now + maxQuantum
+		}
+		if end <= k.now {
+			end = k.now + 1
+		}
+		busy := false
+		for _, c := range k.cpus {
+			if k.runCPU(c, end) {
+				busy = true
+			}
+			if k.err != nil {
+				return k.err
+			}
+		}
+		if busy {
+			k.now = end
+		} else {
+			// Every CPU is idle: jump to the next event.
+			next := deadline
+			if t, ok := k.nextTimer(); ok && t < next {
+				next = max(t, k.now)
+			}
+			k.now = max(next, k.now)
+		}
+		if k.now%k.tickNS() == 0 {
+			k.timerInterrupts()
+		}
+	}
+	if cond != nil && cond() {
+		return nil
+	}
+	return k.err
+}
+
+func (k *Kernel) tickNS() uint64 { return 1_000_000_000 / k.cfg.HZ }
+
+// nextTick is the next tick boundary after now.
+func (k *Kernel) nextTick() uint64 { return (k.now/k.tickNS() + 1) * k.tickNS() }
+
+// runCPU runs c until simulated time end (or until it halts), handling
+// every exit. It reports whether the CPU did any work.
+func (k *Kernel) runCPU(c *CPU, end uint64) bool {
+	if c.halted {
+		return false
+	}
+	budget := (end - k.now) * k.cfg.ClockHz / 1_000_000_000
+	if budget == 0 {
+		budget = 1
+	}
+	start := c.emu.Insns
+	for used := uint64(0); used < budget && !c.halted && k.err == nil; used = c.emu.Insns - start {
+		if k.cfg.MaxInsns != 0 && k.insns+used >= k.cfg.MaxInsns {
+			k.err = fmt.Errorf("kernel: %d instructions: %w (MaxInsns)", k.cfg.MaxInsns, ErrLimit)
+			break
+		}
+		x := c.emu.Run(budget - used)
+		switch x.Reason {
+		case emu.ExitBudget:
+		case emu.ExitHypercall:
+			k.hypercall(c)
+		case emu.ExitHlt:
+			if !k.needResched(c) {
+				c.halted = true
+			}
+		case emu.ExitSyscall, emu.ExitSysret:
+			// The guest's entry code handles both; nothing to do here.
+		case emu.ExitException:
+			k.exception(c, x.Exc)
+		case emu.ExitBreakpoint:
+			// The kernel sets no breakpoints; a tool that does steps the
+			// machine itself. Running again executes the instruction.
+		}
+	}
+	k.insns += c.emu.Insns - start
+	return true
+}
+
+// timerInterrupts delivers the tick to every CPU that is running a task
+// with interrupts enabled; idle CPUs sleep through it (NO_HZ).
+func (k *Kernel) timerInterrupts() {
+	handler := k.sym("asm_sysvec_apic_timer_interrupt")
+	for _, c := range k.cpus {
+		if c.halted || c.curr.IsIdle() || c.emu.RFLAGS()&emu.FlagIF == 0 {
+			continue
+		}
+		if err := c.emu.Interrupt(handler, c.curr.StackTop(), nil); err != nil {
+			k.fatal(c, "double fault delivering the timer interrupt: %v", err)
+		}
+	}
+}
+
+// fatal stops the machine: a kernel panic.
+func (k *Kernel) fatal(c *CPU, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	k.printk(c.ID, "\x010Kernel panic - not syncing: "+msg+"\n")
+	k.err = fmt.Errorf("kernel panic on CPU %d (%s): %s", c.ID, c.curr, msg)
+}

@@ -1,0 +1,63 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"klpsim/kernel/kallsyms"
+	"klpsim/kernel/unwind"
+)
+
+// Stack traces of tasks: the reliable walk livepatch's stack check uses,
+// and the best-effort one behind /proc/PID/stack and oopses.
+
+// kallsymsText answers the unwinder's "is this kernel text, in which
+// function" from kallsyms: only function symbols count.
+type kallsymsText struct{ t *kallsyms.Table }
+
+func (x kallsymsText) FuncAt(addr uint64) (start, size uint64, ok bool) {
+	s, _, ok := x.t.Lookup(addr)
+	if !ok || !s.IsFunc() {
+		return 0, 0, false
+	}
+	return s.Addr, s.Size, true
+}
+
+func (k *Kernel) text() unwind.Text { return kallsymsText{k.Syms} }
+
+func (k *Kernel) taskStack(t *Task) unwind.Stack {
+	return unwind.Stack{Base: t.stack, Size: threadSize}
+}
+
+// ErrTaskRunning: a task on a CPU cannot have its stack checked by anyone
+// but itself.
+var ErrTaskRunning = errors.New("task is running")
+
+// StackTraceReliable is stack_trace_save_tsk_reliable: the return
+// addresses on a task's stack, innermost first, or an error saying why
+// they cannot be trusted (an *unwind.UnreliableError, or ErrTaskRunning).
+// buf bounds the entries (livepatch uses 100, MAX_STACK_ENTRIES).
+func (k *Kernel) StackTraceReliable(t *Task, buf []uint64) (int, error) {
+	ip, sp, bp, ok := t.SavedRegs()
+	if !ok {
+		return 0, ErrTaskRunning
+	}
+	return unwind.Walk(k.mem, k.text(), k.taskStack(t), unwind.Start{IP: ip, SP: sp, BP: bp}, len(buf), buf)
+}
+
+// ProcStack renders /proc/PID/stack as Linux does ("[<0>] %pB" per entry:
+// the address itself is hidden), empty for a running task.
+func (k *Kernel) ProcStack(t *Task) string {
+	ip, sp, bp, ok := t.SavedRegs()
+	if !ok {
+		return ""
+	}
+	var buf [64]uint64
+	n, _ := unwind.WalkUnreliable(k.mem, k.text(), k.taskStack(t), unwind.Start{IP: ip, SP: sp, BP: bp}, len(buf), buf[:])
+	var b strings.Builder
+	for _, a := range buf[:n] {
+		fmt.Fprintf(&b, "[<0>] %s\n", k.Syms.Format(a))
+	}
+	return b.String()
+}

@@ -1,0 +1,33 @@
+package kernel
+
+import "klpsim/emu"
+
+// Host halves of the system calls whose guest functions need them.
+
+const (
+	errnoEBADF  = 9
+	errnoEFAULT = 14
+)
+
+// sysWrite is ksys_write for the two file descriptors klpsim's user tasks
+// have: 1 and 2 both go to the task's Stdout.
+func (k *Kernel) sysWrite(c *CPU, fd, buf, count uint64) uint64 {
+	if fd != 1 && fd != 2 {
+		return negErrno(errnoEBADF)
+	}
+	count = min(count, 1<<20)
+	b := make([]byte, count)
+	if buf >= 1<<47 || k.mem.Read(buf, b) != nil {
+		return negErrno(errnoEFAULT)
+	}
+	if perm, ok := k.mem.PermAt(buf); !ok || perm&emu.PermUser == 0 {
+		return negErrno(errnoEFAULT)
+	}
+	if w := c.curr.Stdout; w != nil {
+		w.Write(b)
+	}
+	return count
+}
+
+// negErrno is -errno as a system call returns it in rax.
+func negErrno(e int) uint64 { return uint64(-int64(e)) }

@@ -1,0 +1,129 @@
+package kernel
+
+import "fmt"
+
+// Workqueues (kernel/workqueue.c), the part guest code sees: work items
+// are struct work_struct in guest memory; schedule_work queues one on the
+// calling CPU's pool, whose kworker runs it in process_one_work; flush_work
+// sleeps until it has run. The host keeps the queues.
+
+type workPool struct {
+	cpu     *CPU
+	worker  *Task
+	pending []uint64 // queued work_structs, in order
+}
+
+type workqueue struct {
+	pools    []*workPool
+	state    map[uint64]workState // by work_struct address
+	flushers map[uint64][]*Task   // tasks in flush_work, by work
+	delayed  map[uint64]*timer    // armed delayed_work timers, by work
+}
+
+type workState uint8
+
+const (
+	workIdle     workState = iota
+	workPending            // queued, not started (WORK_STRUCT_PENDING)
+	workRunning            // a kworker is in its function
+	workRequeued           // running, and queued again
+)
+
+// initWorkqueues starts one kworker per CPU: kworker/N:0.
+func (k *Kernel) initWorkqueues() error {
+	k.workq = workqueue{state: map[uint64]workState{}, flushers: map[uint64][]*Task{}, delayed: map[uint64]*timer{}}
+	for _, c := range k.cpus {
+		p := &workPool{cpu: c}
+		w, err := k.createKthread(fmt.Sprintf("kworker/%d:0", c.ID), k.sym("worker_thread"), 0, c)
+		if err != nil {
+			return err
+		}
+		p.worker = w
+		k.workq.pools = append(k.workq.pools, p)
+	}
+	return nil
+}
+
+// queueWork is queue_work_on(cpu, system_wq, work): false if already pending.
+func (k *Kernel) queueWork(c *CPU, work uint64) bool {
+	wq := &k.workq
+	switch wq.state[work] {
+	case workPending, workRequeued:
+		return false
+	case workRunning:
+		wq.state[work] = workRequeued
+	default:
+		wq.state[work] = workPending
+	}
+	p := wq.pools[c.ID]
+	p.pending = append(p.pending, work)
+	k.wakeUp(p.worker, TaskRunning)
+	return true
+}
+
+// queueDelayedWork is queue_delayed_work: the work is queued on c's pool
+// after delay jiffies.
+func (k *Kernel) queueDelayedWork(c *CPU, dwork, delay uint64) bool {
+	wq := &k.workq
+	if wq.state[dwork] != workIdle || wq.delayed[dwork] != nil {
+		return false
+	}
+	if delay == 0 {
+		return k.queueWork(c, dwork)
+	}
+	wq.delayed[dwork] = k.AddTimer(k.now+k.jiffiesToNS(delay), func() {
+		delete(wq.delayed, dwork)
+		k.queueWork(c, dwork)
+	})
+	return true
+}
+
+// workerNext gives the kworker on c its next item, or 0 after setting it
+// to sleep (worker_thread then calls schedule()).
+func (k *Kernel) workerNext(c *CPU) uint64 {
+	p := k.workq.pools[c.ID]
+	if c.curr != p.worker {
+		k.bug(c, "worker_thread run by a task that is not the pool's kworker")
+		return 0
+	}
+	if len(p.pending) == 0 {
+		c.curr.State = TaskInterruptible
+		return 0
+	}
+	w := p.pending[0]
+	p.pending = p.pending[1:]
+	if k.workq.state[w] == workRequeued {
+		// The running instance is not done yet; run this one after it.
+		p.pending = append(p.pending, w)
+		c.curr.State = TaskInterruptible
+		return 0
+	}
+	k.workq.state[w] = workRunning
+	return w
+}
+
+// workDone ends a work item's run and wakes its flushers.
+func (k *Kernel) workDone(work uint64) {
+	wq := &k.workq
+	if wq.state[work] == workRequeued {
+		wq.state[work] = workPending
+		return
+	}
+	delete(wq.state, work)
+	for _, t := range wq.flushers[work] {
+		k.wakeUp(t, TaskRunning)
+	}
+	delete(wq.flushers, work)
+}
+
+// flushWork is one pass of flush_work's wait: 0 when work is idle, else it
+// registers current as a waiter, sets it to sleep and returns 1.
+func (k *Kernel) flushWork(c *CPU, work uint64) uint64 {
+	wq := &k.workq
+	if wq.state[work] == workIdle && wq.delayed[work] == nil {
+		return 0
+	}
+	wq.flushers[work] = append(wq.flushers[work], c.curr)
+	c.curr.State = TaskUninterruptible
+	return 1
+}
