@@ -16,6 +16,9 @@ type image struct {
 	regions []region    // text, rodata, data, bss, in that order; empty ones omitted
 	syms    []imageSym  // functions and objects with their final addresses
 	sites   []imageSite // fentry sites (__mcount_loc)
+	// addrs has every defined, named symbol (labels included, such as a
+	// program's _start), for sym.
+	addrs map[string]uint64
 }
 
 // region is a run of sections of one kind, mapped with one permission.
@@ -88,7 +91,7 @@ func link(names []string, objs []*obj.Object, base uint64, resolve obj.Resolver)
 	for i, o := range objs {
 		addrs[i] = make([]uint64, len(o.Sections))
 	}
-	img := &image{}
+	img := &image{addrs: map[string]uint64{}}
 	next := base
 	for _, rk := range regionKinds {
 		start := next
@@ -142,18 +145,24 @@ func link(names []string, objs []*obj.Object, base uint64, resolve obj.Resolver)
 		}
 		for k, s := range o.Sections {
 			kind := sectionKind(s)
-			if kind == "" || s.NoBits {
+			if kind == "" || s.NoBits || s.Size == 0 {
 				continue
 			}
 			r := img.region(kind)
 			copy(r.data[addrs[i][k]-r.addr:], contents[k])
 		}
-		for _, s := range o.Symbols {
-			if !s.Defined() || s.Section < 0 || (s.Type != obj.SymFunc && s.Type != obj.SymObject) {
+		for j, s := range o.Symbols {
+			if !s.Defined() || s.Section < 0 || s.Type == obj.SymSection {
 				continue
 			}
 			kind := sectionKind(o.Sections[s.Section])
 			if kind == "" {
+				continue
+			}
+			if _, seen := img.addrs[s.Name]; !seen || s.Bind != obj.BindLocal {
+				img.addrs[s.Name], _ = o.SymbolAddr(j, addrs[i], nil)
+			}
+			if s.Type != obj.SymFunc && s.Type != obj.SymObject {
 				continue
 			}
 			letter := byte('T')
@@ -202,14 +211,11 @@ func (img *image) end() uint64 {
 	return r.addr + r.size
 }
 
-// sym returns the address of a symbol of the image by name.
+// sym returns the address of a symbol of the image by name (a global one
+// if a local has the same name).
 func (img *image) sym(name string) (uint64, bool) {
-	for _, s := range img.syms {
-		if s.name == name {
-			return s.addr, true
-		}
-	}
-	return 0, false
+	a, ok := img.addrs[name]
+	return a, ok
 }
 
 // mapInto maps and fills the image's regions.

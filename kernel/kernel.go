@@ -102,7 +102,8 @@ type Kernel struct {
 	seqOut      seqOutput // seq_files being read
 	ftrace      ftraceState
 	ftraceCPU   *CPU // the CPU running ftrace handlers, during ftraceCall
-	oopsCount   int  // oopses so far: the [#N] of the next one
+	userSlots   [maxUserSlots]bool
+	oopsCount   int // oopses so far: the [#N] of the next one
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
