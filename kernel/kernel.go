@@ -21,6 +21,7 @@ import (
 	"klpsim/emu"
 	"klpsim/kernel/kallsyms"
 	"klpsim/kernel/printk"
+	"klpsim/kernel/vfs"
 )
 
 // PreemptModel is CONFIG_PREEMPT_*: whether kernel code can be preempted
@@ -83,6 +84,8 @@ type Kernel struct {
 	vmlinux *image
 	Syms    *kallsyms.Table // kallsyms: vmlinux and module symbols
 	Log     *printk.Log     // the printk ring buffer
+	Dyndbg  *printk.Dyndbg  // dynamic debug: the pr_debug sites and their switches
+	FS      *vfs.FS         // /proc, /sys, /dev
 	Hooks   Hooks           // livepatch's entry points
 
 	tasks   []*Task       // live tasks, by creation order (for_each_process)
@@ -160,6 +163,9 @@ func Boot(cfg Config) (*Kernel, error) {
 	}
 	k.addFtraceRecords("", img)
 	if err := k.initData(); err != nil {
+		return nil, err
+	}
+	if err := k.initFS(); err != nil {
 		return nil, err
 	}
 	for i := range cfg.CPUs {
