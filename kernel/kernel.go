@@ -106,7 +106,8 @@ type Kernel struct {
 	ftrace      ftraceState
 	ftraceCPU   *CPU // the CPU running ftrace handlers, during ftraceCall
 	userSlots   [maxUserSlots]bool
-	oopsCount   int // oopses so far: the [#N] of the next one
+	// Subsystem state (one field per subsystem file; keep this block sorted).
+	oopsCount int // oopses so far: the [#N] of the next one
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
@@ -186,6 +187,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	if err := k.initWorkqueues(); err != nil {
 		return nil, err
 	}
+	// Subsystem initialisation, after the files and the kworkers exist.
 	k.printk(0, "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n")
 	k.printk(0, "Command line: "+cfg.Cmdline+"\n")
 	return k, nil
