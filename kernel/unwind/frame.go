@@ -82,12 +82,15 @@ func (s *state) fail(reason error, frame uint64, err error) *UnreliableError {
 // start mirrors __unwind_start(state, task, NULL, NULL) for a task that is
 // not running, and __unwind_start with regs for Start.Regs.
 //
-// For a saved context the first frame is virtual, as Linux's first frame
-// is the inactive_task_frame that __switch_to_asm pushed: it reports st.IP
-// and its "saved rbp" is st.BP, the rbp of the function IP is in. Linux
-// checks nothing against the first frame (orig_sp is still zero); klpsim
-// takes st.SP as the previous frame's end, since every frame of a live
-// stack lies at or above the stack pointer.
+// For a saved context the first frame is virtual, standing for Linux's
+// inactive_task_frame, whose {bp, ret_addr} __switch_to_asm pushed right
+// below the stack pointer __schedule resumes with: it reports st.IP, its
+// "saved rbp" is st.BP (the rbp of the function IP is in), and it sits at
+// st.SP-16. So it is the task's last frame when st.SP is task_pt_regs — a
+// new task about to run entry code, as Linux's fork frame puts the
+// inactive_task_frame right below pt_regs — and every later frame must lie
+// at or above st.SP (Linux checks nothing against the first frame, as
+// orig_sp is still zero; every frame of a live stack is above its sp).
 //
 // With st.Regs the walk starts at that pt_regs as if an encoded frame
 // pointer had led there. (Linux's __unwind_start with regs does not report
@@ -116,29 +119,30 @@ func (s *state) next() *UnreliableError {
 		s.done = true
 		return nil
 	}
+	last := s.hasNext && s.prevEnd == s.stack.PtRegs() // the virtual first frame, see start
 	if s.bp != 0 {
-		last, err := s.isLastTaskFrame()
-		if err != nil {
+		var err error
+		if last, err = s.isLastTaskFrame(); err != nil {
 			return s.fail(ErrBadFrame, s.bp, err)
 		}
-		if last {
-			regs := s.stack.PtRegs()
-			cs, err := s.readWord(regs + PtRegsOffCS)
-			if err != nil {
-				return s.fail(ErrBadFrame, regs, err)
-			}
-			// kthreads have partial, kernel-mode regs at the end of their
-			// stack: nothing useful, the walk is complete.
-			if cs&3 != 3 {
-				s.done = true
-				return nil
-			}
-			// "We're almost at the end, but not quite: there's still the
-			// syscall regs frame. Entry code doesn't encode the regs
-			// pointer for syscalls, so we have to set it manually."
-			s.regs, s.bp, s.ip, s.user = regs, 0, 0, true
+	}
+	if last {
+		regs := s.stack.PtRegs()
+		cs, err := s.readWord(regs + PtRegsOffCS)
+		if err != nil {
+			return s.fail(ErrBadFrame, regs, err)
+		}
+		// kthreads have partial, kernel-mode regs at the end of their
+		// stack: nothing useful, the walk is complete.
+		if cs&3 != 3 {
+			s.done = true
 			return nil
 		}
+		// "We're almost at the end, but not quite: there's still the
+		// syscall regs frame. Entry code doesn't encode the regs
+		// pointer for syscalls, so we have to set it manually."
+		s.regs, s.bp, s.ip, s.user = regs, 0, 0, true
+		return nil
 	}
 	// Get the next frame pointer.
 	next := s.savedBP

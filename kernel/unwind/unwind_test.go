@@ -406,3 +406,24 @@ func TestWalk_SmallBuffer(t *testing.T) {
 		t.Fatalf("%d, %v", n, err)
 	}
 }
+
+// A new task that has not run yet: its context is the entry code with
+// nothing on the stack below pt_regs, like Linux's fork frame, whose
+// inactive_task_frame is the last frame. Whatever its rbp (0, or encoded
+// pt_regs as copy_thread sets), the trace is the entry code alone.
+func TestWalk_NewTask(t *testing.T) {
+	for _, user := range []bool{false, true} {
+		m := newMachine(t)
+		if user {
+			m.setUserRegs()
+		}
+		for _, bp := range []uint64{0, m.stack.PtRegs() | 1} {
+			st := unwind.Start{IP: m.addr("entry_kthread"), SP: m.stack.PtRegs(), BP: bp}
+			got, err := m.walk(st)
+			if err != nil {
+				t.Fatalf("user %v bp %#x: %v", user, bp, err)
+			}
+			wantTrace(t, m, got, "entry_kthread")
+		}
+	}
+}
