@@ -154,8 +154,19 @@ var (
 	// MAX_STACK_ENTRIES).
 	ErrTooDeep = errors.New("too many stack entries")
 	// ErrPrologue: the task stopped where its innermost function has no
-	// frame set up, so the frame-pointer walk would silently skip that
-	// function's caller. klpsim's addition; see checkFirstFrame.
+	// frame of its own in rbp — in the prologue, up to and including
+	// `mov rbp, rsp`, or at the epilogue's `ret` after `pop rbp`/`leave` —
+	// so the frame-pointer walk would silently skip that function's
+	// caller, whose return address is at [rsp] and in no frame.
+	//
+	// klpsim's addition. Linux's ORC unwinder can tell, because objtool
+	// gives it unwind data for every instruction address; the
+	// frame-pointer unwinder has only rbp and cannot, and Linux never
+	// needs it to: a blocked task's first frame is always the complete
+	// inactive_task_frame in __schedule, and any asynchronous stop leaves
+	// kernel-mode regs (ErrKernelRegs). klpsim's saved contexts can be
+	// taken at any instruction, so Walk decodes the instructions at the
+	// first IP with isa.Decode and flags these points (prologue.go).
 	ErrPrologue = errors.New("first frame in a function prologue or epilogue")
 )
 
