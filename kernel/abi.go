@@ -38,6 +38,8 @@ const (
 	hcSeqPrintf                   // seq_printf(rdi = seq_file, rsi = fmt, a1..a3)
 	hcBug                         // BUG(): an oops at the caller
 	hcFtrace                      // ftrace_ops_list_func(ip, parent_ip, op, regs)
+	hcOpStart                     // kernel_op(op, arg): start a host operation
+	hcOpResume                    // kernel_op: the guest call returned rdi
 	hcCount                       // number of hypercalls, not one
 )
 
@@ -52,6 +54,7 @@ var hypercallNames = map[int]string{
 	hcQueueWork: "HC_QUEUE_WORK", hcQueueDelayedWork: "HC_QUEUE_DELAYED_WORK",
 	hcFlushWork: "HC_FLUSH_WORK", hcWorkerNext: "HC_WORKER_NEXT", hcWorkDone: "HC_WORK_DONE",
 	hcSeqPrintf: "HC_SEQ_PRINTF", hcBug: "HC_BUG", hcFtrace: "HC_FTRACE",
+	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME",
 }
 
 // Task states, as Linux numbers them (include/linux/sched.h).

@@ -84,6 +84,12 @@ func (k *Kernel) hypercall(c *CPU) {
 	case hcBug:
 		k.bug(c, "kernel BUG")
 		return
+	case hcOpStart:
+		k.opStart(c, r[isa.RDI], r[isa.RSI])
+		return // opStep set the registers
+	case hcOpResume:
+		k.opResume(c, r[isa.RDI])
+		return
 	case hcFtrace:
 		k.ftraceCall(c, r[isa.RDI], r[isa.RSI], r[isa.RCX])
 	default:

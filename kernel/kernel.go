@@ -106,6 +106,9 @@ type Kernel struct {
 	ftrace      ftraceState
 	ftraceCPU   *CPU // the CPU running ftrace handlers, during ftraceCall
 	userSlots   [maxUserSlots]bool
+	opFuncs     []OpFunc // host operations by number - 1 (kernel_op)
+	opNames     []string
+	opTask      uint64 // the operation number of opTaskFunc
 	// Subsystem state (one field per subsystem file; keep this block sorted).
 	oopsCount int // oopses so far: the [#N] of the next one
 }
@@ -169,6 +172,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	if err := k.initFS(); err != nil {
 		return nil, err
 	}
+	k.opTask = k.registerOp("task", opTaskFunc)
 	for i := range cfg.CPUs {
 		if err := k.addCPU(i); err != nil {
 			return nil, err

@@ -139,9 +139,16 @@ func (k *Kernel) oopsTail(b *strings.Builder, c *CPU, t *Task, rip uint64) {
 	fmt.Fprintf(b, "R10: %016x R11: %016x R12: %016x\n", r[isa.R10], r[isa.R11], r[isa.R12])
 	fmt.Fprintf(b, "R13: %016x R14: %016x R15: %016x\n", r[isa.R13], r[isa.R14], r[isa.R15])
 	b.WriteString("Call Trace:\n <TASK>\n")
+	start := unwind.Start{IP: rip, SP: r[isa.RSP], BP: r[isa.RBP]}
+	if _, _, ok := k.text().FuncAt(rip); !ok {
+		// A jump or call to a bad address: the caller's return address is
+		// on top of the stack, and its frame is intact.
+		if ret, err := k.mem.ReadU64(r[isa.RSP]); err == nil {
+			start = unwind.Start{IP: ret, SP: r[isa.RSP] + 8, BP: r[isa.RBP]}
+		}
+	}
 	var buf [64]uint64
-	n, _ := unwind.WalkUnreliable(k.mem, k.text(), k.taskStack(t),
-		unwind.Start{IP: rip, SP: r[isa.RSP], BP: r[isa.RBP]}, len(buf), buf[:])
+	n, _ := unwind.WalkUnreliable(k.mem, k.text(), k.taskStack(t), start, len(buf), buf[:])
 	for _, a := range buf[:min(n, len(buf))] {
 		if a == rip {
 			continue

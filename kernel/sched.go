@@ -102,6 +102,7 @@ func (k *Kernel) exit(c *CPU, code int) {
 	}
 	t.Flags |= PFExiting
 	t.ExitCode = code
+	k.abortOps(t)
 	t.State = TaskDead
 	k.cancelTimer(t)
 	k.schedule(c)

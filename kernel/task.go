@@ -46,8 +46,10 @@ type Task struct {
 	queued  bool   // in cpu.rq
 	threadf uint64 // kthread: the thread function and its argument
 	threadd uint64
-	timer   *timer  // schedule_timeout's wake-up, while armed
-	pending sigMask // queued signals
+	timer   *timer    // schedule_timeout's wake-up, while armed
+	pending sigMask   // queued signals
+	ops     []*hostOp // host operations running on the task, innermost last
+	opFn    OpFunc    // what op_thread runs (RunOnTask)
 	parent  *Task
 	// Stdout receives what the task writes to file descriptors 1 and 2;
 	// nil discards it.

@@ -344,3 +344,42 @@ irqentry_exit_to_user_mode:
 	pop rbp
 	ret
 	.size irqentry_exit_to_user_mode, .-irqentry_exit_to_user_mode
+
+# kernel_op(op, arg): run host operation op on the current task. The host
+# answers each vmcall with the next guest function to call (rax, with its
+# arguments in rdi, rsi, rdx, rcx, r8) or with rax = 0 and the operation's
+# result in rdx. See kernel/hostop.go.
+	.globl kernel_op
+	.type kernel_op, @function
+kernel_op:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	mov eax, HC_OP_START
+	vmcall
+1:	test rax, rax
+	jz 2f
+	call rax
+	mov rdi, rax
+	mov eax, HC_OP_RESUME
+	vmcall
+	jmp 1b
+2:	mov rax, rdx
+	pop rbp
+	ret
+	.size kernel_op, .-kernel_op
+
+# op_thread(op): the body of a task the host starts to run one host
+# operation (a module load, a sysfs store): kernel_op(op, 0), then exit.
+	.globl op_thread
+	.type op_thread, @function
+op_thread:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	xor esi, esi
+	call kernel_op
+	xor edi, edi
+	call do_exit
+	ud2
+	.size op_thread, .-op_thread

@@ -1,0 +1,168 @@
+package kernel
+
+import (
+	"fmt"
+	"iter"
+
+	"klpsim/isa"
+)
+
+// Host operations: kernel code written in Go that runs on a task and calls
+// guest functions — loading a module (whose init is guest code), enabling a
+// livepatch (whose callbacks are guest code), a sysfs store.
+//
+// Guest code enters one through kernel_op(op, arg), a guest function that
+// asks the host what to do next in a loop: the host runs the operation as
+// a coroutine (iter.Pull) until it wants a guest function called; kernel_op
+// calls it — as an ordinary call on the task's stack, so it may sleep, be
+// traced, be livepatched — and hands the result back; when the operation
+// returns, so does kernel_op. Each task has its own stack of operations, so
+// a guest function called by one operation can start another (a module's
+// init calling klp_enable_patch), and tasks that sleep in the middle of an
+// operation never tangle the host's stack.
+
+// OpFunc is the body of a host operation. call runs a guest function on the
+// task with up to five arguments and returns its rax.
+type OpFunc func(ctx *OpCtx) uint64
+
+// OpCtx is what a running host operation sees.
+type OpCtx struct {
+	K    *Kernel
+	Task *Task // the task the operation runs on (current)
+	Arg  uint64
+
+	yield  func(guestCall) bool
+	result uint64
+}
+
+// Call runs the guest function fn(args...) on the operation's task and
+// returns its result. The task may sleep in it; the machine goes on.
+func (o *OpCtx) Call(fn uint64, args ...uint64) uint64 {
+	if len(args) > 5 {
+		panic("BUG: kernel: guest call with more than 5 arguments")
+	}
+	gc := guestCall{fn: fn}
+	copy(gc.args[:], args)
+	if !o.yield(gc) {
+		panic(errOpAborted)
+	}
+	return o.result
+}
+
+type guestCall struct {
+	fn   uint64
+	args [5]uint64
+}
+
+// errOpAborted unwinds an operation whose task died in the middle of it.
+var errOpAborted = fmt.Errorf("kernel: host operation aborted")
+
+// hostOp is a running operation: its coroutine and final result.
+type hostOp struct {
+	ctx  *OpCtx
+	next func() (guestCall, bool)
+	stop func()
+	ret  uint64
+}
+
+// registerOp gives an operation the number guest code starts it with.
+func (k *Kernel) registerOp(name string, f OpFunc) uint64 {
+	k.opFuncs = append(k.opFuncs, f)
+	k.opNames = append(k.opNames, name)
+	return uint64(len(k.opFuncs))
+}
+
+// opStart is HC_OP_START(op, arg) from kernel_op: start the operation on
+// the current task and return its first request.
+func (k *Kernel) opStart(c *CPU, op, arg uint64) {
+	t := c.curr
+	if op == 0 || op > uint64(len(k.opFuncs)) {
+		k.bug(c, fmt.Sprintf("kernel_op: unknown operation %d", op))
+		return
+	}
+	f := k.opFuncs[op-1]
+	ctx := &OpCtx{K: k, Task: t, Arg: arg}
+	h := &hostOp{ctx: ctx}
+	seq := func(yield func(guestCall) bool) {
+		ctx.yield = yield
+		defer func() {
+			if r := recover(); r != nil && r != errOpAborted {
+				panic(r)
+			}
+		}()
+		h.ret = f(ctx)
+	}
+	h.next, h.stop = iter.Pull(iter.Seq[guestCall](seq))
+	t.ops = append(t.ops, h)
+	k.opStep(c, h)
+}
+
+// opResume is HC_OP_RESUME(result): the guest call returned.
+func (k *Kernel) opResume(c *CPU, result uint64) {
+	t := c.curr
+	if len(t.ops) == 0 {
+		k.bug(c, "kernel_op: resume with no operation running")
+		return
+	}
+	h := t.ops[len(t.ops)-1]
+	h.ctx.result = result
+	k.opStep(c, h)
+}
+
+// opStep runs the operation to its next request (rax = function, argument
+// registers set) or to its end (rax = 0, rdx = result).
+func (k *Kernel) opStep(c *CPU, h *hostOp) {
+	t := c.curr
+	gc, ok := h.next()
+	r := &c.emu.R
+	if !ok {
+		t.ops = t.ops[:len(t.ops)-1]
+		r[isa.RAX], r[isa.RDX] = 0, h.ret
+		return
+	}
+	r[isa.RDI], r[isa.RSI], r[isa.RDX], r[isa.RCX], r[isa.R8] = gc.args[0], gc.args[1], gc.args[2], gc.args[3], gc.args[4]
+	r[isa.RAX] = gc.fn
+}
+
+// abortOps ends the operations of a dying task.
+func (k *Kernel) abortOps(t *Task) {
+	for i := len(t.ops) - 1; i >= 0; i-- {
+		t.ops[i].stop()
+	}
+	t.ops = nil
+}
+
+// opTaskFunc is the operation op_thread tasks run: the function the host
+// gave the task when it created it.
+func opTaskFunc(ctx *OpCtx) uint64 {
+	if f := ctx.Task.opFn; f != nil {
+		return f(ctx)
+	}
+	return 0
+}
+
+// RunOnTask runs f as a host operation on a new task named comm (a
+// process in the kernel, like insmod in init_module), runs the machine
+// until the task is done — at most timeout ns of simulated time — and
+// returns f's result. Guest functions f calls run on that task.
+func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
+	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
+	if err != nil {
+		return 0, err
+	}
+	t.Flags &^= PFKthread // a process in a system call, not a kthread
+	var ret uint64
+	done := false
+	t.opFn = func(ctx *OpCtx) uint64 {
+		ret = f(ctx)
+		return ret
+	}
+	k.onExit(t, func() { done = true })
+	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
+		return 0, err
+	}
+	if !done {
+		return 0, fmt.Errorf("kernel: %s did not finish in %d ms of simulated time", comm, timeout/1e6)
+	}
+	return ret, nil
+}

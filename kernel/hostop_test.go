@@ -1,0 +1,47 @@
+package kernel
+
+import "testing"
+
+// A host operation calls guest functions on its task: one that sleeps
+// (msleep) and one that returns a value (the getpid system call body), and
+// nests a second operation through kernel_op.
+func TestHostOpCallsGuest(t *testing.T) {
+	k := boot(t, Config{CPUs: 2})
+	var pid, inner uint64
+	var slept uint64
+	innerOp := k.registerOp("inner", func(ctx *OpCtx) uint64 { return 42 })
+	got, err := k.RunOnTask("insmod", func(ctx *OpCtx) uint64 {
+		start := k.Now()
+		ctx.Call(k.sym("msleep"), 100)
+		slept = k.Now() - start
+		pid = ctx.Call(k.sym("__x64_sys_getpid"), 0)
+		inner = ctx.Call(k.sym("kernel_op"), innerOp, 0)
+		return 7
+	}, 10e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 7 || inner != 42 || pid == 0 || slept < 100e6 || slept > 120e6 {
+		t.Errorf("result %d, inner %d, pid %d, slept %d ns", got, inner, pid, slept)
+	}
+}
+
+// A task that dies in the middle of an operation ends the operation's
+// coroutine; the machine goes on.
+func TestHostOpTaskDies(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	_, err := k.RunOnTask("victim", func(ctx *OpCtx) uint64 {
+		ctx.Call(0xdead0000) // not mapped: an oops, and the task dies
+		t.Error("the operation went on after its task died")
+		return 0
+	}, 1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.Log.Records()) == 0 {
+		t.Fatal("no oops")
+	}
+	if err := k.RunFor(1e8); err != nil {
+		t.Fatal(err)
+	}
+}
