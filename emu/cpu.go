@@ -107,6 +107,10 @@ type CPU struct {
 	// clears, as the MSRs of the same names. With LSTAR zero a syscall only
 	// exits to the host (the user-mode runner's Linux ABI).
 	LSTAR, FMASK uint64
+	// TrapSyscalls makes syscall and sysretq also stop Run (ExitSyscall,
+	// ExitSysret) after doing their work when LSTAR is set, for tools that
+	// watch every kernel entry; the guest kernel itself does not need it.
+	TrapSyscalls bool
 	// TSC is added to the instruction count to give rdtsc's value, so time
 	// stays deterministic.
 	TSC uint64
@@ -187,8 +191,8 @@ type ExitReason uint8
 const (
 	ExitBudget     ExitReason = iota // the instruction budget ran out
 	ExitHypercall                    // vmcall; RIP is past it
-	ExitSyscall                      // syscall; see CPU.LSTAR
-	ExitSysret                       // sysretq executed; now at CPL 3
+	ExitSyscall                      // syscall; see CPU.LSTAR and TrapSyscalls
+	ExitSysret                       // sysretq executed, with TrapSyscalls; now at CPL 3
 	ExitHlt                          // hlt executed; RIP is past it
 	ExitException                    // a guest exception, in Exit.Exc
 	ExitBreakpoint                   // a breakpoint; RIP is at it, not executed

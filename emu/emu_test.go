@@ -337,6 +337,7 @@ func TestSyscallSysret(t *testing.T) {
 	c.SetCPL(3)
 	c.RIP = 0x400000
 	c.LSTAR, c.FMASK = kText, FlagIF|FlagDF
+	c.TrapSyscalls = true
 	c.SetRFLAGS(0x202 | FlagDF)
 	wantExit(t, c.Run(10), ExitSyscall)
 	if c.CPL != 0 || c.RIP != kText || c.R[isa.RCX] != 0x400002 || c.R[isa.R11] != 0x602 || c.RFLAGS() != 0x2 {
@@ -348,6 +349,12 @@ func TestSyscallSysret(t *testing.T) {
 	}
 	if x := c.Run(10); x.Exc.Vector != VecGP {
 		t.Errorf("hlt at CPL 3 after sysret: %+v, want #GP", x)
+	}
+	// Without TrapSyscalls the round trip does not stop Run.
+	c.TrapSyscalls = false
+	c.RIP, c.R[isa.RAX] = 0x400000, 0
+	if x := c.Run(10); x.Exc.Vector != VecGP || c.R[isa.RAX] != 1 || c.Insns != 6 {
+		t.Errorf("untrapped round trip: %+v rax %d insns %d", x, c.R[isa.RAX], c.Insns)
 	}
 }
 

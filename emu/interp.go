@@ -710,6 +710,9 @@ func (c *CPU) generic(op *isa.Op) bool {
 		c.SetRFLAGS(c.R[isa.R11] &^ c.FMASK)
 		c.SetCPL(0)
 		c.RIP = c.LSTAR
+		if !c.TrapSyscalls {
+			return false // the guest kernel takes it from here
+		}
 		return c.stop(Exit{Reason: ExitSyscall})
 	case isa.KSysret:
 		c.privileged()
@@ -719,6 +722,9 @@ func (c *CPU) generic(op *isa.Op) bool {
 		c.SetRFLAGS(c.R[isa.R11] &^ (1<<16 | 1<<17)) // RF and VM clear
 		c.SetCPL(3)
 		c.RIP = c.R[isa.RCX]
+		if !c.TrapSyscalls {
+			return false
+		}
 		return c.stop(Exit{Reason: ExitSysret})
 	case isa.KIret:
 		c.privileged()

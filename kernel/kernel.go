@@ -80,6 +80,8 @@ type Kernel struct {
 	mem  *emu.Memory
 	cpus []*CPU
 	rng  *rand.Rand
+	// order is the CPU order of the current quantum (cpuOrder).
+	order []int
 
 	vmlinux *image
 	Syms    *kallsyms.Table // kallsyms: vmlinux and module symbols
@@ -109,6 +111,9 @@ type Kernel struct {
 	opFuncs     []OpFunc // host operations by number - 1 (kernel_op)
 	opNames     []string
 	opTask      uint64 // the operation number of opTaskFunc
+	switches    uint64 // context switches so far
+	// testCodeLoads counts loadTestCode calls (tests only).
+	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
 	oopsCount int // oopses so far: the [#N] of the next one
 }

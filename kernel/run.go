@@ -36,15 +36,18 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 		if nt := k.nextTick(); nt < end {
 			end = nt
 		}
-		if end > k.now+maxQuantum {
-			end = k.now + maxQuantum
+		// The quantum's length and the order the CPUs take their turns in
+		// come from the seed: different seeds, different interleavings;
+		// the same seed, the same history.
+		if q := maxQuantum/2 + k.rng.Uint64N(maxQuantum/2+1); end > k.now+q {
+			end = k.now + q
 		}
 		if end <= k.now {
 			end = k.now + 1
 		}
 		busy := false
-		for _, c := range k.cpus {
-			if k.runCPU(c, end) {
+		for _, i := range k.cpuOrder() {
+			if k.runCPU(k.cpus[i], end) {
 				busy = true
 			}
 			if k.err != nil {
@@ -69,6 +72,18 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 		return nil
 	}
 	return k.err
+}
+
+// cpuOrder is a seeded permutation of the CPUs for one quantum.
+func (k *Kernel) cpuOrder() []int {
+	if len(k.order) != len(k.cpus) {
+		k.order = make([]int, len(k.cpus))
+		for i := range k.order {
+			k.order[i] = i
+		}
+	}
+	k.rng.Shuffle(len(k.order), func(i, j int) { k.order[i], k.order[j] = k.order[j], k.order[i] })
+	return k.order
 }
 
 func (k *Kernel) tickNS() uint64 { return 1_000_000_000 / k.cfg.HZ }

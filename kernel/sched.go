@@ -75,6 +75,7 @@ func (k *Kernel) switchTo(c *CPU, prev, next *Task) {
 	k.save(c, prev)
 	prev.onCPU = false
 	k.load(c, next)
+	k.switches++
 	if prev.State == TaskDead {
 		k.reap(prev)
 	}

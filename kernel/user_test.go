@@ -7,7 +7,7 @@ import (
 	"klpsim/isa/asm"
 )
 
-func userProg(t *testing.T, src string) UserProgram {
+func userProg(t testing.TB, src string) UserProgram {
 	t.Helper()
 	o, err := asm.Assemble("user.S", []byte(".intel_syntax noprefix\n.text\n.globl _start\n_start:\n"+src))
 	if err != nil {
