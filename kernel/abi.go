@@ -129,6 +129,7 @@ const (
 // Linux x86-64 system call numbers the guest's sys_call_table fills.
 const (
 	nrWrite   = 1
+	nrPause   = 34
 	nrGetpid  = 39
 	nrExit    = 60
 	nrKill    = 62
@@ -138,6 +139,9 @@ const (
 
 // errnoENOSYS is returned for system calls the kernel does not implement.
 const errnoENOSYS = 38
+
+// errnoERESTARTNOHAND is the kernel-internal "restart if no handler ran".
+const errnoERESTARTNOHAND = 514
 
 // abiSymbols is the ABI as the constants every guest source is assembled
 // with (isa/asm's Defsym).
@@ -164,7 +168,7 @@ func abiSymbols() map[string]int64 {
 		{"PCPU_TOP_OF_STACK", pcpuTopOfStack}, {"PCPU_SCRATCH", pcpuScratch}, {"PCPU_CPU", pcpuCPU},
 		{"WORK_FUNC", workFunc}, {"SEQ_BUF", seqFileBuf}, {"SEQ_SIZE", seqFileSz},
 		{"SEQ_COUNT", seqFileCount}, {"SEQ_SHOW", seqFileShow},
-		{"NR_SYSCALLS", nrSyscall}, {"ENOSYS", errnoENOSYS},
+		{"NR_SYSCALLS", nrSyscall}, {"ENOSYS", errnoENOSYS}, {"ERESTARTNOHAND", errnoERESTARTNOHAND},
 		{"USER_CS", emu.UserCS}, {"USER_DS", emu.UserDS}, {"KERNEL_CS", emu.KernelCS}, {"KERNEL_DS", emu.KernelDS},
 		{"MCOUNT_INSN_SIZE", 5},
 	} {

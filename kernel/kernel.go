@@ -238,7 +238,7 @@ func (k *Kernel) initData() error {
 		}
 	}
 	table := k.sym("sys_call_table")
-	for nr, fn := range map[int]string{nrWrite: "__x64_sys_write", nrGetpid: "__x64_sys_getpid", nrExit: "__x64_sys_exit", nrExitGrp: "__x64_sys_exit"} {
+	for nr, fn := range map[int]string{nrWrite: "__x64_sys_write", nrPause: "__x64_sys_pause", nrGetpid: "__x64_sys_getpid", nrExit: "__x64_sys_exit", nrExitGrp: "__x64_sys_exit"} {
 		if err := k.mem.WriteU64(table+uint64(nr)*8, k.sym(fn)); err != nil {
 			return err
 		}

@@ -1,5 +1,7 @@
 package kernel
 
+import "klpsim/isa"
+
 // Signals, as far as klpsim's tasks need them: default actions (terminate,
 // stop, continue), the livepatch fake signal, and delivery on the way back
 // to user mode (arch_do_signal_or_restart). Kernel threads ignore signals.
@@ -42,10 +44,14 @@ func (k *Kernel) NotifySignal(t *Task) {
 // WakeUpState is wake_up_state(t, state), which livepatch uses on kthreads.
 func (k *Kernel) WakeUpState(t *Task, state uint32) bool { return k.wakeUp(t, state) }
 
-// doSignal is arch_do_signal_or_restart for the current task of c.
+// doSignal is arch_do_signal_or_restart(regs) for the current task of c.
+// With no signal to deliver, a system call that asked for a restart is
+// restarted: the task goes back into it on return to user mode, so a fake
+// signal is invisible to the process.
 func (k *Kernel) doSignal(c *CPU) {
 	t := c.curr
 	t.TIF &^= TIFNotifySignal
+	defer k.restartSyscall(c.emu.R[isa.RDI])
 	for sig := 1; sig <= 64; sig++ {
 		if t.pending&(1<<(sig-1)) == 0 {
 			continue
@@ -69,4 +75,18 @@ func (k *Kernel) doSignal(c *CPU) {
 		}
 	}
 	t.TIF &^= TIFSigpending
+}
+
+// restartSyscall rewinds an interrupted system call whose return value
+// asks for a restart when no handler ran (ERESTARTNOHAND and friends):
+// rax gets the call number back and rip points at the syscall again.
+func (k *Kernel) restartSyscall(regs uint64) {
+	ax, err := k.mem.ReadU64(regs + ptAX)
+	if err != nil || ax != negErrno(errnoERESTARTNOHAND) {
+		return
+	}
+	orig, _ := k.mem.ReadU64(regs + ptOrigAX)
+	ip, _ := k.mem.ReadU64(regs + ptIP)
+	_ = k.mem.WriteU64(regs+ptAX, orig)
+	_ = k.mem.WriteU64(regs+ptIP, ip-2) // the syscall instruction
 }

@@ -50,6 +50,7 @@ func testSym(tb testing.TB, k *Kernel, name string) uint64 {
 // Workloads for the benchmarks and tests: a kthread that yields forever,
 // and one that sleeps in msleep a few frames deep.
 const workloads = `
+	.text
 	.globl yield_loop
 	.type yield_loop, @function
 yield_loop:

@@ -154,3 +154,22 @@ __x64_sys_ni_syscall:
 sys_call_table:
 	.zero 8 * NR_SYSCALLS			# filled at boot from kernel/syscall.go
 	.size sys_call_table, .-sys_call_table
+
+	.text
+# pause(): sleep until a signal. Returns -ERESTARTNOHAND, which the signal
+# path turns into -EINTR after running a handler or into a restart of the
+# call when no real signal was delivered (the livepatch fake signal).
+	.globl __x64_sys_pause
+	.type __x64_sys_pause, @function
+__x64_sys_pause:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	mov edi, TASK_INTERRUPTIBLE
+	mov eax, HC_SET_STATE
+	vmcall
+	call schedule
+	mov rax, -ERESTARTNOHAND
+	pop rbp
+	ret
+	.size __x64_sys_pause, .-__x64_sys_pause
