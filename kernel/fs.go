@@ -33,6 +33,8 @@ func (k *Kernel) initFS() error {
 		func() error { _, err := f.Mount("/dev", 0o755, vfs.Devtmpfs); return err },
 		func() error { _, err := f.MkdirAll("/sys/module", 0o755); return err },
 		func() error { _, err := f.MkdirAll("/sys/kernel", 0o755); return err },
+		// klp_init creates it at boot, empty until a patch is enabled.
+		func() error { _, err := f.MkdirAll("/sys/kernel/livepatch", 0o755); return err },
 		func() error { _, err := f.Mount("/sys/kernel/debug", 0o700, vfs.Ramfs); return err },
 		func() error { _, err := f.MkdirAll("/sys/kernel/debug/dynamic_debug", 0o755); return err },
 		func() error { _, err := f.MkdirAll("/proc/sys/kernel", 0o555); return err },

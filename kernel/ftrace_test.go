@@ -129,3 +129,65 @@ func TestFtraceFilterNeedsLocation(t *testing.T) {
 		t.Errorf("filter on notrace code: %v, want EINVAL", err)
 	}
 }
+
+// The redirect, one instruction at a time: the caller's call lands on the
+// poked site, the site calls ftrace_regs_caller, the trampoline saves the
+// registers and calls ftrace_ops_list_func, whose vmcall runs the handler
+// on the host, and the trampoline's ret lands at the start of the new
+// function — which returns to the original caller, seq_read.
+func TestFtraceRedirectInstructionByInstruction(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	cmdline, meminfo := k.sym("cmdline_proc_show"), k.sym("meminfo_proc_show")
+	handled := 0
+	ops := &FtraceOps{Flags: FtraceSaveRegs | FtraceIPModify, Func: func(ip, parent uint64, ops *FtraceOps, regs uint64) {
+		handled++
+		k.SetRegsIP(regs, meminfo)
+	}}
+	k.FtraceSetFilterIP(ops, cmdline, false)
+	if err := k.RegisterFtraceFunction(ops); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := k.kmalloc(seqFileSize)
+	k.mem.WriteU64(m+seqFileShow, cmdline)
+	k.seqOut = seqOutput{m: &strings.Builder{}}
+	if _, err := k.createKthread("cat", k.sym("proc_reader"), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	step := func() {
+		if err := k.Step(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; k.RIP(0) != cmdline; i++ {
+		if i > 10000 {
+			t.Fatal("the reader never reached cmdline_proc_show")
+		}
+		step()
+	}
+	ret, _ := k.mem.ReadU64(k.cpus[0].emu.R[4]) // the caller's return address
+	var path []string
+	for k.RIP(0) < meminfo || k.RIP(0) >= meminfo+0x40 {
+		name := k.Syms.Name(k.RIP(0))
+		if len(path) == 0 || path[len(path)-1] != name {
+			path = append(path, name)
+		}
+		if len(path) > 10 {
+			t.Fatalf("lost: %v", path)
+		}
+		step()
+	}
+	want := "cmdline_proc_show ftrace_regs_caller ftrace_ops_list_func ftrace_regs_caller"
+	if strings.Join(path, " ") != want || handled != 1 || k.RIP(0) != meminfo {
+		t.Errorf("path %v, handler ran %d times, landed at %s; want %s, then meminfo_proc_show+0x0",
+			path, handled, k.Syms.Format(k.RIP(0)), want)
+	}
+	// The new function runs with the caller's return address on top of the
+	// stack: it will return straight to seq_read.
+	if top, _ := k.mem.ReadU64(k.cpus[0].emu.R[4]); top != ret || k.Syms.Name(ret) != "seq_read" {
+		t.Errorf("return address %s, want the call site in seq_read (%s)", k.Syms.Format(top), k.Syms.Format(ret))
+	}
+	k.RunFor(1e6)
+	if out := k.seqOut[m].String(); !strings.HasPrefix(out, "MemTotal:") {
+		t.Errorf("output %q", out)
+	}
+}

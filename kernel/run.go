@@ -129,6 +129,37 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 	return true
 }
 
+// Step executes one instruction on CPU cpu (or, if it is halted, nothing)
+// and handles what it exits for, without moving the clock: the building
+// block of single-stepping a task through a call. A vmcall counts as one
+// instruction, whatever the host does for it.
+func (k *Kernel) Step(cpu int) error {
+	c := k.cpus[cpu]
+	if c.halted || k.err != nil {
+		return k.err
+	}
+	start := c.emu.Insns
+	x := c.emu.Run(1)
+	k.insns += c.emu.Insns - start
+	switch x.Reason {
+	case emu.ExitHypercall:
+		k.hypercall(c)
+	case emu.ExitHlt:
+		if !k.needResched(c) {
+			c.halted = true
+		}
+	case emu.ExitException:
+		k.exception(c, x.Exc)
+	}
+	return k.err
+}
+
+// RIP is where CPU cpu executes next.
+func (k *Kernel) RIP(cpu int) uint64 { return k.cpus[cpu].emu.RIP }
+
+// Current is the task on CPU cpu.
+func (k *Kernel) CurrentOn(cpu int) *Task { return k.cpus[cpu].curr }
+
 // timerInterrupts delivers the tick to every CPU that is running a task
 // with interrupts enabled; idle CPUs sleep through it (NO_HZ).
 func (k *Kernel) timerInterrupts() {

@@ -49,6 +49,11 @@ func (k *Kernel) WakeUpIfIdle(cpu int) {
 // its vmcall when it is switched back in.
 func (k *Kernel) schedule(c *CPU) {
 	prev := c.curr
+	if prev.State&TaskFreezable != 0 && prev.TIF&TIFPatchPending != 0 && k.Hooks.SchedTrySwitch != nil {
+		// A kthread going to sleep freezably may switch its own patch
+		// state here (__schedule's klp_sched_try_switch, 6.x).
+		k.Hooks.SchedTrySwitch(prev)
+	}
 	prev.TIF &^= TIFNeedResched
 	var next *Task
 	if len(c.rq) > 0 {
