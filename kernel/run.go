@@ -157,7 +157,7 @@ func (k *Kernel) Step(cpu int) error {
 // RIP is where CPU cpu executes next.
 func (k *Kernel) RIP(cpu int) uint64 { return k.cpus[cpu].emu.RIP }
 
-// Current is the task on CPU cpu.
+// CurrentOn is the task on CPU cpu.
 func (k *Kernel) CurrentOn(cpu int) *Task { return k.cpus[cpu].curr }
 
 // timerInterrupts delivers the tick to every CPU that is running a task
