@@ -40,6 +40,11 @@ const (
 	hcFtrace                      // ftrace_ops_list_func(ip, parent_ip, op, regs)
 	hcOpStart                     // kernel_op(op, arg): start a host operation
 	hcOpResume                    // kernel_op: the guest call returned rdi
+	hcKprobeRegister              // register_kprobe(rdi = struct kprobe *): rax = 0 or -errno
+	hcKprobeUnregister            // unregister_kprobe(rdi = struct kprobe *)
+	hcKprobeEnter                 // kprobe_ftrace_handler(rdi = ip): rax = 1 to run the probes (current_kprobe set), 0 not
+	hcKprobeGet                   // rax = the rsi'th enabled struct kprobe * at ip rdi, 0 past the last
+	hcKprobeExit                  // current_kprobe = NULL
 	hcCount                       // number of hypercalls, not one
 )
 
@@ -55,6 +60,8 @@ var hypercallNames = map[int]string{
 	hcFlushWork: "HC_FLUSH_WORK", hcWorkerNext: "HC_WORKER_NEXT", hcWorkDone: "HC_WORK_DONE",
 	hcSeqPrintf: "HC_SEQ_PRINTF", hcBug: "HC_BUG", hcFtrace: "HC_FTRACE",
 	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME",
+	hcKprobeRegister: "HC_KPROBE_REGISTER", hcKprobeUnregister: "HC_KPROBE_UNREGISTER",
+	hcKprobeEnter: "HC_KPROBE_ENTER", hcKprobeGet: "HC_KPROBE_GET", hcKprobeExit: "HC_KPROBE_EXIT",
 }
 
 // Task states, as Linux numbers them (include/linux/sched.h).

@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 
+	"klpsim/isa"
 	"klpsim/isa/obj"
 	"klpsim/kernel/errno"
 )
@@ -36,6 +37,12 @@ type FtraceOps struct {
 	Flags FtraceFlags
 	// Private is the handler's own data (ftrace_ops::private).
 	Private any
+
+	// guestFunc, when set, makes this a guest ops: its handler is the
+	// guest function at that address, called by ftrace_ops_list_func's
+	// guest loop with op = guestOps (the ops' struct in guest memory) and
+	// Func unused. kprobes' ops are guest ops.
+	guestFunc, guestOps uint64
 
 	filter     map[uint64]bool // ips; empty means every function
 	registered bool
@@ -293,19 +300,34 @@ func (k *Kernel) SetFtraceEnabled(on bool) error {
 	return nil
 }
 
-// ftraceCall is ftrace_ops_list_func, reached from the trampoline's guest
-// code: run every registered ops that wants ip. This is the ftrace hot
-// path: no allocation, no logging, no map lookup.
-func (k *Kernel) ftraceCall(c *CPU, ip, parentIP, regs uint64) {
+// ftraceCall is ftrace_ops_list_func's hypercall, reached from the
+// trampoline's guest code: run the ops that want ip, from the cursor'th on.
+// Host handlers run here; at the first guest ops it stops and returns the
+// guest handler's address with rdx = the ops' guest struct and r8 = the
+// cursor to resume from, and the guest loop calls the handler and comes
+// back (kernel/vmlinux/ftrace.S). 0 means every ops has run. All state
+// between the calls is in the guest's registers and stack, so a guest
+// handler may be preempted or nest. This is the ftrace hot path: no
+// allocation, no logging, no map lookup.
+func (k *Kernel) ftraceCall(c *CPU, ip, parentIP, regs, cursor uint64) uint64 {
 	r := k.record(ip)
 	if r == nil || k.ftrace.disabled {
-		return
+		return 0
 	}
+	list := r.ops // a handler may change r.ops; this call sees the list as it was
 	k.ftraceCPU = c
-	for _, ops := range r.ops {
+	for i := int(cursor); i < len(list); i++ {
+		ops := list[i]
+		if ops.guestFunc != 0 {
+			k.ftraceCPU = nil
+			c.emu.R[isa.RDX] = ops.guestOps
+			c.emu.R[isa.R8] = uint64(i + 1)
+			return ops.guestFunc
+		}
 		ops.Func(ip, parentIP, ops, regs)
 	}
 	k.ftraceCPU = nil
+	return 0
 }
 
 // RegsIP reads regs->ip of a pt_regs the trampoline saved.

@@ -91,7 +91,9 @@ func (k *Kernel) hypercall(c *CPU) {
 		k.opResume(c, r[isa.RDI])
 		return
 	case hcFtrace:
-		k.ftraceCall(c, r[isa.RDI], r[isa.RSI], r[isa.RCX])
+		ret = k.ftraceCall(c, r[isa.RDI], r[isa.RSI], r[isa.RCX], r[isa.R8])
+	case hcKprobeRegister, hcKprobeUnregister, hcKprobeEnter, hcKprobeGet, hcKprobeExit:
+		ret = k.kprobeHypercall(c, nr)
 	default:
 		k.bug(c, fmt.Sprintf("unknown hypercall %d", nr))
 		return

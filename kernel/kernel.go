@@ -116,6 +116,7 @@ type Kernel struct {
 	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
 	oopsCount int // oopses so far: the [#N] of the next one
+	tracing   tracingState
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
@@ -197,6 +198,9 @@ func Boot(cfg Config) (*Kernel, error) {
 		return nil, err
 	}
 	// Subsystem initialisation, after the files and the kworkers exist.
+	if err := k.initTracing(); err != nil {
+		return nil, err
+	}
 	k.printk(0, "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n")
 	k.printk(0, "Command line: "+cfg.Cmdline+"\n")
 	return k, nil

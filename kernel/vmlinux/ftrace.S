@@ -73,17 +73,34 @@ ftrace_regs_call:
 	.size ftrace_regs_caller, .-ftrace_regs_caller
 
 # ftrace_ops_list_func(ip, parent_ip, op, regs): call every ftrace_ops
-# whose filter matches ip. The ops and their handlers (the function tracer,
-# kprobes, klp_ftrace_handler) live on the host.
+# whose filter matches ip. Host ops (the function tracer, klp_ftrace_handler)
+# run inside the vmcall. A guest ops (kprobe_ftrace_handler) is guest code:
+# the vmcall stops at it and returns its handler in rax, its struct
+# ftrace_ops in rdx and, in r8, the cursor of the ops after it; this loop
+# calls handler(ip, parent_ip, op, regs) and asks again from the cursor.
+# rax = 0: every ops has run. With no guest ops this is one vmcall.
 	.globl ftrace_ops_list_func
 	.type ftrace_ops_list_func, @function
 ftrace_ops_list_func:
 	push rbp
 	mov rbp, rsp
-	mov eax, HC_FTRACE
+	xor r8d, r8d					# cursor: the first ops
+1:	mov eax, HC_FTRACE
 	vmcall
+	test rax, rax
+	jnz 2f
 	pop rbp
 	ret
+2:	push rdi					# ip, parent_ip and regs survive
+	push rsi					# the handler in our frame,
+	push rcx
+	push r8						# and so does the cursor
+	call rax
+	pop r8
+	pop rcx
+	pop rsi
+	pop rdi
+	jmp 1b
 	.size ftrace_ops_list_func, .-ftrace_ops_list_func
 
 # ftrace_stub: the do-nothing target of unused trampoline calls.
