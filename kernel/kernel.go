@@ -115,7 +115,8 @@ type Kernel struct {
 	// testCodeLoads counts loadTestCode calls (tests only).
 	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
-	oopsCount int // oopses so far: the [#N] of the next one
+	modules   moduleState // loadable modules: catalog, list, taints (module.go)
+	oopsCount int         // oopses so far: the [#N] of the next one
 	tracing   tracingState
 }
 
@@ -140,6 +141,13 @@ type Hooks struct {
 	SchedTrySwitch func(t *Task)
 	// CopyProcess is klp_copy_process(child) at fork.
 	CopyProcess func(parent, child *Task)
+	// ModuleComing is klp_module_coming(mod): a loading module is COMING,
+	// its ftrace records exist, its init has not run; an error fails the
+	// load. It runs on the insmod task: ctx calls guest code there.
+	ModuleComing func(ctx *OpCtx, m *Module) error
+	// ModuleGoing is klp_module_going(mod): after the module's exit ran
+	// (rmmod task) or its load failed after ModuleComing succeeded.
+	ModuleGoing func(ctx *OpCtx, m *Module)
 }
 
 // Boot builds the machine: assembles and maps vmlinux, fills kallsyms,
@@ -198,6 +206,9 @@ func Boot(cfg Config) (*Kernel, error) {
 		return nil, err
 	}
 	// Subsystem initialisation, after the files and the kworkers exist.
+	if err := k.initModules(); err != nil {
+		return nil, err
+	}
 	if err := k.initTracing(); err != nil {
 		return nil, err
 	}
