@@ -85,6 +85,7 @@ type kprobeState struct {
 	ftraceCnt    int                    // kprobe_ftrace_enabled
 	ipmodifyCnt  int                    // kprobe_ipmodify_enabled
 	current      []uint64               // current_kprobe per CPU
+	hcCPU        *CPU                   // the CPU in a kprobe vmcall (WARN's CPU and PID)
 	seq          uint64
 	warnedArm    bool // WARN_ONCE in __arm_kprobe_ftrace
 	warnedRereg  bool // WARN_ON_ONCE in warn_kprobe_rereg
@@ -331,12 +332,12 @@ func (k *Kernel) armKprobe(site *kprobeSite) error {
 		ops, cnt = &ks.ipmodifyOps, &ks.ipmodifyCnt
 	}
 	if err := k.FtraceSetFilterIP(ops, site.addr, false); err != nil {
-		k.warn(&ks.warnedArm, fmt.Sprintf("Failed to arm kprobe-ftrace at %s (error %d)", k.Syms.Format(site.addr), errnoValue(err)), "__arm_kprobe_ftrace")
+		k.warn(&ks.warnedArm, fmt.Sprintf("Failed to arm kprobe-ftrace at %s (error %d)", k.Syms.Format(site.addr), -errnoValue(err)), "__arm_kprobe_ftrace")
 		return err
 	}
 	if *cnt == 0 {
 		if err := k.RegisterFtraceFunction(ops); err != nil {
-			k.warn(nil, fmt.Sprintf("Failed to register kprobe-ftrace (error %d)", errnoValue(err)), "__arm_kprobe_ftrace")
+			k.warn(nil, fmt.Sprintf("Failed to register kprobe-ftrace (error %d)", -errnoValue(err)), "__arm_kprobe_ftrace")
 			_ = k.FtraceSetFilterIP(ops, site.addr, true)
 			return err
 		}
@@ -352,13 +353,13 @@ func (k *Kernel) disarmKprobe(site *kprobeSite) {
 	ops, cnt := site.armed, site.cnt
 	if *cnt == 1 {
 		if err := k.UnregisterFtraceFunction(ops); err != nil {
-			k.warn(nil, fmt.Sprintf("Failed to unregister kprobe-ftrace (error %d)", errnoValue(err)), "__disarm_kprobe_ftrace")
+			k.warn(nil, fmt.Sprintf("Failed to unregister kprobe-ftrace (error %d)", -errnoValue(err)), "__disarm_kprobe_ftrace")
 			return
 		}
 	}
 	*cnt--
 	if err := k.FtraceSetFilterIP(ops, site.addr, true); err != nil {
-		k.warn(&ks.warnedDisarm, fmt.Sprintf("Failed to disarm kprobe-ftrace at %s (error %d)", k.Syms.Format(site.addr), errnoValue(err)), "__disarm_kprobe_ftrace")
+		k.warn(&ks.warnedDisarm, fmt.Sprintf("Failed to disarm kprobe-ftrace at %s (error %d)", k.Syms.Format(site.addr), -errnoValue(err)), "__disarm_kprobe_ftrace")
 	}
 	site.armed, site.cnt = nil, nil
 }
@@ -458,8 +459,12 @@ func (k *Kernel) kprobeHypercall(c *CPU, nr uint64) uint64 {
 	r := &c.emu.R
 	switch nr {
 	case hcKprobeRegister:
+		ks.hcCPU = c
+		defer func() { ks.hcCPU = nil }()
 		return errRet(k.RegisterKprobe(r[isa.RDI]))
 	case hcKprobeUnregister:
+		ks.hcCPU = c
+		defer func() { ks.hcCPU = nil }()
 		_ = k.UnregisterKprobe(r[isa.RDI])
 	case hcKprobeEnter:
 		site := ks.sites[r[isa.RDI]]
@@ -516,7 +521,7 @@ func (k *Kernel) warn(once *bool, msg, fn string) {
 		*once = true
 	}
 	cpu, pid := 0, 0
-	if c := k.ftraceCPU; c != nil {
+	if c := k.tracing.kprobes.hcCPU; c != nil {
 		cpu, pid = c.ID, c.curr.PID
 	}
 	k.printk(cpu, printk.KERN_WARNING+"------------[ cut here ]------------\n")
