@@ -119,7 +119,7 @@ func (k *Kernel) initKprobes() error {
 			return []byte(strconv.Itoa(b2i(!ks.allDisarmed)) + "\n"), nil // read_enabled_file_bool
 		},
 		Write: func(_ any, data []byte) (int, error) {
-			on, err := kprobeStrtobool(data)
+			on, err := kstrtobool(string(data)) // kstrtobool_from_user
 			if err != nil {
 				return 0, err
 			}
@@ -134,32 +134,6 @@ func (k *Kernel) initKprobes() error {
 			return len(data), nil
 		}})
 	return err
-}
-
-// kprobeStrtobool is lib/kstrtox.c kstrtobool as write_enabled_file_bool
-// uses it: the first character decides (e/y/t/1 true, d/n/f/0 false), two
-// for on/off. (modparam.go, in progress elsewhere, has the same parser for
-// strings; this one can become a call to it.)
-func kprobeStrtobool(s []byte) (bool, error) {
-	if len(s) == 0 {
-		return false, errno.EINVAL
-	}
-	switch s[0] {
-	case 'e', 'E', 'y', 'Y', 't', 'T', '1':
-		return true, nil
-	case 'd', 'D', 'n', 'N', 'f', 'F', '0':
-		return false, nil
-	case 'o', 'O':
-		if len(s) > 1 {
-			switch s[1] {
-			case 'n', 'N':
-				return true, nil
-			case 'f', 'F':
-				return false, nil
-			}
-		}
-	}
-	return false, errno.EINVAL
 }
 
 // NewKprobe allocates a zeroed struct kprobe in guest memory with the
