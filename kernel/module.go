@@ -495,6 +495,7 @@ type KilledError struct {
 	Signal int
 }
 
+// Error names the signal.
 func (e *KilledError) Error() string { return "killed by signal " + strconv.Itoa(e.Signal) }
 
 // signalText is what the shell reports for a process a signal killed
