@@ -85,12 +85,19 @@ func (k *Kernel) addFtraceRecords(module string, img *image) {
 }
 
 // removeFtraceRecords drops a module's records (ftrace_release_mod).
+// Its addresses also leave every ops' filter (clear_mod_from_hashes): the
+// module area is reused, and a stale entry would trace whatever function a
+// later module puts at the same address.
 func (k *Kernel) removeFtraceRecords(module string) {
 	fs := &k.ftrace
 	keep := fs.recs[:0]
 	for _, r := range fs.recs {
 		if r.module != module {
 			keep = append(keep, r)
+			continue
+		}
+		for _, ops := range fs.ops {
+			ops.forget(r.ip)
 		}
 	}
 	fs.recs = keep
@@ -134,6 +141,20 @@ func (k *Kernel) FtraceLocation(addr uint64) (uint64, bool) {
 
 func (o *FtraceOps) wants(ip uint64) bool { return len(o.filter) == 0 || o.filter[ip] }
 
+// forget drops ip from a registered ops' filter. The filter must not
+// become empty, which would mean "every function": like Linux, which zeroes
+// the entry rather than emptying the hash, it keeps an entry for address 0,
+// which matches nothing.
+func (o *FtraceOps) forget(ip uint64) {
+	if !o.filter[ip] {
+		return
+	}
+	delete(o.filter, ip)
+	if len(o.filter) == 0 {
+		o.filter[0] = true
+	}
+}
+
 // FtraceSetFilterIP is ftrace_set_filter_ip(ops, ip, remove, reset=0): add
 // or remove one function from the ops' filter. ip must be an ftrace
 // location (-EINVAL otherwise). On a registered ops the sites change at
@@ -150,16 +171,12 @@ func (k *Kernel) FtraceSetFilterIP(ops *FtraceOps, ip uint64, remove bool) error
 		if !ops.filter[ip] {
 			return nil
 		}
-		delete(ops.filter, ip)
 		if ops.registered {
+			ops.forget(ip)
 			k.detach(ops, r)
-			if len(ops.filter) == 0 {
-				// An empty filter would mean "everything": a registered
-				// ops with nothing left traces nothing until it is
-				// unregistered (as ftrace keeps the hash, not the meaning).
-				ops.filter[0] = true
-			}
 			k.ftraceUpdate()
+		} else {
+			delete(ops.filter, ip)
 		}
 		return nil
 	}

@@ -191,3 +191,42 @@ func TestFtraceRedirectInstructionByInstruction(t *testing.T) {
 		t.Errorf("output %q", out)
 	}
 }
+
+// A module's addresses leave the ops' filters when it is unloaded
+// (clear_mod_from_hashes): the next module placed there is not traced by
+// someone else's leftover filter.
+func TestFtraceFilterForgetsUnloadedModule(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	addModule(t, k, ModuleSpec{Name: "first", InTree: true}, gfn("first_fn", ""))
+	addModule(t, k, ModuleSpec{Name: "second", InTree: true}, gfn("second_fn", ""))
+	if err := k.Insmod("first", ""); err != nil {
+		t.Fatal(err)
+	}
+	ip, _ := k.FindModule("first").ModuleSym("first_fn")
+	calls := 0
+	ops := &FtraceOps{Func: func(uint64, uint64, *FtraceOps, uint64) { calls++ }}
+	if err := k.FtraceSetFilterIP(ops, ip, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RegisterFtraceFunction(ops); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Rmmod("first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Insmod("second", ""); err != nil {
+		t.Fatal(err)
+	}
+	if ip2, _ := k.FindModule("second").ModuleSym("second_fn"); ip2 != ip {
+		t.Skip("the second module was not placed where the first was")
+	}
+	if ops.filter[ip] {
+		t.Error("the unloaded module's address is still in the filter")
+	}
+	if _, err := k.RunOnTask("caller", func(ctx *OpCtx) uint64 { return ctx.Call(ip) }, 1e9); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 {
+		t.Errorf("second_fn was traced %d times by a filter set for first_fn", calls)
+	}
+}

@@ -506,10 +506,12 @@ func TestModule_InitOops(t *testing.T) {
 	addModule(t, k, ModuleSpec{Name: "oopsy", Init: "oopsy_init", Exit: "oopsy_exit"},
 		gfn("oopsy_init", "\txor eax, eax\n\tmov rax, qword ptr [rax + 8]\n")+gfn("oopsy_exit", ""))
 	err := k.Insmod("oopsy", "")
-	wantShellError(t, err, "Segmentation fault", nil)
+	// A page-fault oops ends with SIGKILL (page_fault_oops), which the
+	// shell reports as "Killed".
+	wantShellError(t, err, "Killed", nil)
 	var ke *KilledError
-	if !errors.As(err, &ke) || ke.Signal != SIGSEGV {
-		t.Errorf("error %v, want a KilledError for SIGSEGV", err)
+	if !errors.As(err, &ke) || ke.Signal != SIGKILL {
+		t.Errorf("error %v, want a KilledError for SIGKILL", err)
 	}
 	log := strings.Join(logSince(k, 0), "\n")
 	if !strings.Contains(log, "BUG: kernel NULL pointer dereference, address: 0000000000000008") ||

@@ -110,7 +110,14 @@ func (k *Kernel) oops(c *CPU, x emu.Exception) {
 	}
 	line("---[ end trace 0000000000000000 ]---")
 	k.logLines(t, "\x014", b.String())
-	k.killCurrent(c, SIGSEGV)
+	// page_fault_oops ends with oops_end(..., SIGKILL); die() for the other
+	// exceptions with SIGSEGV. The shell reports "Killed" or
+	// "Segmentation fault".
+	sig := SIGSEGV
+	if x.Vector == emu.VecPF {
+		sig = SIGKILL
+	}
+	k.killCurrent(c, sig)
 }
 
 // bug is BUG(): an invalid-opcode oops at the caller, printed with why.
