@@ -138,3 +138,84 @@ func BenchmarkScan10000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "ms/pass")
 }
+
+// callLoop is a kthread that calls target() forever, counting calls.
+const callLoop = `
+	.text
+	.globl call_loop
+	.type call_loop, @function
+call_loop:
+	.fentry
+	push rbp
+	mov rbp, rsp
+1:	call target
+	inc qword ptr [rip + ncalls]
+	jmp 1b
+	.size call_loop, .-call_loop
+	.globl target
+	.type target, @function
+target:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	pop rbp
+	ret
+	.size target, .-target
+	.globl other
+	.type other, @function
+other:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	pop rbp
+	ret
+	.size other, .-other
+	.data
+	.globl ncalls
+	.type ncalls, @object
+ncalls:	.quad 0
+	.size ncalls, 8
+`
+
+// BenchmarkFtraceCall is the cost of one call to a function whose fentry
+// site is the nop, traced by an ops that does nothing, and redirected by
+// an IPMODIFY ops (the livepatch mechanism): guest instructions and host
+// ns per call.
+func BenchmarkFtraceCall(b *testing.B) {
+	for _, mode := range []string{"nop", "traced", "redirect"} {
+		b.Run(mode, func(b *testing.B) {
+			k, err := Boot(Config{CPUs: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			loadTestCode(b, k, callLoop)
+			target, other := testSym(b, k, "target"), testSym(b, k, "other")
+			switch mode {
+			case "traced":
+				ops := &FtraceOps{Func: func(uint64, uint64, *FtraceOps, uint64) {}}
+				k.FtraceSetFilterIP(ops, target, false)
+				k.RegisterFtraceFunction(ops)
+			case "redirect":
+				ops := &FtraceOps{Flags: FtraceSaveRegs | FtraceIPModify, Func: func(_, _ uint64, _ *FtraceOps, regs uint64) {
+					k.SetRegsIP(regs, other)
+				}}
+				k.FtraceSetFilterIP(ops, target, false)
+				k.RegisterFtraceFunction(ops)
+			}
+			if _, err := k.createKthread("caller", testSym(b, k, "call_loop"), 0, nil); err != nil {
+				b.Fatal(err)
+			}
+			k.RunFor(1e6)
+			calls := func() uint64 { v, _ := k.mem.ReadU64(testSym(b, k, "ncalls")); return v }
+			c0, i0 := calls(), k.insns
+			b.ResetTimer()
+			for range b.N {
+				k.RunFor(100_000)
+			}
+			b.StopTimer()
+			n := calls() - c0
+			b.ReportMetric(float64(k.insns-i0)/float64(n), "insns/call")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/call")
+		})
+	}
+}
