@@ -234,11 +234,50 @@ type Module struct {
 	users  []*Module // modules linked against its exports (source_list: holders/)
 	sysfs  bool      // /sys/module/NAME exists
 	freed  bool      // free_module ran: the struct is dead
+	guest  uint64    // the guest struct module (THIS_MODULE)
 }
 
 // Refcnt is module_refcount(): what /sys/module/NAME/refcnt shows. It is 1
 // while init runs and counts try_module_get references.
 func (m *Module) Refcnt() int { return m.refcnt }
+
+// Guest is the address of the module's struct module in guest memory
+// (THIS_MODULE, the symbol __this_module in the module's code).
+func (m *Module) Guest() uint64 { return m.guest }
+
+// struct module as klpsim's guest code sees it: the fields of Linux's that
+// livepatch and the test modules read, at Linux's offsets.
+const (
+	moduleStructState = 0  // enum module_state state
+	moduleStructName  = 24 // char name[MODULE_NAME_LEN], after struct list_head list
+	moduleStructSize  = 128
+)
+
+// withThisModule returns a copy of o with the guest struct module added: a
+// writable section holding the module's name, and the global symbol
+// __this_module (THIS_MODULE) at its start.
+func withThisModule(o *obj.Object, name string) *obj.Object {
+	data := make([]byte, moduleStructSize)
+	copy(data[moduleStructName:moduleStructName+moduleNameLen-1], name)
+	c := *o
+	c.Sections = append(append([]*obj.Section(nil), o.Sections...), &obj.Section{
+		Name: ".gnu.linkonce.this_module", Flags: obj.FlagAlloc | obj.FlagWrite, Align: 64,
+		Data: data, Size: moduleStructSize,
+	})
+	c.Symbols = append(append([]*obj.Symbol(nil), o.Symbols...), &obj.Symbol{
+		Name: "__this_module", Section: len(c.Sections) - 1, Size: moduleStructSize,
+		Type: obj.SymObject, Bind: obj.BindGlobal,
+	})
+	return &c
+}
+
+// setModuleState changes a module's state on both sides.
+func (k *Kernel) setModuleState(m *Module, st ModuleState) {
+	m.State = st
+	if m.guest != 0 {
+		_ = k.mem.WriteU64(m.guest+moduleStructState, uint64(st))
+	}
+}
 
 // Base and Size are the module's memory: text, rodata, data and bss, each
 // page-aligned, in that order.
@@ -735,6 +774,9 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		if _, done := resolved[s.Name]; done {
 			continue
 		}
+		if s.Name == "__this_module" {
+			continue // defined by withThisModule below
+		}
 		err := errno.ENOENT
 		if x, ok := k.Syms.LookupExport(s.Name); ok && (gplCompatible(license) || !k.Syms.ExportIsGPL(s.Name)) {
 			err = 0
@@ -768,7 +810,9 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		return symErr
 	}
 
-	// layout_and_allocate + apply_relocations.
+	// layout_and_allocate + apply_relocations, with the module's struct
+	// module in its own data, as .gnu.linkonce.this_module is.
+	o = withThisModule(o, m.Name)
 	size := imageSpan(o)
 	base, ok := k.modAlloc(size)
 	if !ok {
@@ -795,6 +839,8 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		unlink()
 		return errno.ENOMEM
 	}
+	m.guest, _ = img.sym("__this_module")
+	k.setModuleState(m, m.State)
 	// post_relocation: add_kallsyms. ref_module for the modules it uses.
 	if err := k.addSymbols(m.Name, img); err != nil {
 		log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
@@ -847,19 +893,19 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 				} else {
 					log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
 				}
-				m.State = ModuleStateGoing
+				k.setModuleState(m, ModuleStateGoing)
 				k.freeModule(m)
 				return errno.ENOEXEC
 			}
 		}
 	}
-	m.State = ModuleStateComing
+	k.setModuleState(m, ModuleStateComing)
 
 	// prepare_coming_module: klp_module_coming (it undoes its own work on
 	// failure; the loader then takes the bug_cleanup path).
 	if h := k.Hooks.ModuleComing; h != nil {
 		if err := h(ctx, m); err != nil {
-			m.State = ModuleStateGoing
+			k.setModuleState(m, ModuleStateGoing)
 			k.freeModule(m)
 			return errnoOf(err)
 		}
@@ -885,7 +931,7 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		ret = int32(ctx.Call(m.initFn))
 	}
 	if ret < 0 {
-		m.State = ModuleStateGoing
+		k.setModuleState(m, ModuleStateGoing)
 		m.refcnt--
 		k.moduleGoing(ctx, m)
 		k.freeModule(m)
@@ -895,7 +941,7 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		log(fmt.Sprintf("\x014do_init_module: '%s'->init suspiciously returned %d, it should follow 0/-E convention\n", m.Name, ret))
 		log("\x014do_init_module: loading module anyway...\n")
 	}
-	m.State = ModuleStateLive
+	k.setModuleState(m, ModuleStateLive)
 	m.refcnt-- // drop the initial reference
 	return nil
 }
@@ -921,7 +967,7 @@ func errnoOf(err error) errno.Errno {
 // comingCleanup is load_module's coming_cleanup label: GOING, the
 // livepatch going hook, then everything else.
 func (k *Kernel) comingCleanup(ctx *OpCtx, m *Module) {
-	m.State = ModuleStateGoing
+	k.setModuleState(m, ModuleStateGoing)
 	k.moduleGoing(ctx, m)
 	k.freeModule(m)
 }
@@ -944,7 +990,7 @@ func (k *Kernel) freeModule(m *Module) {
 			_ = k.FS.Remove("/sys/module/" + u.Name + "/holders/" + m.Name)
 		}
 	}
-	m.State = ModuleStateUnformed
+	k.setModuleState(m, ModuleStateUnformed)
 	// module_unload_free: drop the references to the modules it used.
 	for _, u := range m.uses {
 		u.refcnt--
@@ -994,7 +1040,7 @@ func (k *Kernel) deleteModule(ctx *OpCtx, name string) error {
 	if m.refcnt != 0 { // try_stop_module
 		return errno.EAGAIN
 	}
-	m.State = ModuleStateGoing
+	k.setModuleState(m, ModuleStateGoing)
 	k.Syms.UnexportModule(m.Name) // nothing new may bind to a going module
 	if m.exitFn != 0 {
 		ctx.Call(m.exitFn)

@@ -408,7 +408,8 @@ func TestModule_NoExitIsPermanent(t *testing.T) {
 	if err := k.Insmod("permanent", ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := cat(t, k, "/proc/modules"); !strings.HasPrefix(got, "permanent 4096 0 [permanent], Live ") {
+	// One text page and one data page (the struct module).
+	if got := cat(t, k, "/proc/modules"); !strings.HasPrefix(got, "permanent 8192 0 [permanent], Live ") {
 		t.Errorf("/proc/modules %q", got)
 	}
 	err := k.Rmmod("permanent")
@@ -666,5 +667,28 @@ func TestModule_RegisterChecks(t *testing.T) {
 		if err := k.RegisterModule(spec); err == nil {
 			t.Errorf("RegisterModule(%+v) succeeded", spec)
 		}
+	}
+}
+
+// THIS_MODULE: guest code reads its module's name and state from the
+// struct module the loader builds (livepatch's patch->mod points there).
+func TestModule_ThisModule(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	addModule(t, k, ModuleSpec{Name: "selfaware", InTree: true, Init: "sa_init", Exit: "sa_exit"},
+		gfn("sa_init", "\tlea rdi, [rip + fmtS]\n\tlea rsi, [rip + __this_module + 24]\n\tcall _printk\n"+
+			"\tmov rax, qword ptr [rip + __this_module]\n\tmov qword ptr [rip + seen_state], rax\n\txor eax, eax\n")+
+			gfn("sa_exit", "")+rodataStrings("selfaware")+"\t.data\nseen_state: .quad 99\n\t.globl seen_state\n")
+	seq := k.Log.NextSeq()
+	if err := k.Insmod("selfaware", ""); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, logSince(k, seq), "selfaware: selfaware")
+	m := k.FindModule("selfaware")
+	addr, _ := m.ModuleSym("seen_state")
+	if st, _ := k.mem.ReadU64(addr); st != uint64(ModuleStateComing) {
+		t.Errorf("init saw state %d, want COMING (%d)", st, ModuleStateComing)
+	}
+	if st, _ := k.mem.ReadU64(m.Guest()); st != uint64(ModuleStateLive) {
+		t.Errorf("guest state after load %d, want LIVE", st)
 	}
 }
