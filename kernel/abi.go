@@ -126,6 +126,8 @@ const (
 	workFunc     = 24 // work_func_t func
 	workSize     = 32 // sizeof(struct work_struct)
 	dworkSize    = 88 // sizeof(struct delayed_work), with its timer_list
+	hostWorkOp   = 88 // a host work item's operation number, after its delayed_work
+	hostWorkSize = 96
 	seqFileSize  = 64 // the guest struct seq_file klpsim uses
 	seqFileBuf   = 0  // seq_file.buf
 	seqFileSz    = 8  // seq_file.size
@@ -173,7 +175,7 @@ func abiSymbols() map[string]int64 {
 		{"PT_IP", ptIP}, {"PT_CS", ptCS}, {"PT_FLAGS", ptFlags}, {"PT_SP", ptSP},
 		{"PT_SS", ptSS}, {"PT_REGS_SIZE", ptRegsSize},
 		{"PCPU_TOP_OF_STACK", pcpuTopOfStack}, {"PCPU_SCRATCH", pcpuScratch}, {"PCPU_CPU", pcpuCPU},
-		{"WORK_FUNC", workFunc}, {"SEQ_BUF", seqFileBuf}, {"SEQ_SIZE", seqFileSz},
+		{"WORK_FUNC", workFunc}, {"HOST_WORK_OP", hostWorkOp}, {"SEQ_BUF", seqFileBuf}, {"SEQ_SIZE", seqFileSz},
 		{"SEQ_COUNT", seqFileCount}, {"SEQ_SHOW", seqFileShow},
 		{"NR_SYSCALLS", nrSyscall}, {"ENOSYS", errnoENOSYS}, {"ERESTARTNOHAND", errnoERESTARTNOHAND},
 		{"USER_CS", emu.UserCS}, {"USER_DS", emu.UserDS}, {"KERNEL_CS", emu.KernelCS}, {"KERNEL_DS", emu.KernelDS},

@@ -65,8 +65,10 @@ type hostOp struct {
 	ret  uint64
 }
 
-// registerOp gives an operation the number guest code starts it with.
-func (k *Kernel) registerOp(name string, f OpFunc) uint64 {
+// RegisterOp gives an operation the number guest code starts it with
+// (kernel_op(number, arg)): how a subsystem above the kernel, such as
+// livepatch, offers guest-callable functions written in Go.
+func (k *Kernel) RegisterOp(name string, f OpFunc) uint64 {
 	k.opFuncs = append(k.opFuncs, f)
 	k.opNames = append(k.opNames, name)
 	return uint64(len(k.opFuncs))

@@ -9,7 +9,7 @@ func TestHostOpCallsGuest(t *testing.T) {
 	k := boot(t, Config{CPUs: 2})
 	var pid, inner uint64
 	var slept uint64
-	innerOp := k.registerOp("inner", func(ctx *OpCtx) uint64 { return 42 })
+	innerOp := k.RegisterOp("inner", func(ctx *OpCtx) uint64 { return 42 })
 	got, err := k.RunOnTask("insmod", func(ctx *OpCtx) uint64 {
 		start := k.Now()
 		ctx.Call(k.sym("msleep"), 100)

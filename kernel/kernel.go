@@ -110,8 +110,10 @@ type Kernel struct {
 	userSlots   [maxUserSlots]bool
 	opFuncs     []OpFunc // host operations by number - 1 (kernel_op)
 	opNames     []string
-	opTask      uint64 // the operation number of opTaskFunc
-	switches    uint64 // context switches so far
+	opTask      uint64   // the operation number of opTaskFunc
+	switches    uint64   // context switches so far
+	builtins    []*image // LoadBuiltin's images, after vmlinux
+	builtinEnd  uint64
 	// testCodeLoads counts loadTestCode calls (tests only).
 	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
@@ -186,7 +188,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	if err := k.initFS(); err != nil {
 		return nil, err
 	}
-	k.opTask = k.registerOp("task", opTaskFunc)
+	k.opTask = k.RegisterOp("task", opTaskFunc)
 	for i := range cfg.CPUs {
 		if err := k.addCPU(i); err != nil {
 			return nil, err

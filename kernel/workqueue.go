@@ -127,3 +127,63 @@ func (k *Kernel) flushWork(c *CPU, work uint64) uint64 {
 	c.curr.State = TaskUninterruptible
 	return 1
 }
+
+// Work is a work item the host queues whose function is Go code: a guest
+// struct delayed_work whose func is host_work_fn, which runs the item's
+// host operation on the kworker that picks it up. Livepatch's transition
+// retry (klp_transition_work) is one.
+type Work struct {
+	addr uint64 // the guest struct delayed_work
+}
+
+// NewWork allocates a work item that runs f on a kworker when queued.
+func (k *Kernel) NewWork(name string, f OpFunc) (*Work, error) {
+	a, err := k.kmalloc(hostWorkSize)
+	if err != nil {
+		return nil, err
+	}
+	op := k.RegisterOp(name, f)
+	if err := k.mem.WriteU64(a+workFunc, k.sym("host_work_fn")); err != nil {
+		return nil, err
+	}
+	if err := k.mem.WriteU64(a+hostWorkOp, op); err != nil {
+		return nil, err
+	}
+	return &Work{addr: a}, nil
+}
+
+// QueueDelayedWork is schedule_delayed_work(w, delay jiffies) on CPU 0's
+// pool; false if it is already pending.
+func (k *Kernel) QueueDelayedWork(w *Work, delay uint64) bool {
+	return k.queueDelayedWork(k.cpus[0], w.addr, delay)
+}
+
+// CancelDelayedWork is cancel_delayed_work: a pending item is dropped
+// (true); one that is running keeps running.
+func (k *Kernel) CancelDelayedWork(w *Work) bool {
+	wq := &k.workq
+	if t := wq.delayed[w.addr]; t != nil {
+		k.DelTimer(t)
+		delete(wq.delayed, w.addr)
+		return true
+	}
+	if wq.state[w.addr] != workPending {
+		return false
+	}
+	for _, p := range wq.pools {
+		for i, x := range p.pending {
+			if x == w.addr {
+				p.pending = append(p.pending[:i], p.pending[i+1:]...)
+				delete(wq.state, w.addr)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// WorkPending is delayed_work_pending: queued or waiting for its timer.
+func (k *Kernel) WorkPending(w *Work) bool {
+	st := k.workq.state[w.addr]
+	return k.workq.delayed[w.addr] != nil || st == workPending || st == workRequeued
+}

@@ -383,3 +383,19 @@ op_thread:
 	call do_exit
 	ud2
 	.size op_thread, .-op_thread
+
+# host_work_fn(work): the function of work items the host queues (a
+# livepatch transition retry runs in a kworker like this): kernel_op with
+# the operation number stored after the struct delayed_work.
+	.globl host_work_fn
+	.type host_work_fn, @function
+host_work_fn:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	mov rsi, rdi
+	mov rdi, qword ptr [rdi + HOST_WORK_OP]
+	call kernel_op
+	pop rbp
+	ret
+	.size host_work_fn, .-host_work_fn

@@ -1,0 +1,75 @@
+package kernel
+
+import (
+	"fmt"
+
+	"klpsim/isa/asm"
+	"klpsim/isa/obj"
+)
+
+// Built-in code: guest sources that subsystems above the kernel bring —
+// livepatch's klp_enable_patch and shadow-variable entry points are guest
+// functions modules call — linked into the kernel image after vmlinux, as
+// if they had been compiled into it: their symbols are vmlinux symbols,
+// exported, and their functions traceable.
+
+// LoadBuiltin assembles src (named file in errors) with the kernel ABI's
+// constants and links it after the kernel image, resolving against vmlinux
+// and earlier built-ins. Call it right after Boot, before modules load.
+func (k *Kernel) LoadBuiltin(file string, src []byte) error {
+	o, err := asm.AssembleWith(file, src, asm.Options{Defsym: abiSymbols()})
+	if err != nil {
+		return err
+	}
+	if k.builtinEnd == 0 {
+		k.builtinEnd = k.vmlinux.end()
+	}
+	base := (k.builtinEnd + 0xfff) &^ 0xfff
+	img, err := link([]string{file}, []*obj.Object{o}, base, func(name string) (uint64, bool) {
+		if a, ok := k.vmlinux.sym(name); ok {
+			return a, true
+		}
+		for _, b := range k.builtins {
+			if a, ok := b.sym(name); ok {
+				return a, true
+			}
+		}
+		return 0, false
+	})
+	if err != nil {
+		return fmt.Errorf("kernel: built-in %s: %w", file, err)
+	}
+	if img.end() > modulesBase {
+		return fmt.Errorf("kernel: built-in %s: kernel image grows into the module area: %w", file, ErrLimit)
+	}
+	if err := img.mapInto(k.mem); err != nil {
+		return err
+	}
+	if err := k.addSymbols("", img); err != nil {
+		img.unmapFrom(k.mem)
+		return err
+	}
+	for _, s := range img.syms {
+		if s.global {
+			_ = k.Syms.Export("", s.name, false)
+		}
+	}
+	k.addFtraceRecords("", img)
+	k.builtins = append(k.builtins, img)
+	k.builtinEnd = img.end()
+	return nil
+}
+
+// Sym is the address of a symbol of the kernel image (vmlinux or a
+// built-in), for subsystems that need their own guest functions.
+func (k *Kernel) Sym(name string) (uint64, bool) {
+	if a, ok := k.vmlinux.sym(name); ok {
+		return a, true
+	}
+	for _, b := range k.builtins {
+		if a, ok := b.sym(name); ok {
+			return a, true
+		}
+	}
+	return 0, false
+}
