@@ -40,6 +40,7 @@ const (
 	hcFtrace                      // ftrace_ops_list_func(ip, parent_ip, op, regs)
 	hcOpStart                     // kernel_op(op, arg): start a host operation
 	hcOpResume                    // kernel_op: the guest call returned rdi
+	hcOpStartArgs                 // kernel_op_args: op in r11, arguments in rdi..r9
 	hcKprobeRegister              // register_kprobe(rdi = struct kprobe *): rax = 0 or -errno
 	hcKprobeUnregister            // unregister_kprobe(rdi = struct kprobe *)
 	hcKprobeEnter                 // kprobe_ftrace_handler(rdi = ip): rax = 1 to run the probes (current_kprobe set), 0 not
@@ -59,7 +60,7 @@ var hypercallNames = map[int]string{
 	hcQueueWork: "HC_QUEUE_WORK", hcQueueDelayedWork: "HC_QUEUE_DELAYED_WORK",
 	hcFlushWork: "HC_FLUSH_WORK", hcWorkerNext: "HC_WORKER_NEXT", hcWorkDone: "HC_WORK_DONE",
 	hcSeqPrintf: "HC_SEQ_PRINTF", hcBug: "HC_BUG", hcFtrace: "HC_FTRACE",
-	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME",
+	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME", hcOpStartArgs: "HC_OP_START_ARGS",
 	hcKprobeRegister: "HC_KPROBE_REGISTER", hcKprobeUnregister: "HC_KPROBE_UNREGISTER",
 	hcKprobeEnter: "HC_KPROBE_ENTER", hcKprobeGet: "HC_KPROBE_GET", hcKprobeExit: "HC_KPROBE_EXIT",
 }

@@ -30,6 +30,8 @@ type OpCtx struct {
 	K    *Kernel
 	Task *Task // the task the operation runs on (current)
 	Arg  uint64
+	// Args are the six C arguments of an entry through kernel_op_args.
+	Args [6]uint64
 
 	yield  func(guestCall) bool
 	result uint64
@@ -38,8 +40,8 @@ type OpCtx struct {
 // Call runs the guest function fn(args...) on the operation's task and
 // returns its result. The task may sleep in it; the machine goes on.
 func (o *OpCtx) Call(fn uint64, args ...uint64) uint64 {
-	if len(args) > 5 {
-		panic("BUG: kernel: guest call with more than 5 arguments")
+	if len(args) > 6 {
+		panic("BUG: kernel: guest call with more than 6 arguments")
 	}
 	gc := guestCall{fn: fn}
 	copy(gc.args[:], args)
@@ -51,7 +53,7 @@ func (o *OpCtx) Call(fn uint64, args ...uint64) uint64 {
 
 type guestCall struct {
 	fn   uint64
-	args [5]uint64
+	args [6]uint64
 }
 
 // errOpAborted unwinds an operation whose task died in the middle of it.
@@ -74,16 +76,27 @@ func (k *Kernel) RegisterOp(name string, f OpFunc) uint64 {
 	return uint64(len(k.opFuncs))
 }
 
+// opStartArgs is HC_OP_START_ARGS from kernel_op_args.
+func (k *Kernel) opStartArgs(c *CPU) {
+	r := &c.emu.R
+	k.opStartCtx(c, r[isa.R11], &OpCtx{Arg: r[isa.RDI],
+		Args: [6]uint64{r[isa.RDI], r[isa.RSI], r[isa.RDX], r[isa.RCX], r[isa.R8], r[isa.R9]}})
+}
+
 // opStart is HC_OP_START(op, arg) from kernel_op: start the operation on
 // the current task and return its first request.
 func (k *Kernel) opStart(c *CPU, op, arg uint64) {
+	k.opStartCtx(c, op, &OpCtx{Arg: arg})
+}
+
+func (k *Kernel) opStartCtx(c *CPU, op uint64, ctx *OpCtx) {
 	t := c.curr
 	if op == 0 || op > uint64(len(k.opFuncs)) {
 		k.bug(c, fmt.Sprintf("kernel_op: unknown operation %d", op))
 		return
 	}
 	f := k.opFuncs[op-1]
-	ctx := &OpCtx{K: k, Task: t, Arg: arg}
+	ctx.K, ctx.Task = k, t
 	h := &hostOp{ctx: ctx}
 	seq := func(yield func(guestCall) bool) {
 		ctx.yield = yield
@@ -122,7 +135,7 @@ func (k *Kernel) opStep(c *CPU, h *hostOp) {
 		r[isa.RAX], r[isa.RDX] = 0, h.ret
 		return
 	}
-	r[isa.RDI], r[isa.RSI], r[isa.RDX], r[isa.RCX], r[isa.R8] = gc.args[0], gc.args[1], gc.args[2], gc.args[3], gc.args[4]
+	r[isa.RDI], r[isa.RSI], r[isa.RDX], r[isa.RCX], r[isa.R8], r[isa.R9] = gc.args[0], gc.args[1], gc.args[2], gc.args[3], gc.args[4], gc.args[5]
 	r[isa.RAX] = gc.fn
 }
 

@@ -1,6 +1,9 @@
 package kernel
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // A host operation calls guest functions on its task: one that sleeps
 // (msleep) and one that returns a value (the getpid system call body), and
@@ -23,6 +26,33 @@ func TestHostOpCallsGuest(t *testing.T) {
 	}
 	if got != 7 || inner != 42 || pid == 0 || slept < 100e6 || slept > 120e6 {
 		t.Errorf("result %d, inner %d, pid %d, slept %d ns", got, inner, pid, slept)
+	}
+}
+
+// kernel_op_args hands six C arguments to the operation.
+func TestHostOpArgs(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	var got [6]uint64
+	op := k.RegisterOp("six", func(ctx *OpCtx) uint64 { got = ctx.Args; return 99 })
+	loadTestCode(t, k, fmt.Sprintf(`
+	.text
+	.globl six_args
+	.type six_args, @function
+six_args:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	mov r11, %d
+	call kernel_op_args
+	pop rbp
+	ret
+	.size six_args, .-six_args
+`, op))
+	ret, err := k.RunOnTask("t", func(ctx *OpCtx) uint64 {
+		return ctx.Call(testSym(t, k, "six_args"), 1, 2, 3, 4, 5)
+	}, 1e9)
+	if err != nil || ret != 99 || got != [6]uint64{1, 2, 3, 4, 5, 0} {
+		t.Errorf("ret %d err %v args %v", ret, err, got)
 	}
 }
 

@@ -87,6 +87,9 @@ func (k *Kernel) hypercall(c *CPU) {
 	case hcOpStart:
 		k.opStart(c, r[isa.RDI], r[isa.RSI])
 		return // opStep set the registers
+	case hcOpStartArgs:
+		k.opStartArgs(c)
+		return
 	case hcOpResume:
 		k.opResume(c, r[isa.RDI])
 		return
