@@ -22,7 +22,7 @@ import (
 // operation never tangle the host's stack.
 
 // OpFunc is the body of a host operation. call runs a guest function on the
-// task with up to five arguments and returns its rax.
+// task with up to six arguments and returns its rax.
 type OpFunc func(ctx *OpCtx) uint64
 
 // OpCtx is what a running host operation sees.
