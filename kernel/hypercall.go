@@ -11,6 +11,8 @@ import (
 // saved context if the call switched it out.
 func (k *Kernel) hypercall(c *CPU) {
 	t := c.curr
+	k.hcTask = t
+	defer func() { k.hcTask = nil }()
 	r := &c.emu.R
 	nr := r[isa.RAX]
 	var ret uint64

@@ -112,6 +112,7 @@ type Kernel struct {
 	opNames     []string
 	opTask      uint64   // the operation number of opTaskFunc
 	switches    uint64   // context switches so far
+	hcTask      *Task    // the task whose hypercall is being serviced
 	builtins    []*image // LoadBuiltin's images, after vmlinux
 	builtinEnd  uint64
 	// testCodeLoads counts loadTestCode calls (tests only).

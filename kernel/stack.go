@@ -38,13 +38,25 @@ var ErrTaskRunning = errors.New("task is running")
 // addresses on a task's stack, innermost first, or an error saying why
 // they cannot be trusted (an *unwind.UnreliableError, or ErrTaskRunning).
 // buf bounds the entries (livepatch uses 100, MAX_STACK_ENTRIES).
+//
+// For the current task of a CPU stopped in a hypercall — the task a host
+// operation runs on, checking itself as klp_try_switch_task does for
+// current — the walk starts from the live registers at its vmcall.
 func (k *Kernel) StackTraceReliable(t *Task, buf []uint64) (int, error) {
 	ip, sp, bp, ok := t.SavedRegs()
 	if !ok {
-		return 0, ErrTaskRunning
+		if !k.inHypercall(t) {
+			return 0, ErrTaskRunning
+		}
+		e := t.cpu.emu
+		ip, sp, bp = e.RIP, e.R[4], e.R[5]
 	}
 	return unwind.Walk(k.mem, k.text(), k.taskStack(t), unwind.Start{IP: ip, SP: sp, BP: bp}, len(buf), buf)
 }
+
+// inHypercall reports whether t is the task whose vmcall the kernel is
+// servicing right now.
+func (k *Kernel) inHypercall(t *Task) bool { return k.hcTask == t }
 
 // ProcStack renders /proc/PID/stack as Linux does ("[<0>] %pB" per entry:
 // the address itself is hidden), empty for a running task.
