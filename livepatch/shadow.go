@@ -95,14 +95,15 @@ func shadowBucket(obj uint64) uint64 {
 	return obj * 0x61C8864680B583EB >> (64 - shadowHashBits)
 }
 
-// initShadow links guest/shadow.S into the kernel image, registers the
-// five host operations and stores their numbers in the entry points'
-// static words (klp_op_shadow_*). Call it once, right after Boot and
-// before any module loads (LoadBuiltin's rule).
+// initShadow registers the five host operations and stores their numbers
+// in the entry points' static words (klp_op_shadow_*), linking
+// guest/shadow.S into the kernel image first unless Init already did.
+// Call it once, right after Boot and before any module loads
+// (LoadBuiltin's rule).
 func (c *Core) initShadow() error {
 	k := c.k
-	if err := k.LoadBuiltin("livepatch/guest/shadow.S", shadowSource); err != nil {
-		return fmt.Errorf("livepatch: %w", err)
+	if err := loadGuestOnce(k, "klp_op_shadow_get", "kernel/livepatch/shadow.S", shadowSource); err != nil {
+		return err
 	}
 	t := &shadowTable{k: k, vars: map[shadowKey]*shadowVar{}}
 	ops := []struct {
@@ -131,6 +132,18 @@ func (c *Core) initShadow() error {
 		return err
 	}
 	t.allocWarn = site
+	return nil
+}
+
+// loadGuestOnce links src (named file) into the kernel image unless the
+// symbol sym shows it is there already.
+func loadGuestOnce(k *kernel.Kernel, sym, file string, src []byte) error {
+	if _, ok := k.Sym(sym); ok {
+		return nil
+	}
+	if err := k.LoadBuiltin(file, src); err != nil {
+		return fmt.Errorf("livepatch: %w", err)
+	}
 	return nil
 }
 

@@ -318,3 +318,114 @@ func TestShadow_BasicAPI(t *testing.T) {
 		t.Errorf("ctor/dtor calls:\n got %#x\nwant %#x", got, want)
 	}
 }
+
+// dtorMod is a ctor-less module whose dtor records its calls.
+var dtorMod = svCallRecorder + svFn("shadow_dtor", "\tmov rdx, qword ptr [rsi]\n\tSV_RECORD 2, rdx\n") + `
+	.data
+	.balign 8
+ncalls:	.quad 0
+calls:	.zero 32 * 8
+`
+
+// klp_shadow_free_all meets variables as hash_for_each does: bucket by
+// bucket, and in a bucket newest first (hash_add_rcu adds at the head).
+// obj is only a key, never dereferenced, so any number will do. Also:
+// the WARN names the calling task, and a variable without ctor is zeroed
+// data.
+func TestShadow_FreeAllHashOrder(t *testing.T) {
+	k, _ := svBoot(t)
+	svModule(t, k, kernel.ModuleSpec{Name: "shadow_dtor_mod"}, dtorMod)
+	if err := k.Insmod("shadow_dtor_mod", ""); err != nil {
+		t.Fatal(err)
+	}
+	m := k.FindModule("shadow_dtor_mod")
+	dtor, _ := m.ModuleSym("shadow_dtor")
+	// Two keys in one bucket, one in an earlier bucket.
+	a := uint64(0xffff888000001000)
+	b := a + 8
+	for shadowBucket(b) != shadowBucket(a) {
+		b += 8
+	}
+	c := a + 8
+	for shadowBucket(c) >= shadowBucket(a) {
+		c += 8
+	}
+	sym := func(name string) uint64 {
+		s, ok := k.Sym(name)
+		if !ok {
+			t.Fatalf("no %s", name)
+		}
+		return s
+	}
+	alloc, getOrAlloc, freeAll := sym("klp_shadow_alloc"), sym("klp_shadow_get_or_alloc"), sym("klp_shadow_free_all")
+	var data []uint64
+	var pid int
+	seq := k.Log.NextSeq()
+	_, err := k.RunOnTask("shadow", func(ctx *kernel.OpCtx) uint64 {
+		pid = ctx.Task.PID
+		for _, obj := range []uint64{a, b, c} {
+			data = append(data, ctx.Call(alloc, obj, 7, 24, 0xcc0, 0, 0))
+		}
+		data = append(data, ctx.Call(getOrAlloc, b, 7, 24, 0xcc0, 0, 0)) // exists: no WARN
+		data = append(data, ctx.Call(alloc, c, 7, 24, 0xcc0, 0, 0))      // duplicate
+		ctx.Call(freeAll, 7, dtor)
+		return 0
+	}, 1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data[0] == 0 || data[1] == 0 || data[2] == 0 || data[3] != data[1] || data[4] != 0 {
+		t.Errorf("alloc a, b, c, get_or_alloc b, alloc c: %#x", data)
+	}
+	got := svLog(k, seq)
+	svWantLines(t, got,
+		"------------[ cut here ]------------",
+		fmt.Sprintf("Duplicate shadow variable <%016x, 7>", c),
+		"WARNING: CPU: 0 PID: P at kernel/livepatch/shadow.c:165 klp_shadow_alloc+0x10/0x17",
+		"---[ end trace 0000000000000000 ]---")
+	for _, r := range k.Log.Records() {
+		if r.Seq >= seq && strings.HasPrefix(r.Text, "WARNING:") && !strings.Contains(r.Text, fmt.Sprintf("PID: %d ", pid)) {
+			t.Errorf("WARN names another task than %d: %q", pid, r.Text)
+		}
+	}
+	n := svRead(t, k, m, "ncalls", 1)[0]
+	calls := svRead(t, k, m, "calls", 4*int(n))
+	want := []uint64{2, c, data[2], 0, 2, b, data[1], 0, 2, a, data[0], 0}
+	if !slices.Equal(calls, want) {
+		t.Errorf("dtor calls (kind, obj, data, *data) %#x, want %#x (c's bucket first, then b before a)", calls, want)
+	}
+}
+
+// Init may link every guest/*.S itself before initShadow and initState
+// run: they then only register their operations.
+func TestShadow_GuestLinkedByInit(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f, src := range map[string][]byte{"kernel/livepatch/shadow.S": shadowSource, "kernel/livepatch/state.S": stateSource} {
+		if err := k.LoadBuiltin(f, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &Core{k: k}
+	if err := c.initShadow(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.initState(); err != nil {
+		t.Fatal(err)
+	}
+	alloc, _ := k.Sym("klp_shadow_alloc")
+	get, _ := k.Sym("klp_shadow_get")
+	var got [2]uint64
+	if _, err := k.RunOnTask("shadow", func(ctx *kernel.OpCtx) uint64 {
+		got[0] = ctx.Call(alloc, 0x1000, 1, 8, 0xcc0, 0, 0)
+		got[1] = ctx.Call(get, 0x1000, 1)
+		return 0
+	}, 1e9); err != nil {
+		t.Fatal(err)
+	}
+	if got[0] == 0 || got[1] != got[0] {
+		t.Errorf("alloc %#x, get %#x", got[0], got[1])
+	}
+}

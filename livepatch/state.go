@@ -2,7 +2,6 @@ package livepatch
 
 import (
 	_ "embed"
-	"fmt"
 
 	"klpsim/kernel"
 )
@@ -28,16 +27,13 @@ import (
 //go:embed guest/state.S
 var stateSource []byte
 
-// initState links guest/state.S into the kernel image, with the
-// structure offsets it uses defined from this package's layout, and
-// registers klp_get_prev_state's host operation. Call it once, right
-// after Boot and before any module loads.
+// initState registers klp_get_prev_state's host operation, linking
+// guest/state.S into the kernel image first unless Init already did. Call
+// it once, right after Boot and before any module loads.
 func (c *Core) initState() error {
 	k := c.k
-	src := fmt.Sprintf(".set KLP_PATCH_STATES, %d\n.set KLP_STATE_ID, %d\n.set KLP_STATE_SIZE, %d\n%s",
-		PatchStates, StateID, StateSize, stateSource)
-	if err := k.LoadBuiltin("livepatch/guest/state.S", []byte(src)); err != nil {
-		return fmt.Errorf("livepatch: %w", err)
+	if err := loadGuestOnce(k, "klp_op_get_prev_state", "kernel/livepatch/state.S", stateSource); err != nil {
+		return err
 	}
 	site, err := opCallSite(k, "klp_get_prev_state")
 	if err != nil {

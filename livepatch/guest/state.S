@@ -11,10 +11,14 @@
 # kernel_op_args, its number loaded from the static word
 # klp_op_get_prev_state that initState fills in after linking this file.
 #
-# The structure offsets (KLP_PATCH_STATES, KLP_STATE_ID, KLP_STATE_SIZE)
-# are defined by initState from livepatch/types.go, as asm-offsets.h
-# defines them for Linux's assembly.
 	.intel_syntax noprefix
+
+# Offsets in struct klp_patch and struct klp_state: livepatch/types.go's
+# PatchStates, StateID and StateSize (TestState_GuestOffsets keeps them
+# equal), as asm-offsets.h gives them to Linux's assembly.
+	.set KLP_PATCH_STATES, 16
+	.set KLP_STATE_ID, 0
+	.set KLP_STATE_SIZE, 24
 
 # klp_get_state: for (state = patch->states; state && state->id; state++)
 # if (state->id == id) return state; return NULL;
