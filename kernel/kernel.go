@@ -144,6 +144,10 @@ type Hooks struct {
 	SchedTrySwitch func(t *Task)
 	// CopyProcess is klp_copy_process(child) at fork.
 	CopyProcess func(parent, child *Task)
+	// Breakpoint is called when task t reaches a breakpoint set with
+	// SetBreakpoint, before the instruction at rip runs; an error stops the
+	// machine with that error (the consistency checker's verdict).
+	Breakpoint func(t *Task, rip uint64) error
 	// ModuleComing is klp_module_coming(mod): a loading module is COMING,
 	// its ftrace records exist, its init has not run; an error fails the
 	// load. It runs on the insmod task: ctx calls guest code there.

@@ -415,6 +415,10 @@ func isxdigit(c byte) bool {
 	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f'
 }
 
+// Kstrtobool is kstrtobool, for the sysfs stores of subsystems above the
+// kernel (livepatch's enabled and force).
+func Kstrtobool(s string) (bool, error) { return kstrtobool(s) }
+
 // kstrtobool is lib/kstrtox.c kstrtobool: only the first character counts
 // (two for "on"/"off"), so "yes", "true", "enable" are true and "no",
 // "false", "disable" false.

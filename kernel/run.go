@@ -121,8 +121,9 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 		case emu.ExitException:
 			k.exception(c, x.Exc)
 		case emu.ExitBreakpoint:
-			// The kernel sets no breakpoints; a tool that does steps the
-			// machine itself. Running again executes the instruction.
+			// Running again executes the instruction: Run does not stop
+			// at a breakpoint on its first instruction.
+			k.breakpoint(c)
 		}
 	}
 	k.insns += c.emu.Insns - start
@@ -150,9 +151,29 @@ func (k *Kernel) Step(cpu int) error {
 		}
 	case emu.ExitException:
 		k.exception(c, x.Exc)
+	case emu.ExitBreakpoint:
+		k.breakpoint(c)
 	}
 	return k.err
 }
+
+// breakpoint reports a breakpoint hit to the hook that set it; an error
+// from the hook stops the machine.
+func (k *Kernel) breakpoint(c *CPU) {
+	if k.Hooks.Breakpoint == nil {
+		return
+	}
+	if err := k.Hooks.Breakpoint(c.curr, c.emu.RIP); err != nil && k.err == nil {
+		k.err = err
+	}
+}
+
+// SetBreakpoint stops the machine's CPUs before the instruction at addr
+// and reports each hit to Hooks.Breakpoint; ClearBreakpoint removes it.
+func (k *Kernel) SetBreakpoint(addr uint64) { k.mem.SetBreakpoint(addr) }
+
+// ClearBreakpoint removes a breakpoint set with SetBreakpoint.
+func (k *Kernel) ClearBreakpoint(addr uint64) { k.mem.ClearBreakpoint(addr) }
 
 // RIP is where CPU cpu executes next.
 func (k *Kernel) RIP(cpu int) uint64 { return k.cpus[cpu].emu.RIP }

@@ -1,0 +1,93 @@
+package livepatch
+
+import "fmt"
+
+// Events: a typed stream of what the core does, for the debugger, the
+// timeline and tests. Core.OnEvent receives them as they happen.
+
+// EventKind says what happened.
+type EventKind int
+
+// Event kinds.
+const (
+	EventInit     EventKind = iota // klp_init_transition
+	EventStart                     // klp_start_transition
+	EventSwitched                  // a task switched to the target state (How)
+	EventBlocked                   // a task could not switch (Why, Func)
+	EventRetry                     // the transition is incomplete; retry in a second
+	EventSignals                   // fake signals sent to the remaining tasks
+	EventForced                    // klp_force_transition
+	EventReversed                  // klp_reverse_transition
+	EventComplete                  // klp_complete_transition
+)
+
+var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// SwitchHow is the way a task switched.
+type SwitchHow int
+
+// The ways a task switches (Documentation/livepatch/livepatch.rst §3).
+const (
+	SwitchStackCheck SwitchHow = iota + 1 // its stack held none of the changed functions
+	SwitchExitToUser                      // on its way back to user mode
+	SwitchIdle                            // in the idle loop
+	SwitchSched                           // itself, in cond_resched (klp_sched_try_switch)
+	SwitchForced                          // by force
+)
+
+var switchNames = [...]string{"", "stack-check", "exit-to-user", "idle", "sched", "forced"}
+
+func (h SwitchHow) String() string {
+	if int(h) < len(switchNames) {
+		return switchNames[h]
+	}
+	return fmt.Sprintf("SwitchHow(%d)", int(h))
+}
+
+// BlockedWhy is why a task could not switch.
+type BlockedWhy int
+
+// The reasons of klp_try_switch_task.
+const (
+	BlockedRunning    BlockedWhy = iota + 1 // on a CPU (-EBUSY)
+	BlockedUnreliable                       // its stack cannot be trusted (-EINVAL)
+	BlockedSleeping                         // sleeping in a changed function (-EADDRINUSE)
+)
+
+var blockedNames = [...]string{"", "running", "unreliable-stack", "sleeping-on-function"}
+
+func (w BlockedWhy) String() string {
+	if int(w) < len(blockedNames) {
+		return blockedNames[w]
+	}
+	return fmt.Sprintf("BlockedWhy(%d)", int(w))
+}
+
+// Event is one thing the core did.
+type Event struct {
+	Kind   EventKind
+	TimeNS uint64 // simulated time
+	Patch  string // the patch in transition
+	Target int    // klp_target_state at the time
+	Task   string // for switched/blocked: the task's comm
+	PID    int
+	How    SwitchHow  // EventSwitched
+	Why    BlockedWhy // EventBlocked
+	Func   string     // EventBlocked with BlockedSleeping: the function
+	Retry  int        // EventRetry: klp_signals_cnt after this attempt
+}
+
+func (c *Core) emit(e Event) {
+	if c.OnEvent == nil {
+		return
+	}
+	e.TimeNS = c.k.Now()
+	c.OnEvent(e)
+}

@@ -1,0 +1,27 @@
+# kernel/livepatch/core.c's entry point for livepatch modules, as guest
+# code linked into the kernel image: klp_enable_patch(patch) runs the
+# core's host operation on the calling task (a livepatch module's init, on
+# insmod's task), whose number the core stores in klp_op_enable_patch.
+	.intel_syntax noprefix
+	.text
+
+	.globl klp_enable_patch
+	.type klp_enable_patch, @function
+klp_enable_patch:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	mov rsi, rdi
+	mov rdi, qword ptr [rip + klp_op_enable_patch]
+	call kernel_op
+	pop rbp
+	ret
+	.size klp_enable_patch, .-klp_enable_patch
+
+	.data
+	.balign 8
+	.globl klp_op_enable_patch
+	.type klp_op_enable_patch, @object
+klp_op_enable_patch:
+	.quad 0
+	.size klp_op_enable_patch, 8
