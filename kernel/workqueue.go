@@ -65,7 +65,9 @@ func (k *Kernel) queueWork(c *CPU, work uint64) bool {
 // after delay jiffies.
 func (k *Kernel) queueDelayedWork(c *CPU, dwork, delay uint64) bool {
 	wq := &k.workq
-	if wq.state[dwork] != workIdle || wq.delayed[dwork] != nil {
+	// A running item may be queued again (its PENDING bit is clear while
+	// its function runs): that is how a work function re-arms itself.
+	if st := wq.state[dwork]; st == workPending || st == workRequeued || wq.delayed[dwork] != nil {
 		return false
 	}
 	if delay == 0 {

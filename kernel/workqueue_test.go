@@ -85,3 +85,28 @@ func TestWorkqueue(t *testing.T) {
 		t.Errorf("the delayed work started %d ms after queueing, want 200", d/1e6)
 	}
 }
+
+// A work function may re-arm itself (queue_delayed_work from inside it),
+// as livepatch's transition retry does every second.
+func TestWorkRearmsItself(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	runs := 0
+	var w *Work
+	w, err := k.NewWork("rearm", func(ctx *OpCtx) uint64 {
+		runs++
+		if runs < 3 {
+			if !k.QueueDelayedWork(w, k.Config().HZ) {
+				t.Error("re-arming from the running work failed")
+			}
+		}
+		return 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.QueueDelayedWork(w, 1)
+	k.RunFor(5e9)
+	if runs != 3 {
+		t.Errorf("the work ran %d times, want 3", runs)
+	}
+}
