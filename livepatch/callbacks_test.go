@@ -1,0 +1,581 @@
+package livepatch
+
+import "testing"
+
+// tools/testing/selftests/livepatch/test-callbacks.sh, case by case: the
+// callbacks of test_klp_callbacks_demo (on vmlinux, test_klp_callbacks_mod
+// and test_klp_callbacks_busy) as modules and patches come and go. The
+// expected logs follow livepatch.md §2 (enable and disable), §5 (the
+// transition messages), §6 (replace) and §7 (callbacks, module coming and
+// going), and selftests.md's invariants.
+
+const (
+	cbDemo  = "test_klp_callbacks_demo"
+	cbDemo2 = "test_klp_callbacks_demo2"
+	cbMod   = "test_klp_callbacks_mod"
+	cbBusy  = "test_klp_callbacks_busy"
+)
+
+func cbSelftest(t *testing.T) *kselftest {
+	return newKselftest(t, cbDemo, cbDemo2, cbMod, cbBusy)
+}
+
+// Test a combination of loading a kernel module and a livepatch that
+// patches a function in the first module. Load the target module before
+// the livepatch module. Unload them in the same order.
+//
+// - On livepatch enable, before the livepatch transition starts,
+//   pre-patch callbacks are executed for vmlinux and $MOD_TARGET (those
+//   klp_objects currently loaded). After klp_objects are patched
+//   according to the klp_patch, their post-patch callbacks run and the
+//   transition completes.
+//
+// - Similarly, on livepatch disable, pre-patch callbacks run before the
+//   unpatching transition starts. klp_objects are reverted, post-patch
+//   callbacks execute and the transition completes.
+func TestCallbacks_TargetModuleBeforeLivepatch(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbMod, "")
+	s.loadLP(cbDemo, "")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbMod)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_mod.ko
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+`)
+}
+
+// This test is similar to the previous test, but (un)load the livepatch
+// module before the target kernel module. This tests the livepatch core's
+// module_coming handler.
+//
+// - On livepatch enable, only pre/post-patch callbacks are executed for
+//   currently loaded klp_objects, in this case, vmlinux.
+//
+// - When a targeted module is subsequently loaded, only its pre/post-patch
+//   callbacks are executed ("applying patch" first, then pre_patch and,
+//   the patch not being in transition, post_patch, all before the
+//   module's init: §7 klp_module_coming, invariant 5).
+//
+// - On livepatch disable, all currently loaded klp_objects' (vmlinux and
+//   $MOD_TARGET) pre/post-unpatch callbacks are executed.
+func TestCallbacks_ModuleComingNotifier(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.loadMod(cbMod, "")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbMod)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+`)
+}
+
+// Test loading the livepatch after a targeted kernel module, then unload
+// the kernel module before disabling the livepatch. This tests the
+// livepatch core's module_going handler.
+//
+// - First load a target module, then the livepatch.
+//
+// - When a target module is unloaded, the livepatch is only reverted from
+//   that klp_object ($MOD_TARGET). As such, only its pre and post-unpatch
+//   callbacks are executed when this occurs: after the module's own exit
+//   message, pre_unpatch, "reverting patch", post_unpatch (§7
+//   klp_module_going; the module is GOING in both callbacks).
+//
+// - When the livepatch is disabled, pre and post-unpatch callbacks are run
+//   for the remaining klp_object, vmlinux.
+func TestCallbacks_ModuleGoingNotifier(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbMod, "")
+	s.loadLP(cbDemo, "")
+	s.unloadMod(cbMod)
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_mod.ko
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': patching complete
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// This test is similar to the previous test, however the livepatch is
+// loaded first. This tests the livepatch core's module_coming and
+// module_going handlers.
+//
+// - First load the livepatch.
+//
+// - When a targeted kernel module is subsequently loaded, only its
+//   pre/post-patch callbacks are executed.
+//
+// - When the target module is unloaded, the livepatch is only reverted
+//   from the $MOD_TARGET klp_object. As such, only pre and post-unpatch
+//   callbacks are executed when this occurs.
+func TestCallbacks_ModuleComingAndGoingNotifiers(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.loadMod(cbMod, "")
+	s.unloadMod(cbMod)
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// A simple test of loading a livepatch without one of its patch target
+// klp_objects ever loaded ($MOD_TARGET).
+//
+// - Load the livepatch.
+//
+// - As expected, only pre/post-(un)patch handlers are executed for
+//   vmlinux.
+func TestCallbacks_TargetModuleNotPresent(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// Test a scenario where a vmlinux pre-patch callback returns a non-zero
+// status (ie, failure).
+//
+// - First load a target module.
+//
+// - Load the livepatch module, setting its 'pre_patch_ret' value to -19
+//   (-ENODEV). When its vmlinux pre-patch callback executes, this status
+//   code will propagate back to the module-loading subsystem. The result
+//   is that the insmod command refuses to load the livepatch module.
+//
+// The failure stops the enable loop at vmlinux, so the module object's
+// callbacks never run; klp_cancel_transition completes an unpatching in
+// which post_unpatch runs only where pre_patch succeeded — nowhere (§2
+// step 11, §5 klp_cancel_transition, invariant 3: no "starting" line).
+func TestCallbacks_PrePatchCallbackENODEV(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbMod, "")
+	s.loadFailingMod(cbDemo, "pre_patch_ret=-19")
+	s.unloadMod(cbMod)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_mod.ko
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% insmod test_modules/test_klp_callbacks_demo.ko pre_patch_ret=-19
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: pre-patch callback failed for object 'vmlinux'
+livepatch: failed to enable patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': canceling patching transition, going to unpatch
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+insmod: ERROR: could not insert module test_modules/test_klp_callbacks_demo.ko: No such device
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+`)
+	// Nothing of the refused patch is left.
+	if s.exists("/sys/kernel/livepatch/" + cbDemo) {
+		t.Error("the refused patch's sysfs directory is still there")
+	}
+	if len(s.c.Patches()) != 0 || s.c.TransitionPatch() != nil {
+		t.Errorf("patches %v, transition patch %v after the refused load", s.c.Patches(), s.c.TransitionPatch())
+	}
+}
+
+// Similar to the previous test, setup a livepatch such that its vmlinux
+// pre-patch callback returns success. However, when a targeted kernel
+// module is later loaded, have the livepatch return a failing status
+// code.
+//
+// - Load the livepatch, vmlinux pre-patch callback succeeds.
+//
+// - Set a trap so subsequent pre-patch callbacks to this livepatch will
+//   return -ENODEV.
+//
+// - The livepatch pre-patch callback for subsequently loaded target
+//   modules will return failure, so the module loader refuses to load the
+//   kernel module. No post-patch or pre/post-unpatch callbacks are
+//   executed for this klp_object, and the target's init never runs.
+//
+// - Pre/post-unpatch callbacks are run for the vmlinux klp_object.
+func TestCallbacks_ModuleComingPrePatchCallbackENODEV(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.setPrePatchRet(cbDemo, -19)
+	s.loadFailingMod(cbMod, "")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% echo -19 > /sys/module/test_klp_callbacks_demo/parameters/pre_patch_ret
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+livepatch: pre-patch callback failed for object 'test_klp_callbacks_mod'
+livepatch: patch 'test_klp_callbacks_demo' failed for module 'test_klp_callbacks_mod', refusing to load module 'test_klp_callbacks_mod'
+insmod: ERROR: could not insert module test_modules/test_klp_callbacks_mod.ko: No such device
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// Test loading multiple targeted kernel modules. This test-case is mainly
+// for comparing with the next test-case.
+//
+// - Load a target "busy" kernel module which kicks off a worker function
+//   that immediately exits.
+//
+// - Proceed with loading the livepatch and another ordinary target
+//   module. Post-patch callbacks are executed and the transition
+//   completes quickly.
+func TestCallbacks_MultipleTargetModules(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=N")
+	s.loadLP(cbDemo, "")
+	s.loadMod(cbMod, "")
+	s.unloadMod(cbMod)
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbBusy)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=N
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+test_klp_callbacks_busy: busymod_work_func exit
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+`)
+}
+
+// A similar test as the previous one, but force the "busy" kernel module
+// to block the livepatch transition.
+//
+// The livepatching core will refuse to patch a task that is currently
+// executing a to-be-patched function -- the consistency model stalls the
+// current patch transition until this safety-check is met. Test a
+// scenario where one of a livepatch's target klp_objects sits on such a
+// function for a long time. Meanwhile, load and unload other target
+// kernel modules while the livepatch transition is in progress.
+//
+// - Load the "busy" kernel module, this time make its work function loop.
+//
+// - Meanwhile, the livepatch is loaded. Notice that the patch transition
+//   does not complete as the targeted "busy" module is sitting on a
+//   to-be-patched function (the kworker's stack check says "is sleeping
+//   on function busymod_work_func", a klp_try_switch_task debug line the
+//   selftests keep off: invariant 2).
+//
+// - Load a second target module (this one is an ordinary idle kernel
+//   module). Note that *no* post-patch callbacks will be executed while
+//   the livepatch is still in transition.
+//
+// - Request an unload of the simple kernel module. The patch is still
+//   transitioning, so its pre-unpatch callbacks are skipped.
+//
+// - Finally the livepatch is disabled. Since none of the patch's
+//   klp_object's post-patch callbacks executed, the remaining
+//   klp_object's pre-unpatch callbacks are skipped: the write reverses
+//   the transition (invariant 7), which completes because unpatching
+//   only waits for tasks in the new patched_work_func.
+func TestCallbacks_BusyTargetModule(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=Y")
+	s.loadLPNowait(cbDemo, "")
+	// Wait until the livepatch reports in-transition state, i.e. that
+	// it's stalled on $MOD_TARGET_BUSY::busymod_work_func().
+	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "1\n" }) {
+		t.Fatal("failed to stall transition")
+	}
+	s.loadMod(cbMod, "")
+	s.unloadMod(cbMod)
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbBusy)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': reversing transition from patching to unpatching
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: busymod_work_func exit
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+`)
+}
+
+// Test loading multiple livepatches. This test-case is mainly for
+// comparing with the next test-case.
+//
+// - Load and unload two livepatches, pre and post (un)patch callbacks
+//   execute as each patch progresses through its (un)patching transition.
+func TestCallbacks_MultipleLivepatches(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.loadLP(cbDemo2, "")
+	s.disableLP(cbDemo2)
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo2)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_demo2.ko
+livepatch: enabling patch 'test_klp_callbacks_demo2'
+livepatch: 'test_klp_callbacks_demo2': initializing patching transition
+test_klp_callbacks_demo2: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting patching transition
+livepatch: 'test_klp_callbacks_demo2': completing patching transition
+test_klp_callbacks_demo2: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo2/enabled
+livepatch: 'test_klp_callbacks_demo2': initializing unpatching transition
+test_klp_callbacks_demo2: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo2': completing unpatching transition
+test_klp_callbacks_demo2: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': unpatching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo2
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// Load multiple livepatches, but the second as an 'atomic-replace'
+// patch. When the latter loads, the original livepatch should be
+// disabled and *none* of its pre/post-unpatch callbacks executed. On the
+// other hand, when the atomic-replace livepatch is disabled, its
+// pre/post-unpatch callbacks *should* be executed (§6, invariant 6).
+//
+// - Load and unload two livepatches, the second of which has its
+//   .replace flag set true.
+//
+// - Pre and post patch callbacks are executed for both livepatches.
+//
+// - Once the atomic replace module is loaded, only its pre and post
+//   unpatch callbacks are executed.
+func TestCallbacks_AtomicReplace(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadLP(cbDemo, "")
+	s.loadLP(cbDemo2, "replace=1")
+	// The replaced patch is gone from sysfs without being disabled, and
+	// its module may go without a disable_lp.
+	if !s.loopUntil(func() bool { return !s.exists("/sys/kernel/livepatch/" + cbDemo) }) {
+		t.Error("the replaced patch is still in /sys/kernel/livepatch")
+	}
+	s.disableLP(cbDemo2)
+	s.unloadLP(cbDemo2)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_demo2.ko replace=1
+livepatch: enabling patch 'test_klp_callbacks_demo2'
+livepatch: 'test_klp_callbacks_demo2': initializing patching transition
+test_klp_callbacks_demo2: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting patching transition
+livepatch: 'test_klp_callbacks_demo2': completing patching transition
+test_klp_callbacks_demo2: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo2/enabled
+livepatch: 'test_klp_callbacks_demo2': initializing unpatching transition
+test_klp_callbacks_demo2: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo2': completing unpatching transition
+test_klp_callbacks_demo2: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': unpatching complete
+% rmmod test_klp_callbacks_demo2
+% rmmod test_klp_callbacks_demo
+`)
+}
