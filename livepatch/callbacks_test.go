@@ -24,15 +24,15 @@ func cbSelftest(t *testing.T) *kselftest {
 // patches a function in the first module. Load the target module before
 // the livepatch module. Unload them in the same order.
 //
-// - On livepatch enable, before the livepatch transition starts,
-//   pre-patch callbacks are executed for vmlinux and $MOD_TARGET (those
-//   klp_objects currently loaded). After klp_objects are patched
-//   according to the klp_patch, their post-patch callbacks run and the
-//   transition completes.
+//   - On livepatch enable, before the livepatch transition starts,
+//     pre-patch callbacks are executed for vmlinux and $MOD_TARGET (those
+//     klp_objects currently loaded). After klp_objects are patched
+//     according to the klp_patch, their post-patch callbacks run and the
+//     transition completes.
 //
-// - Similarly, on livepatch disable, pre-patch callbacks run before the
-//   unpatching transition starts. klp_objects are reverted, post-patch
-//   callbacks execute and the transition completes.
+//   - Similarly, on livepatch disable, pre-patch callbacks run before the
+//     unpatching transition starts. klp_objects are reverted, post-patch
+//     callbacks execute and the transition completes.
 func TestCallbacks_TargetModuleBeforeLivepatch(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadMod(cbMod, "")
@@ -72,16 +72,16 @@ test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 // module before the target kernel module. This tests the livepatch core's
 // module_coming handler.
 //
-// - On livepatch enable, only pre/post-patch callbacks are executed for
-//   currently loaded klp_objects, in this case, vmlinux.
+//   - On livepatch enable, only pre/post-patch callbacks are executed for
+//     currently loaded klp_objects, in this case, vmlinux.
 //
-// - When a targeted module is subsequently loaded, only its pre/post-patch
-//   callbacks are executed ("applying patch" first, then pre_patch and,
-//   the patch not being in transition, post_patch, all before the
-//   module's init: §7 klp_module_coming, invariant 5).
+//   - When a targeted module is subsequently loaded, only its pre/post-patch
+//     callbacks are executed ("applying patch" first, then pre_patch and,
+//     the patch not being in transition, post_patch, all before the
+//     module's init: §7 klp_module_coming, invariant 5).
 //
-// - On livepatch disable, all currently loaded klp_objects' (vmlinux and
-//   $MOD_TARGET) pre/post-unpatch callbacks are executed.
+//   - On livepatch disable, all currently loaded klp_objects' (vmlinux and
+//     $MOD_TARGET) pre/post-unpatch callbacks are executed.
 func TestCallbacks_ModuleComingNotifier(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
@@ -124,14 +124,14 @@ test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 //
 // - First load a target module, then the livepatch.
 //
-// - When a target module is unloaded, the livepatch is only reverted from
-//   that klp_object ($MOD_TARGET). As such, only its pre and post-unpatch
-//   callbacks are executed when this occurs: after the module's own exit
-//   message, pre_unpatch, "reverting patch", post_unpatch (§7
-//   klp_module_going; the module is GOING in both callbacks).
+//   - When a target module is unloaded, the livepatch is only reverted from
+//     that klp_object ($MOD_TARGET). As such, only its pre and post-unpatch
+//     callbacks are executed when this occurs: after the module's own exit
+//     message, pre_unpatch, "reverting patch", post_unpatch (§7
+//     klp_module_going; the module is GOING in both callbacks).
 //
-// - When the livepatch is disabled, pre and post-unpatch callbacks are run
-//   for the remaining klp_object, vmlinux.
+//   - When the livepatch is disabled, pre and post-unpatch callbacks are run
+//     for the remaining klp_object, vmlinux.
 func TestCallbacks_ModuleGoingNotifier(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadMod(cbMod, "")
@@ -174,12 +174,12 @@ livepatch: 'test_klp_callbacks_demo': unpatching complete
 //
 // - First load the livepatch.
 //
-// - When a targeted kernel module is subsequently loaded, only its
-//   pre/post-patch callbacks are executed.
+//   - When a targeted kernel module is subsequently loaded, only its
+//     pre/post-patch callbacks are executed.
 //
-// - When the target module is unloaded, the livepatch is only reverted
-//   from the $MOD_TARGET klp_object. As such, only pre and post-unpatch
-//   callbacks are executed when this occurs.
+//   - When the target module is unloaded, the livepatch is only reverted
+//     from the $MOD_TARGET klp_object. As such, only pre and post-unpatch
+//     callbacks are executed when this occurs.
 func TestCallbacks_ModuleComingAndGoingNotifiers(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
@@ -222,8 +222,8 @@ livepatch: 'test_klp_callbacks_demo': unpatching complete
 //
 // - Load the livepatch.
 //
-// - As expected, only pre/post-(un)patch handlers are executed for
-//   vmlinux.
+//   - As expected, only pre/post-(un)patch handlers are executed for
+//     vmlinux.
 func TestCallbacks_TargetModuleNotPresent(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
@@ -254,10 +254,10 @@ livepatch: 'test_klp_callbacks_demo': unpatching complete
 //
 // - First load a target module.
 //
-// - Load the livepatch module, setting its 'pre_patch_ret' value to -19
-//   (-ENODEV). When its vmlinux pre-patch callback executes, this status
-//   code will propagate back to the module-loading subsystem. The result
-//   is that the insmod command refuses to load the livepatch module.
+//   - Load the livepatch module, setting its 'pre_patch_ret' value to -19
+//     (-ENODEV). When its vmlinux pre-patch callback executes, this status
+//     code will propagate back to the module-loading subsystem. The result
+//     is that the insmod command refuses to load the livepatch module.
 //
 // The failure stops the enable loop at vmlinux, so the module object's
 // callbacks never run; klp_cancel_transition completes an unpatching in
@@ -300,13 +300,13 @@ test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 //
 // - Load the livepatch, vmlinux pre-patch callback succeeds.
 //
-// - Set a trap so subsequent pre-patch callbacks to this livepatch will
-//   return -ENODEV.
+//   - Set a trap so subsequent pre-patch callbacks to this livepatch will
+//     return -ENODEV.
 //
-// - The livepatch pre-patch callback for subsequently loaded target
-//   modules will return failure, so the module loader refuses to load the
-//   kernel module. No post-patch or pre/post-unpatch callbacks are
-//   executed for this klp_object, and the target's init never runs.
+//   - The livepatch pre-patch callback for subsequently loaded target
+//     modules will return failure, so the module loader refuses to load the
+//     kernel module. No post-patch or pre/post-unpatch callbacks are
+//     executed for this klp_object, and the target's init never runs.
 //
 // - Pre/post-unpatch callbacks are run for the vmlinux klp_object.
 func TestCallbacks_ModuleComingPrePatchCallbackENODEV(t *testing.T) {
@@ -346,12 +346,12 @@ livepatch: 'test_klp_callbacks_demo': unpatching complete
 // Test loading multiple targeted kernel modules. This test-case is mainly
 // for comparing with the next test-case.
 //
-// - Load a target "busy" kernel module which kicks off a worker function
-//   that immediately exits.
+//   - Load a target "busy" kernel module which kicks off a worker function
+//     that immediately exits.
 //
-// - Proceed with loading the livepatch and another ordinary target
-//   module. Post-patch callbacks are executed and the transition
-//   completes quickly.
+//   - Proceed with loading the livepatch and another ordinary target
+//     module. Post-patch callbacks are executed and the transition
+//     completes quickly.
 func TestCallbacks_MultipleTargetModules(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadMod(cbBusy, "block_transition=N")
@@ -413,24 +413,24 @@ test_klp_callbacks_busy: test_klp_callbacks_busy_exit
 //
 // - Load the "busy" kernel module, this time make its work function loop.
 //
-// - Meanwhile, the livepatch is loaded. Notice that the patch transition
-//   does not complete as the targeted "busy" module is sitting on a
-//   to-be-patched function (the kworker's stack check says "is sleeping
-//   on function busymod_work_func", a klp_try_switch_task debug line the
-//   selftests keep off: invariant 2).
+//   - Meanwhile, the livepatch is loaded. Notice that the patch transition
+//     does not complete as the targeted "busy" module is sitting on a
+//     to-be-patched function (the kworker's stack check says "is sleeping
+//     on function busymod_work_func", a klp_try_switch_task debug line the
+//     selftests keep off: invariant 2).
 //
-// - Load a second target module (this one is an ordinary idle kernel
-//   module). Note that *no* post-patch callbacks will be executed while
-//   the livepatch is still in transition.
+//   - Load a second target module (this one is an ordinary idle kernel
+//     module). Note that *no* post-patch callbacks will be executed while
+//     the livepatch is still in transition.
 //
-// - Request an unload of the simple kernel module. The patch is still
-//   transitioning, so its pre-unpatch callbacks are skipped.
+//   - Request an unload of the simple kernel module. The patch is still
+//     transitioning, so its pre-unpatch callbacks are skipped.
 //
-// - Finally the livepatch is disabled. Since none of the patch's
-//   klp_object's post-patch callbacks executed, the remaining
-//   klp_object's pre-unpatch callbacks are skipped: the write reverses
-//   the transition (invariant 7), which completes because unpatching
-//   only waits for tasks in the new patched_work_func.
+//   - Finally the livepatch is disabled. Since none of the patch's
+//     klp_object's post-patch callbacks executed, the remaining
+//     klp_object's pre-unpatch callbacks are skipped: the write reverses
+//     the transition (invariant 7), which completes because unpatching
+//     only waits for tasks in the new patched_work_func.
 func TestCallbacks_BusyTargetModule(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadMod(cbBusy, "block_transition=Y")
@@ -480,8 +480,8 @@ test_klp_callbacks_busy: test_klp_callbacks_busy_exit
 // Test loading multiple livepatches. This test-case is mainly for
 // comparing with the next test-case.
 //
-// - Load and unload two livepatches, pre and post (un)patch callbacks
-//   execute as each patch progresses through its (un)patching transition.
+//   - Load and unload two livepatches, pre and post (un)patch callbacks
+//     execute as each patch progresses through its (un)patching transition.
 func TestCallbacks_MultipleLivepatches(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
@@ -532,13 +532,13 @@ livepatch: 'test_klp_callbacks_demo': unpatching complete
 // other hand, when the atomic-replace livepatch is disabled, its
 // pre/post-unpatch callbacks *should* be executed (§6, invariant 6).
 //
-// - Load and unload two livepatches, the second of which has its
-//   .replace flag set true.
+//   - Load and unload two livepatches, the second of which has its
+//     .replace flag set true.
 //
 // - Pre and post patch callbacks are executed for both livepatches.
 //
-// - Once the atomic replace module is loaded, only its pre and post
-//   unpatch callbacks are executed.
+//   - Once the atomic replace module is loaded, only its pre and post
+//     unpatch callbacks are executed.
 func TestCallbacks_AtomicReplace(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
