@@ -97,3 +97,78 @@ livepatch: 'test_klp_mod_patch': unpatching complete
 test_klp_mod_target: test_klp_mod_target_exit
 `)
 }
+
+// tools/testing/selftests/livepatch/test-shadow-vars.sh, "basic shadow
+// variable API": test_klp_shadow_vars walks the API in its init and echoes
+// every call with pointers as ids in first-seen order — PTR0 is NULL, the
+// three objects PTR1, PTR9 and PTR14, the ctor PTR4, the dtor PTR17
+// (selftests.md). A ctor logs before its wrapper (it runs inside
+// klp_shadow_*alloc), a dtor before klp_shadow_free's wrapper; an existing
+// variable's get_or_alloc calls no ctor (§8); %pGg prints the gfp flags'
+// names.
+func TestModules_ShadowVarsBasicAPI(t *testing.T) {
+	s := newKselftest(t, "test_klp_shadow_vars")
+	s.loadMod("test_klp_shadow_vars", "")
+	s.unloadMod("test_klp_shadow_vars")
+	s.checkResult(`
+% insmod test_modules/test_klp_shadow_vars.ko
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1234) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: shadow_ctor: PTR3 -> PTR2
+test_klp_shadow_vars: klp_shadow_get_or_alloc(obj=PTR1, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR2 = PTR3
+test_klp_shadow_vars: shadow_ctor: PTR6 -> PTR5
+test_klp_shadow_vars: klp_shadow_alloc(obj=PTR1, id=0x1235, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR5 = PTR6
+test_klp_shadow_vars: shadow_ctor: PTR8 -> PTR7
+test_klp_shadow_vars: klp_shadow_alloc(obj=PTR9, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR7 = PTR8
+test_klp_shadow_vars: shadow_ctor: PTR11 -> PTR10
+test_klp_shadow_vars: klp_shadow_alloc(obj=PTR9, id=0x1235, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR10 = PTR11
+test_klp_shadow_vars: shadow_ctor: PTR13 -> PTR12
+test_klp_shadow_vars: klp_shadow_get_or_alloc(obj=PTR14, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR12 = PTR13
+test_klp_shadow_vars: shadow_ctor: PTR16 -> PTR15
+test_klp_shadow_vars: klp_shadow_alloc(obj=PTR14, id=0x1235, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR15 = PTR16
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1234) = PTR3
+test_klp_shadow_vars:   got expected PTR3 -> PTR2 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1235) = PTR6
+test_klp_shadow_vars:   got expected PTR6 -> PTR5 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR9, id=0x1234) = PTR8
+test_klp_shadow_vars:   got expected PTR8 -> PTR7 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR9, id=0x1235) = PTR11
+test_klp_shadow_vars:   got expected PTR11 -> PTR10 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR14, id=0x1234) = PTR13
+test_klp_shadow_vars:   got expected PTR13 -> PTR12 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR14, id=0x1235) = PTR16
+test_klp_shadow_vars:   got expected PTR16 -> PTR15 result
+test_klp_shadow_vars: klp_shadow_get_or_alloc(obj=PTR1, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR2 = PTR3
+test_klp_shadow_vars:   got expected PTR3 -> PTR2 result
+test_klp_shadow_vars: klp_shadow_get_or_alloc(obj=PTR9, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR7 = PTR8
+test_klp_shadow_vars:   got expected PTR8 -> PTR7 result
+test_klp_shadow_vars: klp_shadow_get_or_alloc(obj=PTR14, id=0x1234, size=8, gfp_flags=GFP_KERNEL), ctor=PTR4, ctor_data=PTR12 = PTR13
+test_klp_shadow_vars:   got expected PTR13 -> PTR12 result
+test_klp_shadow_vars: shadow_dtor(obj=PTR1, shadow_data=PTR3)
+test_klp_shadow_vars: klp_shadow_free(obj=PTR1, id=0x1234, dtor=PTR17)
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1234) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: shadow_dtor(obj=PTR9, shadow_data=PTR8)
+test_klp_shadow_vars: klp_shadow_free(obj=PTR9, id=0x1234, dtor=PTR17)
+test_klp_shadow_vars: klp_shadow_get(obj=PTR9, id=0x1234) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: shadow_dtor(obj=PTR14, shadow_data=PTR13)
+test_klp_shadow_vars: klp_shadow_free(obj=PTR14, id=0x1234, dtor=PTR17)
+test_klp_shadow_vars: klp_shadow_get(obj=PTR14, id=0x1234) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1235) = PTR6
+test_klp_shadow_vars:   got expected PTR6 -> PTR5 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR9, id=0x1235) = PTR11
+test_klp_shadow_vars:   got expected PTR11 -> PTR10 result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR14, id=0x1235) = PTR16
+test_klp_shadow_vars:   got expected PTR16 -> PTR15 result
+test_klp_shadow_vars: klp_shadow_free_all(id=0x1235, dtor=PTR0)
+test_klp_shadow_vars: klp_shadow_get(obj=PTR1, id=0x1235) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR9, id=0x1235) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+test_klp_shadow_vars: klp_shadow_get(obj=PTR14, id=0x1235) = PTR0
+test_klp_shadow_vars:   got expected NULL result
+% rmmod test_klp_shadow_vars
+`)
+}
