@@ -1011,3 +1011,31 @@ func TestTransition_CheckerCatchesForce(t *testing.T) {
 		t.Errorf("after force: %v, want a consistency violation by %s", err, w)
 	}
 }
+
+// On one CPU the kthread waiting in the patched function is a work item on
+// the only kworker, the pool klp_transition_work is queued on too. Linux's
+// worker pools wake or create another worker when the running one sleeps
+// (wq_worker_sleeping, maybe_create_worker), so the retries, the fake
+// signal and the completion still happen at about 16 s.
+func TestTransition_FakeSignalOneCPU(t *testing.T) {
+	k, _ := machine(t, 1)
+	tkTarget(t, k)
+	tkTargetLP(t, k, "test_klp_tpatch", tkFunc{old: "target_wait_fn"})
+	tkInsmod(t, k, "test_klp_target", "wait=1")
+	if !tkRunUntil(t, k, 1e9, func() bool { return tkModU64(t, k, "test_klp_target", "wait_entered") == 1 }) {
+		t.Fatal("the wait work never started")
+	}
+	seq := k.Log.NextSeq()
+	start := k.Now()
+	tkInsmod(t, k, "test_klp_tpatch", "")
+	tkRunUntil(t, k, 60e9, func() bool {
+		v, _ := k.FS.Cat(nil, "/sys/kernel/livepatch/test_klp_tpatch/transition")
+		return v == "0\n"
+	})
+	if d := k.Now() - start; d < 15.5e9 || d > 17.5e9 {
+		t.Errorf("transition took %.2f s, want about 16", float64(d)/1e9)
+	}
+	if !strings.Contains(dmesg(k, seq), "livepatch: signaling remaining tasks\n") {
+		t.Errorf("no signals; log:\n%s", dmesg(k, seq))
+	}
+}
