@@ -1,6 +1,10 @@
 package livepatch
 
-import "testing"
+import (
+	"testing"
+
+	"klpsim/kernel"
+)
 
 // tools/testing/selftests/livepatch/test-callbacks.sh, case by case: the
 // callbacks of test_klp_callbacks_demo (on vmlinux, test_klp_callbacks_mod
@@ -576,6 +580,273 @@ livepatch: 'test_klp_callbacks_demo2': completing unpatching transition
 test_klp_callbacks_demo2: post_unpatch_callback: vmlinux
 livepatch: 'test_klp_callbacks_demo2': unpatching complete
 % rmmod test_klp_callbacks_demo2
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// Beyond test-callbacks.sh: the same modules in the situations its cases
+// stop short of.
+
+// The busy module's transition stalls with a module loaded in the middle
+// (pre_patch only, as in the busy-target case), then the work function is
+// let go: the transition completes, and the module loaded mid-transition
+// now gets its post_patch along with the others — post_patch runs in
+// klp_complete_transition for every loaded object (§5 step 7, §7 "Where
+// each runs").
+func TestCallbacks_BusyTargetModuleReleased(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=Y")
+	s.loadLPNowait(cbDemo, "")
+	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "1\n" }) {
+		t.Fatal("failed to stall transition")
+	}
+	s.loadMod(cbMod, "")
+	param := "/sys/module/" + cbBusy + "/parameters/block_transition"
+	s.log("% echo N > " + param)
+	if err := s.k.FS.Echo(nil, "N", param); err != nil {
+		t.Fatal(err)
+	}
+	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "0\n" }) {
+		t.Fatal("the transition did not complete once the work function returned")
+	}
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbMod)
+	s.unloadMod(cbBusy)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% echo N > /sys/module/test_klp_callbacks_busy/parameters/block_transition
+test_klp_callbacks_busy: busymod_work_func exit
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+`)
+}
+
+// The module the transition waits for goes away: its exit lets the work
+// function return, klp_module_going reverts the patch from it without
+// pre_unpatch (the patch is in transition) but with post_unpatch (§7),
+// and the transition then completes, with post_patch for vmlinux only —
+// the busy object is no longer loaded.
+func TestCallbacks_BusyTargetModuleUnloaded(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=Y")
+	s.loadLPNowait(cbDemo, "")
+	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "1\n" }) {
+		t.Fatal("failed to stall transition")
+	}
+	s.unloadMod(cbBusy)
+	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "0\n" }) {
+		t.Fatal("the transition did not complete once its target module was gone")
+	}
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: busymod_work_func exit
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_busy'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_GOING] Going away
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
+
+// The stalled transition reversed, reversed back before the reversal
+// could complete (the retry comes a second later), and reversed again:
+// each write prints "reversing transition from ..." and "starting ...
+// transition" only (invariant 7, §5 klp_reverse_transition: no
+// callbacks, no "initializing"); the second patching attempt stalls on
+// the same kworker; the last reversal completes with the post_unpatch
+// callbacks of the objects whose pre_patch ran.
+func TestCallbacks_BusyTargetModuleReversedTwice(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=Y")
+	s.loadLPNowait(cbDemo, "")
+	transition := "/sys/kernel/livepatch/" + cbDemo + "/transition"
+	enabled := "/sys/kernel/livepatch/" + cbDemo + "/enabled"
+	if !s.loopUntil(func() bool { return s.read(transition) == "1\n" }) {
+		t.Fatal("failed to stall transition")
+	}
+	for _, v := range []string{"0", "1"} {
+		s.log("% echo " + v + " > " + enabled)
+		if err := s.k.FS.Echo(nil, v, enabled); err != nil {
+			t.Fatalf("echo %s > enabled: %v", v, err)
+		}
+		if got := s.read(transition); got != "1\n" {
+			t.Fatalf("transition reads %q right after echo %s, want 1", got, v)
+		}
+		if got := s.read(enabled); got != v+"\n" {
+			t.Errorf("enabled reads %q after echo %s", got, v)
+		}
+	}
+	// Two seconds: the retries find the kworker still in
+	// busymod_work_func.
+	if err := s.k.RunFor(2e9); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(transition); got != "1\n" {
+		t.Fatalf("transition reads %q with the kworker in busymod_work_func, want 1", got)
+	}
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.unloadMod(cbBusy)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=Y
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': reversing transition from patching to unpatching
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+% echo 1 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': reversing transition from unpatching to patching
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': reversing transition from patching to unpatching
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: busymod_work_func exit
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+`)
+}
+
+// cbRefuseSrc is a livepatch whose callbacks on test_klp_callbacks_mod
+// refuse it: pre_patch returns -ENODEV, silently.
+var cbRefuseSrc = fn("refuse_pre_patch", "\tmov eax, -19\n") +
+	fn("refuse_init", "\tlea rdi, [rip + patch]\n\tcall klp_enable_patch\n") +
+	fn("refuse_exit", "") + `
+	.section .rodata
+target:	.asciz "test_klp_callbacks_mod"
+	.data
+	.balign 8
+no_funcs: .quad 0, 0, 0
+objs:	.quad target, no_funcs, refuse_pre_patch, 0, 0, 0, 0, 0
+	.zero 64
+patch:	.quad __this_module, objs, 0, 0
+`
+
+// A target module refused by the second of two patches: klp_module_coming
+// undoes what the first patch did to it through
+// klp_cleanup_module_patches_limited(mod, patch) — the same code as
+// module going, hence pre_unpatch (the first patch is not in transition),
+// "reverting patch ... on unloading module ...", post_unpatch, all while
+// the module is still COMING (§7 klp_module_coming "err" and
+// klp_module_going; core.c).
+func TestCallbacks_ModuleComingRefusedBySecondPatch(t *testing.T) {
+	s := cbSelftest(t)
+	addModule(t, s.k, kernel.ModuleSpec{Name: "test_klp_refuse", Livepatch: true, Init: "refuse_init", Exit: "refuse_exit"}, cbRefuseSrc)
+	s.loadLP(cbDemo, "")
+	s.log(insmodLine("test_klp_refuse", ""))
+	if err := s.k.Insmod("test_klp_refuse", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitTransition(t, s.k, "test_klp_refuse")
+	s.loadFailingMod(cbMod, "")
+	if m := s.k.FindModule(cbMod); m != nil {
+		t.Errorf("%s is loaded (state %v)", cbMod, m.State)
+	}
+	s.disableLP("test_klp_refuse")
+	s.unloadLP("test_klp_refuse")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_refuse.ko
+livepatch: enabling patch 'test_klp_refuse'
+livepatch: 'test_klp_refuse': initializing patching transition
+livepatch: 'test_klp_refuse': starting patching transition
+livepatch: 'test_klp_refuse': completing patching transition
+livepatch: 'test_klp_refuse': patching complete
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+livepatch: applying patch 'test_klp_refuse' to loading module 'test_klp_callbacks_mod'
+livepatch: pre-patch callback failed for object 'test_klp_callbacks_mod'
+livepatch: patch 'test_klp_refuse' failed for module 'test_klp_callbacks_mod', refusing to load module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+insmod: ERROR: could not insert module test_modules/test_klp_callbacks_mod.ko: No such device
+% echo 0 > /sys/kernel/livepatch/test_klp_refuse/enabled
+livepatch: 'test_klp_refuse': initializing unpatching transition
+livepatch: 'test_klp_refuse': starting unpatching transition
+livepatch: 'test_klp_refuse': completing unpatching transition
+livepatch: 'test_klp_refuse': unpatching complete
+% rmmod test_klp_refuse
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
 % rmmod test_klp_callbacks_demo
 `)
 }
