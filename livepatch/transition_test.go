@@ -66,11 +66,15 @@ func tkLPSrc(mod string, replace int, objs ...tkObj) string {
 		}
 		fmt.Fprintf(&objTable, "\t.quad %s, funcs%d, %s, 0, 0\n", name, oi, cbs)
 	}
-	// The four callbacks print "<callback>: vmlinux" or "<callback>: <obj>"
-	// and pre_patch returns 0.
+	// The four callbacks are test_klp_callbacks_demo's callback_info:
+	// "<callback>: vmlinux", or "<callback>: <obj->mod->name> ->
+	// <module_state[obj->mod->state]>"; pre_patch returns 0.
 	for _, cb := range []string{"pre_patch_callback", "post_patch_callback", "pre_unpatch_callback", "post_unpatch_callback"} {
-		b.WriteString(fn(cb, "\tmov rdx, qword ptr [rdi]\n\ttest rdx, rdx\n\tjnz 1f\n\tlea rdx, [rip + s_vmlinux]\n"+
-			"1:\tlea rdi, [rip + cbfmt]\n\tlea rsi, [rip + s_"+cb+"]\n\tcall _printk\n\txor eax, eax\n"))
+		b.WriteString(fn(cb, "\tmov rax, qword ptr [rdi + 48]\n\tlea rsi, [rip + s_"+cb+"]\n\ttest rax, rax\n\tjnz 1f\n"+
+			"\tlea rdi, [rip + cbfmt]\n\tlea rdx, [rip + s_vmlinux]\n\tcall _printk\n\tjmp 2f\n"+
+			"1:\tlea rdx, [rax + 24]\n\tmov rcx, qword ptr [rax]\n\tand ecx, 3\n\tlea r8, [rip + module_state]\n\tmov rcx, qword ptr [r8 + rcx*8]\n"+
+			"\tlea rdi, [rip + cbmodfmt]\n\tcall _printk\n"+
+			"2:\txor eax, eax\n"))
 	}
 	b.WriteString(fn("lp_init", "\tmov eax, dword ptr [rip + replace]\n\tmov byte ptr [rip + patch + 24], al\n"+
 		"\tlea rdi, [rip + patch]\n\tcall klp_enable_patch\n"))
@@ -78,6 +82,12 @@ func tkLPSrc(mod string, replace int, objs ...tkObj) string {
 	b.WriteString("\t.section .rodata\n")
 	fmt.Fprintf(&b, "cbfmt:\t.asciz \"\\0016%s: %%s: %%s\\n\"\n", mod)
 	b.WriteString("s_vmlinux:\t.asciz \"vmlinux\"\n")
+	fmt.Fprintf(&b, "cbmodfmt:\t.asciz \"\\0016%s: %%s: %%s -> %%s\\n\"\n", mod)
+	b.WriteString("st_live:\t.asciz \"[MODULE_STATE_LIVE] Normal state\"\n" +
+		"st_coming:\t.asciz \"[MODULE_STATE_COMING] Full formed, running module_init\"\n" +
+		"st_going:\t.asciz \"[MODULE_STATE_GOING] Going away\"\n" +
+		"st_unformed:\t.asciz \"[MODULE_STATE_UNFORMED] Still setting it up\"\n" +
+		"\t.balign 8\nmodule_state:\t.quad st_live, st_coming, st_going, st_unformed\n")
 	for _, cb := range []string{"pre_patch_callback", "post_patch_callback", "pre_unpatch_callback", "post_unpatch_callback"} {
 		fmt.Fprintf(&b, "s_%s:\t.asciz %q\n", cb, cb)
 	}
@@ -631,11 +641,11 @@ func TestTransition_StallsOnSleepingKthread(t *testing.T) {
 % insmod test_modules/test_klp_tpatch.ko
 livepatch: enabling patch 'test_klp_tpatch'
 livepatch: 'test_klp_tpatch': initializing patching transition
-test_klp_tpatch: pre_patch_callback: test_klp_target
+test_klp_tpatch: pre_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting patching transition
 % echo 0 > /sys/module/test_klp_target/parameters/block
 livepatch: 'test_klp_tpatch': completing patching transition
-test_klp_tpatch: post_patch_callback: test_klp_target
+test_klp_tpatch: post_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': patching complete
 `)
 }
@@ -784,11 +794,11 @@ func TestTransition_FakeSignalWakesKthread(t *testing.T) {
 	wantLog(t, dmesg(k, seq), `% insmod test_modules/test_klp_tpatch.ko
 livepatch: enabling patch 'test_klp_tpatch'
 livepatch: 'test_klp_tpatch': initializing patching transition
-test_klp_tpatch: pre_patch_callback: test_klp_target
+test_klp_tpatch: pre_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting patching transition
 livepatch: signaling remaining tasks
 livepatch: 'test_klp_tpatch': completing patching transition
-test_klp_tpatch: post_patch_callback: test_klp_target
+test_klp_tpatch: post_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': patching complete
 `)
 }
@@ -830,12 +840,12 @@ func TestTransition_ForceEnable(t *testing.T) {
 % insmod test_modules/test_klp_tpatch.ko
 livepatch: enabling patch 'test_klp_tpatch'
 livepatch: 'test_klp_tpatch': initializing patching transition
-test_klp_tpatch: pre_patch_callback: test_klp_target
+test_klp_tpatch: pre_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting patching transition
 % echo 1 > /sys/kernel/livepatch/test_klp_tpatch/force
 livepatch: forcing remaining tasks to the patched state
 livepatch: 'test_klp_tpatch': completing patching transition
-test_klp_tpatch: post_patch_callback: test_klp_target
+test_klp_tpatch: post_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': patching complete
 `)
 }
@@ -894,12 +904,12 @@ func TestTransition_ForceDisablePinsModule(t *testing.T) {
 	}
 	wantLog(t, dmesg(k, seq), `% echo 0 > /sys/kernel/livepatch/test_klp_tpatch/enabled
 livepatch: 'test_klp_tpatch': initializing unpatching transition
-test_klp_tpatch: pre_unpatch_callback: test_klp_target
+test_klp_tpatch: pre_unpatch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting unpatching transition
 % echo 1 > /sys/kernel/livepatch/test_klp_tpatch/force
 livepatch: forcing remaining tasks to the patched state
 livepatch: 'test_klp_tpatch': completing unpatching transition
-test_klp_tpatch: post_unpatch_callback: test_klp_target
+test_klp_tpatch: post_unpatch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': unpatching complete
 `)
 }
@@ -941,13 +951,13 @@ func TestTransition_Reverse_PatchingToUnpatching(t *testing.T) {
 % insmod test_modules/test_klp_tpatch.ko
 livepatch: enabling patch 'test_klp_tpatch'
 livepatch: 'test_klp_tpatch': initializing patching transition
-test_klp_tpatch: pre_patch_callback: test_klp_target
+test_klp_tpatch: pre_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting patching transition
 % echo 0 > /sys/kernel/livepatch/test_klp_tpatch/enabled
 livepatch: 'test_klp_tpatch': reversing transition from patching to unpatching
 livepatch: 'test_klp_tpatch': starting unpatching transition
 livepatch: 'test_klp_tpatch': completing unpatching transition
-test_klp_tpatch: post_unpatch_callback: test_klp_target
+test_klp_tpatch: post_unpatch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': unpatching complete
 % rmmod test_klp_tpatch
 `)
@@ -983,13 +993,13 @@ func TestTransition_Reverse_UnpatchingToPatching(t *testing.T) {
 	}
 	wantLog(t, dmesg(k, seq), `% echo 0 > /sys/kernel/livepatch/test_klp_tpatch/enabled
 livepatch: 'test_klp_tpatch': initializing unpatching transition
-test_klp_tpatch: pre_unpatch_callback: test_klp_target
+test_klp_tpatch: pre_unpatch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': starting unpatching transition
 % echo 1 > /sys/kernel/livepatch/test_klp_tpatch/enabled
 livepatch: 'test_klp_tpatch': reversing transition from unpatching to patching
 livepatch: 'test_klp_tpatch': starting patching transition
 livepatch: 'test_klp_tpatch': completing patching transition
-test_klp_tpatch: post_patch_callback: test_klp_target
+test_klp_tpatch: post_patch_callback: test_klp_target -> [MODULE_STATE_LIVE] Normal state
 livepatch: 'test_klp_tpatch': patching complete
 `)
 }
