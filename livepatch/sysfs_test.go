@@ -207,7 +207,7 @@ func TestSysfs_WriteSemantics(t *testing.T) {
 		{"2", "enabled", "bash: echo: write error: Invalid argument", errno.EINVAL}, // not a bool
 		{"abc", "force", "bash: echo: write error: Invalid argument", errno.EINVAL},
 		{"1", "force", "bash: echo: write error: Invalid argument", errno.EINVAL}, // not in transition
-		{"0", "force", "", nil},                                                   // false: a no-op
+		{"0", "force", "", nil}, // false: a no-op
 		{"n", "force", "", nil},
 		{"1", "transition", "bash: " + dir + "transition: Permission denied", errno.EACCES},
 		{"1", "replace", "bash: " + dir + "replace: Permission denied", errno.EACCES},
