@@ -1,6 +1,7 @@
 package livepatch
 
 import (
+	"strings"
 	"testing"
 
 	"klpsim/kernel"
@@ -848,5 +849,141 @@ livepatch: 'test_klp_callbacks_demo': completing unpatching transition
 test_klp_callbacks_demo: post_unpatch_callback: vmlinux
 livepatch: 'test_klp_callbacks_demo': unpatching complete
 % rmmod test_klp_callbacks_demo
+`)
+}
+
+// runBusyWork queues test_klp_callbacks_busy's work item again and waits
+// for it: which busymod_work_func runs shows what the patches did.
+func (s *kselftest) runBusyWork() {
+	s.t.Helper()
+	m := s.k.FindModule(cbBusy)
+	if m == nil {
+		s.t.Fatal("test_klp_callbacks_busy is not loaded")
+	}
+	work, _ := m.ModuleSym("work")
+	schedule, _ := s.k.Sym("schedule_work")
+	flush, _ := s.k.Sym("flush_work")
+	if _, err := s.k.RunOnTask("bash", func(ctx *kernel.OpCtx) uint64 {
+		ctx.Call(schedule, work)
+		ctx.Call(flush, work)
+		return 0
+	}, 1e9); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// Atomic replace over a patch that changes a loaded module's function:
+// the replace patch has no object for test_klp_callbacks_busy, so a
+// dynamic object holds a nop for busymod_work_func (§6 klp_add_nops);
+// once the transition completes the replaced patch is unpatched, the nop
+// discarded, and the original function runs again. The replaced patch's
+// callbacks never run — not at replacement, not when its target module
+// goes (it is no longer in klp_patches, and the replace patch's dynamic
+// object is gone, so there is no "reverting patch" either).
+func TestCallbacks_AtomicReplaceBusyTarget(t *testing.T) {
+	s := cbSelftest(t)
+	s.loadMod(cbBusy, "block_transition=N")
+	s.loadLP(cbDemo, "")
+	s.runBusyWork()
+	s.loadLP(cbDemo2, "replace=1")
+	s.runBusyWork()
+	s.unloadMod(cbBusy)
+	s.disableLP(cbDemo2)
+	s.unloadLP(cbDemo2)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_busy.ko block_transition=N
+test_klp_callbacks_busy: test_klp_callbacks_busy_init
+test_klp_callbacks_busy: busymod_work_func enter
+test_klp_callbacks_busy: busymod_work_func exit
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_busy -> [MODULE_STATE_LIVE] Normal state
+livepatch: 'test_klp_callbacks_demo': patching complete
+test_klp_callbacks_demo: patched_work_func
+% insmod test_modules/test_klp_callbacks_demo2.ko replace=1
+livepatch: enabling patch 'test_klp_callbacks_demo2'
+livepatch: 'test_klp_callbacks_demo2': initializing patching transition
+test_klp_callbacks_demo2: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting patching transition
+livepatch: 'test_klp_callbacks_demo2': completing patching transition
+test_klp_callbacks_demo2: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': patching complete
+test_klp_callbacks_busy: busymod_work_func enter
+test_klp_callbacks_busy: busymod_work_func exit
+% rmmod test_klp_callbacks_busy
+test_klp_callbacks_busy: test_klp_callbacks_busy_exit
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo2/enabled
+livepatch: 'test_klp_callbacks_demo2': initializing unpatching transition
+test_klp_callbacks_demo2: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo2': completing unpatching transition
+test_klp_callbacks_demo2: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo2': unpatching complete
+% rmmod test_klp_callbacks_demo2
+% rmmod test_klp_callbacks_demo
+`)
+	if len(s.c.ops) != 0 {
+		t.Errorf("%d klp_ops left after every patch was removed", len(s.c.ops))
+	}
+}
+
+// cbHalfSrc is a livepatch like test_klp_callbacks_demo whose vmlinux
+// pre_patch succeeds and whose test_klp_callbacks_mod pre_patch returns
+// -ENODEV.
+func cbHalfSrc() string {
+	const mod = "test_klp_callbacks_half"
+	return tmHeader + tmCallbackInfo(mod) +
+		tmDemoCallbacks("\txor eax, eax\n") +
+		tmCallback("pre_patch_refuse", "\tmov eax, -19\n") + `
+	.section .rodata
+.Lmod_name:	.asciz "test_klp_callbacks_mod"
+	.data
+	.balign 8
+no_funcs:
+	.quad 0, 0, 0
+objs:
+	.quad 0, no_funcs, ` + tmDemoObjCallbacks + `, 0, 0
+	.quad .Lmod_name, no_funcs, pre_patch_refuse, post_patch_callback, pre_unpatch_callback, post_unpatch_callback, 0, 0
+	.zero 64
+patch:
+	.quad __this_module, objs, 0, 0
+` + tmEnableInit(mod, "")
+}
+
+// The enable fails at the second object, after vmlinux's pre_patch
+// succeeded: klp_cancel_transition's unpatching runs post_unpatch for
+// vmlinux only — post_unpatch_enabled is set by a successful pre_patch
+// (§1 klp_callbacks, §7 "Object patched but transition never started").
+func TestCallbacks_PrePatchFailsOnSecondObject(t *testing.T) {
+	s := cbSelftest(t)
+	addModule(t, s.k, kernel.ModuleSpec{Name: "test_klp_callbacks_half", Livepatch: true,
+		Init: "test_klp_callbacks_half_init", Exit: "test_klp_callbacks_half_exit"}, strings.TrimPrefix(cbHalfSrc(), "\t.intel_syntax noprefix\n"))
+	s.loadMod(cbMod, "")
+	s.loadFailingMod("test_klp_callbacks_half", "")
+	s.unloadMod(cbMod)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_mod.ko
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+% insmod test_modules/test_klp_callbacks_half.ko
+livepatch: enabling patch 'test_klp_callbacks_half'
+livepatch: 'test_klp_callbacks_half': initializing patching transition
+test_klp_callbacks_half: pre_patch_callback: vmlinux
+test_klp_callbacks_half: pre_patch_refuse: test_klp_callbacks_mod -> [MODULE_STATE_LIVE] Normal state
+livepatch: pre-patch callback failed for object 'test_klp_callbacks_mod'
+livepatch: failed to enable patch 'test_klp_callbacks_half'
+livepatch: 'test_klp_callbacks_half': canceling patching transition, going to unpatch
+livepatch: 'test_klp_callbacks_half': completing unpatching transition
+test_klp_callbacks_half: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_half': unpatching complete
+insmod: ERROR: could not insert module test_modules/test_klp_callbacks_half.ko: No such device
+% rmmod test_klp_callbacks_mod
+test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 `)
 }
