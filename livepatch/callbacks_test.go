@@ -439,11 +439,22 @@ test_klp_callbacks_busy: test_klp_callbacks_busy_exit
 func TestCallbacks_BusyTargetModule(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadMod(cbBusy, "block_transition=Y")
+	// What stalls the transition is the stack check of the kworker: the
+	// debug line is off, the event says it.
+	sleeping := 0
+	s.c.OnEvent = func(e Event) {
+		if e.Kind == EventBlocked && e.Why == BlockedSleeping && e.Func == "busymod_work_func" {
+			sleeping++
+		}
+	}
 	s.loadLPNowait(cbDemo, "")
 	// Wait until the livepatch reports in-transition state, i.e. that
 	// it's stalled on $MOD_TARGET_BUSY::busymod_work_func().
 	if !s.loopUntil(func() bool { return s.read("/sys/kernel/livepatch/"+cbDemo+"/transition") == "1\n" }) {
 		t.Fatal("failed to stall transition")
+	}
+	if sleeping == 0 {
+		t.Error("no task was found sleeping on busymod_work_func")
 	}
 	s.loadMod(cbMod, "")
 	s.unloadMod(cbMod)
