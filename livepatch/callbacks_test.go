@@ -998,3 +998,47 @@ insmod: ERROR: could not insert module test_modules/test_klp_callbacks_half.ko: 
 test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 `)
 }
+
+// A target module whose init fails after klp_module_coming patched it:
+// do_init_module's failure path marks it GOING and calls
+// klp_module_going, so the patch is reverted from it as on rmmod —
+// pre_unpatch, "reverting patch", post_unpatch, in GOING state (§7) —
+// after the init's own message, and insmod reports the init's errno.
+func TestCallbacks_TargetModuleInitFails(t *testing.T) {
+	s := newKselftest(t, cbDemo)
+	failing := tmCallbacksMod()
+	failing.src = strings.Replace(failing.src, "\txor eax, eax\n", "\tmov eax, -19\n", 1)
+	failing.spec.Object = nil
+	addModule(t, s.k, failing.spec, strings.TrimPrefix(failing.src, "\t.intel_syntax noprefix\n"))
+	s.loadLP(cbDemo, "")
+	s.loadFailingMod(cbMod, "")
+	s.disableLP(cbDemo)
+	s.unloadLP(cbDemo)
+	s.checkResult(`
+% insmod test_modules/test_klp_callbacks_demo.ko
+livepatch: enabling patch 'test_klp_callbacks_demo'
+livepatch: 'test_klp_callbacks_demo': initializing patching transition
+test_klp_callbacks_demo: pre_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting patching transition
+livepatch: 'test_klp_callbacks_demo': completing patching transition
+test_klp_callbacks_demo: post_patch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': patching complete
+% insmod test_modules/test_klp_callbacks_mod.ko
+livepatch: applying patch 'test_klp_callbacks_demo' to loading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: pre_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_demo: post_patch_callback: test_klp_callbacks_mod -> [MODULE_STATE_COMING] Full formed, running module_init
+test_klp_callbacks_mod: test_klp_callbacks_mod_init
+test_klp_callbacks_demo: pre_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+livepatch: reverting patch 'test_klp_callbacks_demo' on unloading module 'test_klp_callbacks_mod'
+test_klp_callbacks_demo: post_unpatch_callback: test_klp_callbacks_mod -> [MODULE_STATE_GOING] Going away
+insmod: ERROR: could not insert module test_modules/test_klp_callbacks_mod.ko: No such device
+% echo 0 > /sys/kernel/livepatch/test_klp_callbacks_demo/enabled
+livepatch: 'test_klp_callbacks_demo': initializing unpatching transition
+test_klp_callbacks_demo: pre_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': starting unpatching transition
+livepatch: 'test_klp_callbacks_demo': completing unpatching transition
+test_klp_callbacks_demo: post_unpatch_callback: vmlinux
+livepatch: 'test_klp_callbacks_demo': unpatching complete
+% rmmod test_klp_callbacks_demo
+`)
+}
