@@ -12,7 +12,7 @@ import (
 // i-th argument register or stack slot; str reads a NUL-terminated guest
 // string (at most 1 KiB, as a printk record's text is bounded); sym
 // formats a code address as %pS does.
-func vsnprintf(format string, arg func(i int) uint64, str func(addr uint64) (string, bool), sym func(addr uint64, offset bool) string) string {
+func vsnprintf(format string, arg func(i int) uint64, str func(addr uint64) (string, bool), sym func(addr uint64, offset bool) string, gfp func(addr uint64) uint32) string {
 	var b strings.Builder
 	ai := 0
 	next := func() uint64 { v := arg(ai); ai++; return v }
@@ -196,6 +196,18 @@ func vsnprintf(format string, arg func(i int) uint64, str func(addr uint64) (str
 			case 's':
 				i++
 				pad(sym(p, false), false)
+			case 'G':
+				// %pGg: the gfp_t at p, as flag names (%pGp page flags and
+				// %pGv vma flags are not supported).
+				if i+2 < len(format) && format[i+2] == 'g' {
+					i += 2
+					if gfp != nil {
+						pad(gfpNames(gfp(p)), false)
+					}
+				} else {
+					width, zero = 16, true
+					pad(strconv.FormatUint(p, 16), true)
+				}
 			default:
 				// Plain %p prints a hashed pointer in Linux; klpsim prints
 				// it unhashed and zero-padded (as with no_hash_pointers) so
@@ -217,4 +229,67 @@ func abs(v int64) uint64 {
 		return uint64(-v)
 	}
 	return uint64(v)
+}
+
+// gfp_t bits (include/linux/gfp_types.h, 6.x) and the names %pGg prints
+// for them, composite names first, in the order of
+// include/trace/events/mmflags.h's __def_gfpflag_names.
+var gfpFlagNames = []struct {
+	mask uint32
+	name string
+}{
+	{0x100cca, "GFP_HIGHUSER_MOVABLE"},
+	{0x100cc2, "GFP_HIGHUSER"},
+	{0x100cc0, "GFP_USER"},
+	{0x400cc0, "GFP_KERNEL_ACCOUNT"},
+	{0xcc0, "GFP_KERNEL"},
+	{0xc40, "GFP_NOFS"},
+	{0x820, "GFP_ATOMIC"},
+	{0xc00, "GFP_NOIO"},
+	{0x800, "GFP_NOWAIT"},
+	{0x01, "GFP_DMA"},
+	{0x02, "__GFP_HIGHMEM"},
+	{0x04, "GFP_DMA32"},
+	{0x20, "__GFP_HIGH"},
+	{0x40, "__GFP_IO"},
+	{0x80, "__GFP_FS"},
+	{0x2000, "__GFP_NOWARN"},
+	{0x4000, "__GFP_RETRY_MAYFAIL"},
+	{0x8000, "__GFP_NOFAIL"},
+	{0x10000, "__GFP_NORETRY"},
+	{0x40000, "__GFP_COMP"},
+	{0x100, "__GFP_ZERO"},
+	{0x80000, "__GFP_NOMEMALLOC"},
+	{0x20000, "__GFP_MEMALLOC"},
+	{0x100000, "__GFP_HARDWALL"},
+	{0x200000, "__GFP_THISNODE"},
+	{0x10, "__GFP_RECLAIMABLE"},
+	{0x08, "__GFP_MOVABLE"},
+	{0x400000, "__GFP_ACCOUNT"},
+	{0x1000, "__GFP_WRITE"},
+	{0xc00, "__GFP_RECLAIM"},
+	{0x400, "__GFP_DIRECT_RECLAIM"},
+	{0x800, "__GFP_KSWAPD_RECLAIM"},
+}
+
+// gfpNames is format_flags for a gfp mask: names joined with '|', any
+// bits left over in hex, "none" for 0 (lib/vsprintf.c flags_string).
+func gfpNames(v uint32) string {
+	if v == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, f := range gfpFlagNames {
+		if v&f.mask == f.mask {
+			parts = append(parts, f.name)
+			v &^= f.mask
+			if v == 0 {
+				break
+			}
+		}
+	}
+	if v != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(uint64(v), 16))
+	}
+	return strings.Join(parts, "|")
 }

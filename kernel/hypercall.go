@@ -165,7 +165,11 @@ func (k *Kernel) format(c *CPU, fmtAddr uint64, regs []int) (string, bool) {
 		}
 		return k.Syms.Name(a)
 	}
-	return vsnprintf(f, arg, str, sym), true
+	gfp := func(a uint64) uint32 {
+		v, _ := k.mem.ReadU64(a)
+		return uint32(v)
+	}
+	return vsnprintf(f, arg, str, sym, gfp), true
 }
 
 // guestPrintk is _printk(fmt, ...) from guest code.

@@ -22,7 +22,6 @@ func (c *Core) moduleComing(ctx *kernel.OpCtx, m *kernel.Module) error {
 		c.comingAlive = map[*kernel.Module]bool{}
 	}
 	c.comingAlive[m] = true
-	var done []*Patch
 	for _, p := range c.patches {
 		o := p.object(m.Name)
 		if o == nil {
@@ -34,7 +33,7 @@ func (c *Core) moduleComing(ctx *kernel.OpCtx, m *kernel.Module) error {
 			delete(c.comingAlive, m)
 			o.Mod = nil
 			c.setGuestObjMod(o)
-			c.revertComing(ctx, done, m)
+			c.cleanupModulePatches(ctx, m, p)
 			return err
 		}
 		if err := c.initObjectLoaded(o); err != nil {
@@ -54,26 +53,30 @@ func (c *Core) moduleComing(ctx *kernel.OpCtx, m *kernel.Module) error {
 		if p != c.transitionPatch {
 			c.postObjectPatch(ctx, o)
 		}
-		done = append(done, p)
 	}
 	return nil
 }
 
-// revertComing undoes klp_module_coming for the patches already applied to
-// a module whose load is refused (klp_cleanup_module_patches_limited).
-func (c *Core) revertComing(ctx *kernel.OpCtx, patches []*Patch, m *kernel.Module) {
-	for _, p := range patches {
+// cleanupModulePatches is klp_cleanup_module_patches_limited: every patch
+// before limit (all of them for a nil limit) lets go of the module —
+// pre_unpatch unless it is the transition patch, "reverting patch", unpatch,
+// post_unpatch. It serves both a module going away and a coming module
+// refused by a later patch.
+func (c *Core) cleanupModulePatches(ctx *kernel.OpCtx, m *kernel.Module, limit *Patch) {
+	for _, p := range c.patches {
+		if p == limit {
+			break
+		}
 		o := p.object(m.Name)
 		if o == nil || o.Mod == nil {
 			continue
 		}
-		if o.Patched {
-			if p != c.transitionPatch {
-				c.preObjectUnpatch(ctx, o)
-			}
-			c.unpatchObject(o)
-			c.postObjectUnpatch(ctx, o)
+		if p != c.transitionPatch {
+			c.preObjectUnpatch(ctx, o)
 		}
+		c.log(ctx.Task, kernNotice, "reverting patch '%s' on unloading module '%s'\n", p.Name, m.Name)
+		c.unpatchObject(o)
+		c.postObjectUnpatch(ctx, o)
 		c.freeObjectLoaded(o)
 	}
 }
@@ -81,23 +84,8 @@ func (c *Core) revertComing(ctx *kernel.OpCtx, patches []*Patch, m *kernel.Modul
 // moduleGoing is klp_module_going: after the module's exit ran (or its
 // load failed), on the rmmod (or insmod) task.
 func (c *Core) moduleGoing(ctx *kernel.OpCtx, m *kernel.Module) {
-	t := ctx.Task
 	delete(c.comingAlive, m)
-	for _, p := range c.patches {
-		o := p.object(m.Name)
-		if o == nil || o.Mod == nil {
-			continue
-		}
-		if o.Patched {
-			if p != c.transitionPatch {
-				c.preObjectUnpatch(ctx, o)
-			}
-			c.log(t, kernNotice, "reverting patch '%s' on unloading module '%s'\n", p.Name, m.Name)
-			c.unpatchObject(o)
-			c.postObjectUnpatch(ctx, o)
-		}
-		c.freeObjectLoaded(o)
-	}
+	c.cleanupModulePatches(ctx, m, nil)
 }
 
 // freeObjectLoaded is klp_free_object_loaded: the object forgets the
