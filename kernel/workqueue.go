@@ -4,13 +4,41 @@ import "fmt"
 
 // Workqueues (kernel/workqueue.c), the part guest code sees: work items
 // are struct work_struct in guest memory; schedule_work queues one on the
-// calling CPU's pool, whose kworker runs it in process_one_work; flush_work
-// sleeps until it has run. The host keeps the queues.
+// calling CPU's pool, whose kworkers run them in process_one_work;
+// flush_work sleeps until it has run. The host keeps the queues.
+//
+// Like Linux's concurrency-managed pools, a pool whose workers are all busy
+// (one may be sleeping inside a work function for a long time) starts
+// another worker for new items, so that one slow item does not hold up the
+// rest — the livepatch transition retry among them.
+
+// maxWorkersPerPool bounds the kworkers one pool starts.
+const maxWorkersPerPool = 16
 
 type workPool struct {
 	cpu     *CPU
-	worker  *Task
+	workers []*Task  // kworker/N:M, in creation order
+	idle    []*Task  // workers asleep in worker_thread, waiting for work
 	pending []uint64 // queued work_structs, in order
+}
+
+// wakeWorker gives pending work a worker: an idle one, or a new one when
+// every worker is busy (maybe_create_worker).
+func (k *Kernel) wakeWorker(p *workPool) {
+	if n := len(p.idle); n > 0 {
+		w := p.idle[0]
+		p.idle = p.idle[1:]
+		k.wakeUp(w, TaskRunning)
+		return
+	}
+	if len(p.workers) >= maxWorkersPerPool {
+		return // the items wait for a worker to finish
+	}
+	w, err := k.createKthread(fmt.Sprintf("kworker/%d:%d", p.cpu.ID, len(p.workers)), k.sym("worker_thread"), 0, p.cpu)
+	if err != nil {
+		return // at the task limit: the items wait, as in Linux under pressure
+	}
+	p.workers = append(p.workers, w)
 }
 
 type workqueue struct {
@@ -38,7 +66,7 @@ func (k *Kernel) initWorkqueues() error {
 		if err != nil {
 			return err
 		}
-		p.worker = w
+		p.workers = []*Task{w}
 		k.workq.pools = append(k.workq.pools, p)
 	}
 	return nil
@@ -57,7 +85,7 @@ func (k *Kernel) queueWork(c *CPU, work uint64) bool {
 	}
 	p := wq.pools[c.ID]
 	p.pending = append(p.pending, work)
-	k.wakeUp(p.worker, TaskRunning)
+	k.wakeWorker(p)
 	return true
 }
 
@@ -81,27 +109,42 @@ func (k *Kernel) queueDelayedWork(c *CPU, dwork, delay uint64) bool {
 }
 
 // workerNext gives the kworker on c its next item, or 0 after setting it
-// to sleep (worker_thread then calls schedule()).
+// to sleep as an idle worker (worker_thread then calls schedule()).
 func (k *Kernel) workerNext(c *CPU) uint64 {
 	p := k.workq.pools[c.ID]
-	if c.curr != p.worker {
-		k.bug(c, "worker_thread run by a task that is not the pool's kworker")
+	w := c.curr
+	if !containsTask(p.workers, w) {
+		k.bug(c, "worker_thread run by a task that is not one of the pool's kworkers")
 		return 0
 	}
-	if len(p.pending) == 0 {
-		c.curr.State = TaskInterruptible
-		return 0
+	for i, x := range p.pending {
+		if k.workq.state[x] == workRequeued {
+			continue // its running instance must finish first
+		}
+		p.pending = append(p.pending[:i:i], p.pending[i+1:]...)
+		k.workq.state[x] = workRunning
+		for j, y := range p.idle { // woken by someone else: busy now
+			if y == w {
+				p.idle = append(p.idle[:j:j], p.idle[j+1:]...)
+				break
+			}
+		}
+		return x
 	}
-	w := p.pending[0]
-	p.pending = p.pending[1:]
-	if k.workq.state[w] == workRequeued {
-		// The running instance is not done yet; run this one after it.
-		p.pending = append(p.pending, w)
-		c.curr.State = TaskInterruptible
-		return 0
+	w.State = TaskInterruptible
+	if !containsTask(p.idle, w) {
+		p.idle = append(p.idle, w)
 	}
-	k.workq.state[w] = workRunning
-	return w
+	return 0
+}
+
+func containsTask(list []*Task, t *Task) bool {
+	for _, x := range list {
+		if x == t {
+			return true
+		}
+	}
+	return false
 }
 
 // workDone ends a work item's run and wakes its flushers.
@@ -109,6 +152,13 @@ func (k *Kernel) workDone(work uint64) {
 	wq := &k.workq
 	if wq.state[work] == workRequeued {
 		wq.state[work] = workPending
+		for _, p := range wq.pools {
+			for _, x := range p.pending {
+				if x == work {
+					k.wakeWorker(p)
+				}
+			}
+		}
 		return
 	}
 	delete(wq.state, work)

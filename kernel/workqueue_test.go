@@ -110,3 +110,33 @@ func TestWorkRearmsItself(t *testing.T) {
 		t.Errorf("the work ran %d times, want 3", runs)
 	}
 }
+
+// A work item that sleeps for a long time does not hold up the others on
+// its pool: the pool starts another worker, as Linux's concurrency
+// management does.
+func TestWorkqueueSleepingItemDoesNotBlockPool(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	loadTestCode(t, k, workSrc) // demo_work sleeps 20 ms
+	slow := testSym(t, k, "demo_work")
+	ran := 0
+	fast, err := k.NewWork("fast", func(*OpCtx) uint64 { ran++; return 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.RunOnTask("q", func(ctx *OpCtx) uint64 { return ctx.Call(k.sym("schedule_work"), slow) }, 1e9)
+	k.RunFor(1e6) // the slow item is asleep in msleep now
+	k.QueueDelayedWork(fast, 0)
+	k.RunFor(1e6)
+	if ran != 1 {
+		t.Errorf("the fast item ran %d times while the slow one slept", ran)
+	}
+	workers := 0
+	for _, task := range k.Tasks() {
+		if strings.HasPrefix(task.Comm, "kworker/0:") {
+			workers++
+		}
+	}
+	if workers != 2 {
+		t.Errorf("%d kworkers on CPU 0, want 2", workers)
+	}
+}

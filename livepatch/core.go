@@ -369,12 +369,14 @@ func (c *Core) initObjectLoaded(o *Object) error {
 		if err := c.findObjectSymbol(o, f); err != nil {
 			return err
 		}
-		size, err := c.k.Syms.SizeOf(o.Name, f.OldName)
-		if err != nil {
+		// kallsyms_lookup_size_offset(old_func): by address, so that a
+		// sympos-selected duplicate gets its own size.
+		old, _, ok := c.k.Syms.Lookup(f.OldFunc)
+		if !ok {
 			c.log(t, kernErr, "kallsyms size lookup failed for '%s'\n", f.OldName)
 			return errno.ENOENT
 		}
-		f.OldSize = size
+		f.OldSize = old.Size
 		if f.Nop {
 			f.NewFunc = f.OldFunc
 		}
