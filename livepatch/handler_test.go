@@ -1,7 +1,6 @@
 package livepatch
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -191,7 +190,7 @@ func TestHandler_FuncStackTop(t *testing.T) {
 	if !top.Nop || !top.Transition || top.Obj.Patch.Name != "test_klp_h3" || below.Obj.Patch.Name != "test_klp_h1" || below.Transition {
 		t.Errorf("func_stack top %+v below %+v", top, below)
 	}
-	if got := fmt.Sprint(top.NewFunc == top.OldFunc); got != "true" {
+	if top.NewFunc != top.OldFunc {
 		t.Errorf("the nop's new_func %#x, want old_func %#x", top.NewFunc, top.OldFunc)
 	}
 }
