@@ -118,6 +118,7 @@ type Kernel struct {
 	// testCodeLoads counts loadTestCode calls (tests only).
 	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
+	lib       libState    // lib.S's host side: completions, /proc and sysfs entries (lib.go)
 	modules   moduleState // loadable modules: catalog, list, taints (module.go)
 	oopsCount int         // oopses so far: the [#N] of the next one
 	tracing   tracingState
@@ -217,6 +218,9 @@ func Boot(cfg Config) (*Kernel, error) {
 		return nil, err
 	}
 	if err := k.initTracing(); err != nil {
+		return nil, err
+	}
+	if err := k.initLib(); err != nil {
 		return nil, err
 	}
 	k.printk(0, "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n")
