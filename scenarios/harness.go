@@ -1,0 +1,364 @@
+package scenarios
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"klpsim/kernel/errno"
+	"klpsim/kernel/printk"
+)
+
+// The functions.sh helpers, each doing what the shell function does: the
+// same log lines, the same waits, the same die messages.
+
+type kernelDmesg = printk.DmesgOptions
+
+var (
+	timestampPrefix = regexp.MustCompile(`^\[[ 0-9.]*\] `)
+	callerPrefix    = regexp.MustCompile(`^\[[ ]*[CT][0-9]*\] `)
+)
+
+// epoch is the wall-clock time of boot in the canary's timestamp: the
+// machine's clock starts here, so a scenario's log is the same every run.
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// startTest is start_test NAME.
+func (r *runner) startTest(c *Cmd) error {
+	r.endTest()
+	name := r.expand(c.Args[0])
+	now := epoch.Add(time.Duration(r.k.Now()))
+	msg := "livepatch kselftest timestamp: " + now.Format("2006-01-02 15:04:05.000000000-07:00")
+	r.log(msg)
+	found := false
+	ok, err := r.loopUntil(func() bool {
+		for _, l := range r.dmesgLines() {
+			if strings.Contains(l, msg) {
+				r.lastDmesg, found = l, true
+			}
+		}
+		return found
+	})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("buffer busy? can't find canary dmesg message: %s", msg)
+	}
+	r.test = &TestResult{Name: name}
+	r.reported = false
+	fmt.Fprintf(r.opts.Stdout, "TEST: %s ... ", name)
+	r.log("===== TEST: " + name + " =====")
+	return nil
+}
+
+// moduleName is the module a load or unload names (dashes as
+// underscores, as insmod does).
+func moduleName(s string) string { return strings.ReplaceAll(s, "-", "_") }
+
+// isLivepatch is is_livepatch_mod, dying when the module file is missing.
+func (r *runner) isLivepatch(mod string) (bool, error) {
+	for _, m := range r.s.Modules {
+		if m.Spec.Name == mod {
+			return m.Spec.Livepatch, nil
+		}
+	}
+	if r.opts.Catalog != nil {
+		if lp, ok := r.opts.Catalog.IsLivepatch(mod); ok {
+			return lp, nil
+		}
+	}
+	return false, r.die(`Can't find "test_modules/%s.ko", try "make"`, mod)
+}
+
+// insmodLine is "% insmod test_modules/MOD.ko ARGS" with the trailing
+// space trimmed, as __load_mod logs it.
+func insmodLine(mod string, args []string) string {
+	return strings.TrimSuffix("% insmod test_modules/"+mod+".ko "+strings.Join(args, " "), " ")
+}
+
+// loadModule is __load_mod.
+func (r *runner) loadModule(mod string, args []string) error {
+	r.log(insmodLine(mod, args))
+	if err := r.k.Insmod(mod, strings.Join(args, " ")); err != nil {
+		return r.die("%s", err)
+	}
+	ok, err := r.loopUntil(func() bool { return r.exists("/sys/module/" + mod) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to load module %s", mod)
+	}
+	return nil
+}
+
+// loadMod is load_mod.
+func (r *runner) loadMod(c *Cmd) error {
+	a := r.args(c)
+	mod := moduleName(a[0])
+	lp, err := r.isLivepatch(mod)
+	if err != nil {
+		return err
+	}
+	if lp {
+		return r.die("use load_lp() to load the livepatch module %s", mod)
+	}
+	return r.loadModule(mod, a[1:])
+}
+
+// loadLPNowait is load_lp_nowait.
+func (r *runner) loadLPNowait(c *Cmd) error {
+	a := r.args(c)
+	return r.loadLPNowaitArgs(moduleName(a[0]), a[1:])
+}
+
+func (r *runner) loadLPNowaitArgs(mod string, args []string) error {
+	lp, err := r.isLivepatch(mod)
+	if err != nil {
+		return err
+	}
+	if !lp {
+		return r.die("module %s is not a livepatch", mod)
+	}
+	if err := r.loadModule(mod, args); err != nil {
+		return err
+	}
+	ok, err := r.loopUntil(func() bool { return r.exists("/sys/kernel/livepatch/" + mod) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to load module %s (sysfs)", mod)
+	}
+	return nil
+}
+
+// loadLP is load_lp.
+func (r *runner) loadLP(c *Cmd) error {
+	a := r.args(c)
+	mod := moduleName(a[0])
+	if err := r.loadLPNowaitArgs(mod, a[1:]); err != nil {
+		return err
+	}
+	path := "/sys/kernel/livepatch/" + mod + "/transition"
+	ok, err := r.loopUntil(func() bool { return r.catValue(path) == "0" })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to complete transition")
+	}
+	return nil
+}
+
+// loadFailingMod is load_failing_mod.
+func (r *runner) loadFailingMod(c *Cmd) error {
+	a := r.args(c)
+	mod := moduleName(a[0])
+	r.log(insmodLine(mod, a[1:]))
+	err := r.k.Insmod(mod, strings.Join(a[1:], " "))
+	if err == nil {
+		return r.die("%s unexpectedly loaded", mod)
+	}
+	r.log(err.Error())
+	return nil
+}
+
+// unloadMod is unload_mod (and unload_lp).
+func (r *runner) unloadMod(c *Cmd) error {
+	mod := moduleName(r.expand(c.Args[0]))
+	refcnt := "/sys/module/" + mod + "/refcnt"
+	ok, err := r.loopUntil(func() bool { return r.catValue(refcnt) == "0" })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to unload module %s (refcnt)", mod)
+	}
+	r.log("% rmmod " + mod)
+	if err := r.k.Rmmod(mod); err != nil {
+		return r.die("%s", err)
+	}
+	ok, err = r.loopUntil(func() bool { return !r.exists("/sys/module/" + mod) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to unload module %s (/sys/module)", mod)
+	}
+	return nil
+}
+
+// disableLP is disable_lp.
+func (r *runner) disableLP(c *Cmd) error {
+	mod := moduleName(r.expand(c.Args[0]))
+	dir := "/sys/kernel/livepatch/" + mod
+	r.log("% echo 0 > " + dir + "/enabled")
+	if err := r.k.FS.Echo(nil, "0", dir+"/enabled"); err != nil {
+		// The script goes on: bash prints the error on stderr.
+		fmt.Fprintln(r.opts.Stderr, err)
+	}
+	ok, err := r.loopUntil(func() bool { return !r.exists(dir) })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to disable livepatch %s", mod)
+	}
+	return nil
+}
+
+// setPrePatchRet is set_pre_patch_ret.
+func (r *runner) setPrePatchRet(c *Cmd) error {
+	a := r.args(c)
+	mod, ret := moduleName(a[0]), a[1]
+	path := "/sys/module/" + mod + "/parameters/pre_patch_ret"
+	r.log("% echo " + ret + " > " + path)
+	if err := r.k.FS.Echo(nil, ret, path); err != nil {
+		fmt.Fprintln(r.opts.Stderr, err)
+	}
+	ok, err := r.loopUntil(func() bool { return r.catValue(path) == ret })
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.die("failed to set pre_patch_ret parameter for %s module", mod)
+	}
+	return nil
+}
+
+// setFtraceEnabled is set_ftrace_enabled [--fail] VAL: sysctl -q
+// kernel.ftrace_enabled=VAL, then the result logged.
+func (r *runner) setFtraceEnabled(c *Cmd) error {
+	a := r.args(c)
+	canFail := false
+	if a[0] == "--fail" {
+		canFail, a = true, a[1:]
+	}
+	val := a[0]
+	const file = "/proc/sys/kernel/ftrace_enabled"
+	msg := ""
+	if err := r.k.FS.Echo(nil, val, file); err != nil {
+		msg = `sysctl: setting key "kernel.ftrace_enabled": ` + errnoText(err)
+	}
+	result := r.catValue(file)
+	if result != val {
+		if canFail {
+			r.log("livepatch: " + strings.ReplaceAll(msg, "/proc/sys/kernel/", "kernel."))
+			return nil
+		}
+		return &skipError{"failed to set kernel.ftrace_enabled = " + val}
+	}
+	r.log("livepatch: kernel.ftrace_enabled = " + result)
+	return nil
+}
+
+// checkResult is check_result SECTION.
+func (r *runner) checkResult(c *Cmd) error {
+	name := r.expand(c.Args[0])
+	sec := r.s.Sections[name]
+	if sec == nil {
+		return r.die("no section %s", name)
+	}
+	// check_result "$expect": the script's heredoc-free strings have no
+	// trailing newline, and $(…) strips the result's.
+	want := strings.TrimRight(string(sec.Data), "\n")
+	got := r.result()
+	switch {
+	case want == got:
+		if r.test != nil && !r.reported {
+			fmt.Fprintln(r.opts.Stdout, "ok")
+			r.reported = true
+		}
+		return nil
+	case got == "":
+		r.notOK("\n\nbuffer overrun? can't find canary dmesg entry\n")
+	default:
+		r.notOK("\n\n" + UnifiedDiff("expected", "result", want+"\n", got+"\n") + "\n")
+	}
+	return r.die("livepatch kselftest(s) failed")
+}
+
+// notOK prints "not ok" and what follows, as check_result's echo -e does.
+func (r *runner) notOK(detail string) {
+	if r.test != nil && !r.reported {
+		fmt.Fprint(r.opts.Stdout, "not ok")
+		r.reported = true
+	}
+	fmt.Fprintln(r.opts.Stdout, detail)
+}
+
+func (r *runner) sysfsPath(c *Cmd) (path, expected string) {
+	a := r.args(c)
+	return "/sys/kernel/livepatch/" + moduleName(a[0]) + "/" + a[1], a[2]
+}
+
+// checkSysfsRights is check_sysfs_rights MOD REL EXPECTED.
+func (r *runner) checkSysfsRights(c *Cmd) error {
+	path, want := r.sysfsPath(c)
+	got, err := r.k.FS.StatMode(nil, path)
+	if err != nil {
+		fmt.Fprintln(r.opts.Stderr, err)
+	}
+	if got != want {
+		return r.die("Unexpected access rights of %s: %s vs. %s", path, want, got)
+	}
+	return nil
+}
+
+// checkSysfsValue is check_sysfs_value MOD REL EXPECTED.
+func (r *runner) checkSysfsValue(c *Cmd) error {
+	path, want := r.sysfsPath(c)
+	got, err := r.k.FS.Cat(nil, path)
+	if err != nil {
+		fmt.Fprintln(r.opts.Stderr, err)
+	}
+	got = strings.TrimRight(got, "\n")
+	if got != want {
+		return r.die("Unexpected value in %s: %s vs. %s", path, want, got)
+	}
+	return nil
+}
+
+// loopUntilCmd is loop_until CONDITION [|| die MESSAGE].
+func (r *runner) loopUntilCmd(c *Cmd) error {
+	var condErr error
+	ok, err := r.loopUntil(func() bool {
+		v, err := r.eval(c.Cond)
+		condErr = err
+		return v && err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	return r.condFailed(c, condErr, fmt.Sprintf("loop_until: still false after %d retries %s apart", MaxRetries, fmtDuration(RetryInterval)))
+}
+
+// condFailed is the die of a condition that did not hold.
+func (r *runner) condFailed(c *Cmd, condErr error, what string) error {
+	if c.Die != nil {
+		return r.die("%s", r.expand(*c.Die))
+	}
+	msg := what + ": " + r.condString(c.Cond)
+	if condErr != nil {
+		msg += " (" + condErr.Error() + ")"
+	}
+	return r.die("%s", msg)
+}
+
+// logCmd is log MESSAGE.
+func (r *runner) logCmd(c *Cmd) error {
+	r.log(strings.Join(r.args(c), " "))
+	return nil
+}
+
+func (r *runner) dieCmd(c *Cmd) error { return r.die("%s", strings.Join(r.args(c), " ")) }
+
+func (r *runner) skipCmd(c *Cmd) error { return &skipError{strings.Join(r.args(c), " ")} }
+
+var _ = errno.EINVAL

@@ -1,0 +1,715 @@
+package scenarios
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rogpeppe/go-internal/txtar"
+
+	"klpsim/kernel"
+)
+
+// Parse reads a scenario file: the txtar archive, the script in its
+// comment, the declarations and every command, checked against the
+// sections, the declared modules and cat (which may be nil: then only the
+// file's own modules exist). Errors are an ErrorList with file:line:col.
+func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
+	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}}
+	ar := txtar.Parse(data)
+	p.sections(data, ar)
+	p.vars = map[string]bool{}
+	for name := range builtinVars(Machine{}) {
+		p.vars[name] = true
+	}
+	lines := lexScript(file, string(ar.Comment), &p.errs)
+	p.script(lines)
+	p.modules()
+	p.programs()
+	p.checkRefs()
+	if len(p.errs) > 0 {
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			a, b := p.errs[i].Pos, p.errs[j].Pos
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
+		return nil, p.errs
+	}
+	return p.s, nil
+}
+
+type parser struct {
+	file string
+	cat  Catalog
+	s    *Scenario
+	errs ErrorList
+	vars map[string]bool // variables defined so far
+	// mod is the module whose block (param, patch, object, func, state
+	// lines) is open; obj its open object.
+	mod *ModuleDecl
+	obj *ObjectDecl
+	// seenCmd is set by the first script command: machine must come before.
+	seenCmd bool
+}
+
+func (p *parser) errorf(pos Pos, format string, args ...any) {
+	p.errs.add(p.file, pos, format, args...)
+}
+
+// sections records the archive's files with the file line each starts on.
+func (p *parser) sections(data []byte, ar *txtar.Archive) {
+	// txtar does not keep positions: find each "-- NAME --" marker line.
+	lines := bytes.Split(data, []byte("\n"))
+	next := 0
+	for _, f := range ar.Files {
+		line := 0
+		for ; next < len(lines); next++ {
+			l := strings.TrimSuffix(string(lines[next]), "\r")
+			if strings.HasPrefix(l, "-- ") && strings.HasSuffix(l, " --") && strings.TrimSpace(l[3:len(l)-3]) == f.Name {
+				line = next + 2
+				next++
+				break
+			}
+		}
+		if _, dup := p.s.Sections[f.Name]; dup {
+			p.errorf(Pos{line - 1, 1}, "section %s appears twice", f.Name)
+			continue
+		}
+		p.s.Sections[f.Name] = &Section{Name: f.Name, Data: f.Data, Line: line}
+	}
+}
+
+// script parses the lines of the script.
+func (p *parser) script(lines []line) {
+	for _, l := range lines {
+		first := l.toks[0]
+		if first.kind != tokWord && first.kind != tokBang {
+			p.errorf(first.pos(), "expected a command name")
+			continue
+		}
+		name, _ := first.word.Literal()
+		if first.kind == tokWord {
+			if _, ok := first.word.Literal(); !ok {
+				p.errorf(first.pos(), "expected a command name, not a variable")
+				continue
+			}
+		}
+		switch name {
+		case "machine":
+			p.mod, p.obj = nil, nil
+			p.machine(l)
+			continue
+		case "module":
+			p.obj = nil
+			p.module(l)
+			continue
+		case "param", "patch", "object", "func", "state":
+			p.moduleLine(l)
+			continue
+		}
+		p.mod, p.obj = nil, nil
+		p.seenCmd = true
+		if c := p.command(l); c != nil {
+			p.s.Cmds = append(p.s.Cmds, c)
+		}
+	}
+}
+
+// words returns the line's tokens after the first as words, reporting any
+// operator.
+func (p *parser) words(l line, from int) ([]Word, bool) {
+	var out []Word
+	for _, t := range l.toks[from:] {
+		if t.kind != tokWord {
+			p.errorf(t.pos(), "unexpected %s in a declaration", opName(t.kind))
+			return nil, false
+		}
+		out = append(out, t.word)
+	}
+	return out, true
+}
+
+func opName(k tokKind) string {
+	switch k {
+	case tokGT:
+		return "'>'"
+	case tokGTGT:
+		return "'>>'"
+	case tokOrOr:
+		return "'||'"
+	case tokBang:
+		return "'!'"
+	}
+	return "word"
+}
+
+// lit is a word that must be literal text in a declaration.
+func (p *parser) lit(w Word, what string) (string, bool) {
+	s, ok := w.Literal()
+	if !ok {
+		p.errorf(w.Pos, "expected %s, not a variable (declarations are read before the script runs)", what)
+	}
+	return s, ok
+}
+
+// keyval splits key=value.
+func keyval(s string) (key, val string, ok bool) {
+	i := strings.IndexByte(s, '=')
+	if i <= 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// machine: machine [cpus=N] [seed=N] [hz=N] [preempt=…] [cmdline=…]
+// [timeout=DUR] [max-insns=N] [max-tasks=N]
+func (p *parser) machine(l line) {
+	pos := l.toks[0].pos()
+	if p.s.Machine.Pos.Line != 0 {
+		p.errorf(pos, "second machine line: expected at most one (the first is at line %d)", p.s.Machine.Pos.Line)
+		return
+	}
+	if p.seenCmd || len(p.s.Modules) > 0 {
+		p.errorf(pos, "machine must come before every module and command")
+	}
+	m := &p.s.Machine
+	m.Pos = pos
+	ws, ok := p.words(l, 1)
+	if !ok {
+		return
+	}
+	for _, w := range ws {
+		s, ok := p.lit(w, "key=value")
+		if !ok {
+			continue
+		}
+		key, val, ok := keyval(s)
+		if !ok {
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, preempt, cmdline, timeout, max-insns, max-tasks), got %q", s)
+			continue
+		}
+		var err error
+		switch key {
+		case "cpus":
+			m.CPUs, err = parseIntRange(val, 1, 64)
+		case "seed":
+			m.Seed, err = strconv.ParseUint(val, 0, 64)
+		case "hz":
+			var n int
+			n, err = parseIntRange(val, 1, 10000)
+			m.HZ = uint64(n)
+		case "preempt":
+			switch val {
+			case "none":
+				m.Preempt = kernel.PreemptNone
+			case "voluntary":
+				m.Preempt = kernel.PreemptVoluntary
+			case "full":
+				m.Preempt = kernel.PreemptFull
+			default:
+				err = fmt.Errorf("expected none, voluntary or full")
+			}
+		case "cmdline":
+			if len(val) > 255 {
+				err = fmt.Errorf("expected at most 255 bytes")
+			}
+			m.Cmdline = val
+		case "timeout":
+			m.Timeout, err = parseDuration(val)
+			if err == nil && m.Timeout == 0 {
+				err = fmt.Errorf("expected a duration above 0")
+			}
+		case "max-insns":
+			m.MaxInsns, err = strconv.ParseUint(val, 0, 64)
+		case "max-tasks":
+			m.MaxTasks, err = parseIntRange(val, 16, 1<<22)
+		default:
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, preempt, cmdline, timeout, max-insns or max-tasks", key)
+			continue
+		}
+		if err != nil {
+			p.errorf(w.Pos, "machine %s=%q: %v", key, val, err)
+		}
+	}
+}
+
+func parseIntRange(s string, lo, hi int) (int, error) {
+	n, err := strconv.ParseInt(s, 0, 64)
+	if err != nil || n < int64(lo) || n > int64(hi) {
+		return 0, fmt.Errorf("expected an integer from %d to %d", lo, hi)
+	}
+	return int(n), nil
+}
+
+// parseDuration reads a simulated duration: a number with a unit (ns, us,
+// ms, s, m) or a bare number of seconds, as sleep(1) takes ("0.1", ".5").
+func parseDuration(s string) (uint64, error) {
+	units := []struct {
+		suffix string
+		ns     float64
+	}{{"ns", 1}, {"us", 1e3}, {"µs", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}}
+	num, mult := s, 1e9
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			num, mult = strings.TrimSuffix(s, u.suffix), u.ns
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || f < 0 || f*mult > 1e18 || num == "" || strings.ContainsAny(num, "eEpPxXnNiI_+") {
+		return 0, fmt.Errorf("expected a duration like 100ms, 1.5s, 2m or a number of seconds")
+	}
+	return uint64(f*mult + 0.5), nil
+}
+
+// module: module NAME [source=SECTION] [livepatch] [intree]
+// [license=L] [init=SYM] [exit=SYM] [export=SYM] [export_gpl=SYM]
+func (p *parser) module(l line) {
+	p.mod = nil
+	ws, ok := p.words(l, 1)
+	if !ok {
+		return
+	}
+	pos := l.toks[0].pos()
+	if len(ws) == 0 {
+		p.errorf(pos, "module: expected a module name")
+		return
+	}
+	name, ok := p.lit(ws[0], "a module name")
+	if !ok {
+		return
+	}
+	if name == "" || len(name) > 55 || strings.ContainsAny(name, "/ -.") {
+		p.errorf(ws[0].Pos, "module name %q: expected 1 to 55 characters without '/', ' ', '-' or '.'", name)
+		return
+	}
+	for _, m := range p.s.Modules {
+		if m.Spec.Name == name {
+			p.errorf(ws[0].Pos, "module %s declared twice (first at line %d)", name, m.Pos.Line)
+			return
+		}
+	}
+	if p.cat != nil {
+		if _, ok := p.cat.IsLivepatch(name); ok {
+			p.errorf(ws[0].Pos, "module %s is in the built-in catalog: give the file's module another name", name)
+			return
+		}
+	}
+	m := &ModuleDecl{Pos: pos, Source: name + ".S", Spec: kernel.ModuleSpec{Name: name}}
+	for _, w := range ws[1:] {
+		s, ok := p.lit(w, "a module option")
+		if !ok {
+			continue
+		}
+		key, val, kv := keyval(s)
+		switch {
+		case s == "livepatch":
+			m.Spec.Livepatch = true
+		case s == "intree":
+			m.Spec.InTree = true
+		case kv && key == "source":
+			m.Source = val
+		case kv && key == "license":
+			m.Spec.License = val
+		case kv && key == "init":
+			m.Spec.Init = val
+		case kv && key == "exit":
+			m.Spec.Exit = val
+		case kv && key == "export":
+			m.Spec.Exports = append(m.Spec.Exports, val)
+		case kv && key == "export_gpl":
+			m.Spec.ExportsGPL = append(m.Spec.ExportsGPL, val)
+		default:
+			p.errorf(w.Pos, "unknown module option %q: expected livepatch, intree, source=, license=, init=, exit=, export= or export_gpl=", s)
+		}
+	}
+	if _, ok := p.s.Sections[m.Source]; !ok {
+		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section", name, m.Source, m.Source)
+	}
+	p.s.Modules = append(p.s.Modules, m)
+	p.mod = m
+}
+
+// moduleLine parses a line of a module block: param, patch, object, func,
+// state.
+func (p *parser) moduleLine(l line) {
+	kw, _ := l.toks[0].word.Literal()
+	pos := l.toks[0].pos()
+	if p.mod == nil {
+		p.errorf(pos, "%s outside a module block: expected it after a module line", kw)
+		return
+	}
+	ws, ok := p.words(l, 1)
+	if !ok {
+		return
+	}
+	strs := make([]string, len(ws))
+	for i, w := range ws {
+		if strs[i], ok = p.lit(w, "literal text"); !ok {
+			return
+		}
+	}
+	m := p.mod
+	switch kw {
+	case "param":
+		p.param(pos, ws, strs)
+	case "patch":
+		if m.Patch != nil {
+			p.errorf(pos, "second patch line for module %s", m.Spec.Name)
+			return
+		}
+		if !m.Spec.Livepatch {
+			p.errorf(pos, "patch in module %s, which is not declared livepatch: expected \"module %s livepatch\"", m.Spec.Name, m.Spec.Name)
+		}
+		m.Patch = &PatchDecl{Pos: pos}
+		for i, s := range strs {
+			key, val, kv := keyval(s)
+			switch {
+			case s == "replace":
+				m.Patch.Replace = true
+			case kv && key == "replace":
+				m.Patch.ReplaceSym = val
+			default:
+				p.errorf(ws[i].Pos, "unknown patch option %q: expected replace or replace=VARIABLE", s)
+			}
+		}
+	case "object":
+		if m.Patch == nil {
+			p.errorf(pos, "object before the patch line: expected \"patch\" first")
+			return
+		}
+		if len(strs) == 0 {
+			p.errorf(pos, "object: expected vmlinux or a module name")
+			return
+		}
+		o := &ObjectDecl{Pos: pos, Name: strs[0]}
+		for _, x := range m.Patch.Objects {
+			if x.Name == o.Name {
+				p.errorf(ws[0].Pos, "object %s declared twice in this patch", o.Name)
+			}
+		}
+		if o.Name != "vmlinux" && (len(o.Name) > 55 || strings.ContainsAny(o.Name, "/ .")) {
+			p.errorf(ws[0].Pos, "object %q: expected vmlinux or a module name", o.Name)
+		}
+	cb:
+		for i, s := range strs[1:] {
+			key, val, kv := keyval(s)
+			for j, n := range callbackNames {
+				if kv && key == n {
+					o.Callbacks[j], o.cbPos[j] = val, ws[i+1].Pos
+					continue cb
+				}
+			}
+			p.errorf(ws[i+1].Pos, "unknown object option %q: expected pre_patch=, post_patch=, pre_unpatch= or post_unpatch=", s)
+		}
+		m.Patch.Objects = append(m.Patch.Objects, o)
+		p.obj = o
+	case "func":
+		if p.obj == nil {
+			p.errorf(pos, "func outside an object: expected an object line first")
+			return
+		}
+		if len(strs) < 2 || len(strs) > 3 {
+			p.errorf(pos, "func: expected OLD_NAME NEW_FUNC [sympos=N]")
+			return
+		}
+		f := FuncDecl{Pos: pos, Old: strs[0], New: strs[1]}
+		if len(strs) == 3 {
+			key, val, kv := keyval(strs[2])
+			n, err := strconv.ParseUint(val, 0, 64)
+			if !kv || key != "sympos" || err != nil {
+				p.errorf(ws[2].Pos, "func: expected sympos=N, got %q", strs[2])
+				return
+			}
+			f.Sympos = n
+		}
+		p.obj.Funcs = append(p.obj.Funcs, f)
+	case "state":
+		if m.Patch == nil {
+			p.errorf(pos, "state before the patch line: expected \"patch\" first")
+			return
+		}
+		if len(strs) != 2 {
+			p.errorf(pos, "state: expected ID VERSION")
+			return
+		}
+		id, err := strconv.ParseUint(strs[0], 0, 64)
+		if err != nil || id == 0 {
+			p.errorf(ws[0].Pos, "state: expected an ID above 0, got %q", strs[0])
+			return
+		}
+		v, err := strconv.ParseUint(strs[1], 0, 32)
+		if err != nil {
+			p.errorf(ws[1].Pos, "state: expected a VERSION (unsigned int), got %q", strs[1])
+			return
+		}
+		m.Patch.States = append(m.Patch.States, StateDecl{Pos: pos, ID: id, Version: uint32(v)})
+	}
+}
+
+var paramTypes = map[string]kernel.ParamType{
+	"byte": kernel.ParamByte, "short": kernel.ParamShort, "ushort": kernel.ParamUshort,
+	"int": kernel.ParamInt, "uint": kernel.ParamUint, "long": kernel.ParamLong,
+	"ulong": kernel.ParamUlong, "ullong": kernel.ParamUllong, "hexint": kernel.ParamHexint,
+	"bool": kernel.ParamBool, "invbool": kernel.ParamInvbool, "charp": kernel.ParamCharp,
+	"string": kernel.ParamString,
+}
+
+// param: param NAME TYPE PERM [symbol=SYM] [default=V] [array=N] [num=SYM] [maxlen=N]
+func (p *parser) param(pos Pos, ws []Word, strs []string) {
+	if len(strs) < 3 {
+		p.errorf(pos, "param: expected NAME TYPE PERM [symbol=SYM] [default=VALUE] [array=N] [num=SYM] [maxlen=N]")
+		return
+	}
+	t, ok := paramTypes[strs[1]]
+	if !ok {
+		p.errorf(ws[1].Pos, "param type %q: expected byte, short, ushort, int, uint, long, ulong, ullong, hexint, bool, invbool, charp or string", strs[1])
+		return
+	}
+	perm, err := strconv.ParseUint(strs[2], 8, 32)
+	if err != nil || perm > 0o777 {
+		p.errorf(ws[2].Pos, "param permissions %q: expected octal like 0644", strs[2])
+		return
+	}
+	ps := kernel.ParamSpec{Name: strs[0], Type: t, Perm: fs.FileMode(perm)}
+	for i, s := range strs[3:] {
+		key, val, kv := keyval(s)
+		var err error
+		switch {
+		case kv && key == "symbol":
+			ps.Symbol = val
+		case kv && key == "default":
+			ps.Default = val
+		case kv && key == "num":
+			ps.NumSymbol = val
+		case kv && key == "array":
+			ps.Array, err = parseIntRange(val, 1, 4096)
+		case kv && key == "maxlen":
+			ps.MaxLen, err = parseIntRange(val, 1, 4096)
+		default:
+			p.errorf(ws[i+3].Pos, "unknown param option %q: expected symbol=, default=, array=, num= or maxlen=", s)
+			continue
+		}
+		if err != nil {
+			p.errorf(ws[i+3].Pos, "param %s: %v", key, err)
+		}
+	}
+	p.mod.params = append(p.mod.params, paramDecl{pos: pos, spec: ps})
+	p.mod.Spec.Params = append(p.mod.Spec.Params, ps)
+}
+
+// command parses a script command.
+func (p *parser) command(l line) *Cmd {
+	toks := l.toks
+	c := &Cmd{Pos: toks[0].pos()}
+	if toks[0].kind == tokBang {
+		c.Not = true
+		toks = toks[1:]
+		if len(toks) == 0 || toks[0].kind != tokWord {
+			p.errorf(c.Pos, "!: expected a command after it")
+			return nil
+		}
+	}
+	name, ok := toks[0].word.Literal()
+	if !ok {
+		p.errorf(toks[0].pos(), "expected a command name, not a variable")
+		return nil
+	}
+	c.Name = name
+	spec, ok := commands[name]
+	if !ok {
+		p.errorf(toks[0].pos(), "unknown command %q%s", name, suggest(name))
+		return nil
+	}
+	c.spec = spec
+	if c.Not && !spec.bang {
+		p.errorf(c.Pos, "%s cannot be negated with '!' (only echo, cat and grep can)", name)
+	}
+	// Operators: > FILE or >> FILE, || die MSG, at the end.
+	rest := toks[1:]
+	for i := 0; i < len(rest); i++ {
+		t := rest[i]
+		switch t.kind {
+		case tokWord:
+			c.Args = append(c.Args, t.word)
+			continue
+		case tokBang:
+			c.Args = append(c.Args, t.word)
+			continue
+		case tokGT, tokGTGT:
+			if !spec.redir {
+				p.errorf(t.pos(), "%s does not take an output redirection", name)
+				return nil
+			}
+			if c.Redir != nil {
+				p.errorf(t.pos(), "second redirection: expected one > FILE")
+				return nil
+			}
+			if i+1 >= len(rest) || rest[i+1].kind != tokWord {
+				p.errorf(t.pos(), "%s: expected a file name after it", opName(t.kind))
+				return nil
+			}
+			c.Redir = &Redir{Pos: t.pos(), Append: t.kind == tokGTGT, File: rest[i+1].word}
+			i++
+		case tokOrOr:
+			if !spec.die {
+				p.errorf(t.pos(), "%s does not take || die: only loop_until, run_until and assert do", name)
+				return nil
+			}
+			tail := rest[i+1:]
+			if len(tail) < 2 || tail[0].kind != tokWord {
+				p.errorf(t.pos(), "||: expected die MESSAGE after it")
+				return nil
+			}
+			if d, _ := tail[0].word.Literal(); d != "die" {
+				p.errorf(tail[0].pos(), "||: expected die MESSAGE after it, got %q", tail[0].word.String())
+				return nil
+			}
+			if len(tail) != 2 || tail[1].kind != tokWord {
+				p.errorf(tail[0].pos(), "die: expected one MESSAGE (quote it)")
+				return nil
+			}
+			c.Die = &tail[1].word
+			i = len(rest)
+		}
+		if c.Redir != nil && i+1 < len(rest) && rest[i+1].kind == tokWord {
+			p.errorf(rest[i+1].pos(), "unexpected %q after the redirection", rest[i+1].word.String())
+			return nil
+		}
+	}
+	for _, w := range c.Args {
+		p.useVars(w)
+	}
+	if c.Redir != nil {
+		p.useVars(c.Redir.File)
+	}
+	if c.Die != nil {
+		p.useVars(*c.Die)
+	}
+	if len(c.Args) < spec.min || spec.max >= 0 && len(c.Args) > spec.max {
+		p.errorf(c.Pos, "%s: expected %s", name, spec.usage)
+		return nil
+	}
+	if spec.check != nil {
+		spec.check(p, c)
+	}
+	return c
+}
+
+// useVars reports variables not defined before their use.
+func (p *parser) useVars(w Word) {
+	for _, v := range w.vars() {
+		if !p.vars[v.text] {
+			p.errorf(w.Pos, "undefined variable $%s: expected set %s VALUE, read %s FILE or spawn … pids=%s before it", v.text, v.text, v.text, v.text)
+		}
+	}
+}
+
+// suggest proposes a known command close to name.
+func suggest(name string) string {
+	best, bestD := "", 3
+	for n := range commands {
+		if d := editDistance(name, n); d < bestD || d == bestD && n < best {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return " (docs/scenarios.md lists the commands)"
+	}
+	return fmt.Sprintf(": did you mean %s?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// moduleKind is what the scenario knows of module name: declared in the
+// file, in the catalog, or unknown.
+func (p *parser) moduleKind(name string) (lp, ok bool) {
+	for _, m := range p.s.Modules {
+		if m.Spec.Name == name {
+			return m.Spec.Livepatch, true
+		}
+	}
+	if p.cat != nil {
+		return p.cat.IsLivepatch(name)
+	}
+	return false, false
+}
+
+// checkRefs checks what commands name against what the file declares,
+// once every declaration is known.
+func (p *parser) checkRefs() {
+	for _, c := range p.s.Cmds {
+		for _, ref := range c.spec.refs(c) {
+			name, ok := ref.w.Literal()
+			if !ok {
+				continue // checked when it runs
+			}
+			switch ref.kind {
+			case refModule, refLivepatch, refNotLivepatch:
+				name = strings.ReplaceAll(name, "-", "_")
+				lp, ok := p.moduleKind(name)
+				switch {
+				case !ok:
+					p.errorf(ref.w.Pos, "unknown module %s: expected a module line for it or a built-in one%s", name, p.catalogHint())
+				case ref.kind == refLivepatch && !lp:
+					p.errorf(ref.w.Pos, "module %s is not a livepatch: use load_mod", name)
+				case ref.kind == refNotLivepatch && lp:
+					p.errorf(ref.w.Pos, "module %s is a livepatch: use load_lp", name)
+				}
+			case refSection:
+				if _, ok := p.s.Sections[name]; !ok {
+					p.errorf(ref.w.Pos, "no section %q in the file: expected a \"-- %s --\" section", name, name)
+				}
+			case refProgram:
+				if _, ok := p.s.Sections[name]; ok {
+					continue
+				}
+				if p.cat != nil {
+					if _, ok := p.cat.Program(name); ok {
+						continue
+					}
+				}
+				p.errorf(ref.w.Pos, "unknown program %s: expected a section holding its assembly or a built-in program", name)
+			}
+		}
+	}
+}
+
+func (p *parser) catalogHint() string {
+	if p.cat == nil {
+		return " (the built-in catalog is not available)"
+	}
+	return ""
+}
+
+// compileRegexp checks a literal pattern at parse time.
+func (p *parser) compileRegexp(w Word) {
+	s, ok := w.Literal()
+	if !ok {
+		return
+	}
+	if _, err := regexp.Compile(s); err != nil {
+		p.errorf(w.Pos, "bad pattern %q: %v", s, err)
+	}
+}

@@ -1,0 +1,395 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"klpsim/kernel"
+	"klpsim/livepatch"
+)
+
+// The harness's constants (functions.sh).
+const (
+	MaxRetries    = 600         // MAX_RETRIES
+	RetryInterval = 100_000_000 // RETRY_INTERVAL: 0.1 s, in ns
+)
+
+// Options are what the command line may override or add.
+type Options struct {
+	Stdout io.Writer // TEST lines, cat and echo output, diffs
+	Stderr io.Writer // ERROR lines
+	// Catalog is the built-in module catalog; nil means none.
+	Catalog Catalog
+
+	Seed     *uint64 // overrides the machine's seed
+	CPUs     int     // overrides the machine's CPUs when > 0
+	Timeout  uint64  // overrides the scenario's simulated time limit when > 0
+	MaxInsns uint64  // instruction limit when > 0
+	MaxTasks int     // task limit when > 0
+	// CheckConsistency switches the livepatch consistency checker on at
+	// boot (Core.EnableChecker).
+	CheckConsistency bool
+	// Dmesg prints the whole kernel log after the scenario.
+	Dmesg bool
+	// OnEvent receives the livepatch event stream.
+	OnEvent func(livepatch.Event)
+}
+
+// TestResult is one start_test's outcome.
+type TestResult struct {
+	Name    string
+	OK      bool
+	Skipped bool
+	Msg     string // why it failed or was skipped
+}
+
+// Result is a scenario's outcome.
+type Result struct {
+	Tests  []TestResult
+	Failed bool   // an expectation failed, a wait timed out, or the script died
+	Msg    string // the failure, when Failed
+}
+
+// SetupError is a failure to set the scenario up (boot, module
+// registration): a problem of the scenario, not of what it tests.
+type SetupError struct{ Err error }
+
+func (e *SetupError) Error() string { return e.Err.Error() }
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// Run boots the scenario's machine and runs its script.
+func Run(s *Scenario, opts Options) (*Result, error) {
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	if opts.Stderr == nil {
+		opts.Stderr = io.Discard
+	}
+	r := &runner{s: s, opts: opts, res: &Result{}, groups: map[string][]*kernel.Task{}}
+	if err := r.boot(); err != nil {
+		return nil, &SetupError{err}
+	}
+	r.vars = builtinVars(r.machine)
+	for _, c := range s.Cmds {
+		r.cmd = c
+		err := c.spec.run(r, c)
+		if err == nil {
+			continue
+		}
+		r.stop(err)
+		break
+	}
+	r.endTest()
+	if opts.Dmesg {
+		fmt.Fprintf(opts.Stdout, "--- dmesg (%s) ---\n%s", filepath.Base(s.File), r.k.Log.Dmesg(kernelDmesgOpts))
+	}
+	return r.res, nil
+}
+
+type runner struct {
+	s       *Scenario
+	opts    Options
+	machine Machine // the machine as booted (options applied)
+	k       *kernel.Kernel
+	lp      *livepatch.Core
+	res     *Result
+	cmd     *Cmd // the command running
+
+	deadline uint64            // simulated time the scenario must end by
+	vars     map[string]string // the script's variables
+	groups   map[string][]*kernel.Task
+	// lastDmesg is LAST_DMESG: the canary's dmesg line.
+	lastDmesg string
+	test      *TestResult // the test in progress
+	reported  bool        // the test's result is printed
+	startTime time.Time
+}
+
+// boot builds the machine, brings up livepatch with the selftests'
+// dynamic debug settings (set_dynamic_debug) and registers the modules.
+func (r *runner) boot() error {
+	m := r.s.Machine
+	if r.opts.Seed != nil {
+		m.Seed = *r.opts.Seed
+	}
+	if r.opts.CPUs > 0 {
+		m.CPUs = r.opts.CPUs
+	}
+	if r.opts.Timeout > 0 {
+		m.Timeout = r.opts.Timeout
+	}
+	if m.Timeout == 0 {
+		m.Timeout = DefaultTimeout
+	}
+	if r.opts.MaxInsns > 0 {
+		m.MaxInsns = r.opts.MaxInsns
+	}
+	if r.opts.MaxTasks > 0 {
+		m.MaxTasks = r.opts.MaxTasks
+	}
+	r.machine = m
+	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, Preempt: m.Preempt,
+		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks})
+	if err != nil {
+		return err
+	}
+	r.k = k
+	if r.machine.CPUs == 0 {
+		r.machine.CPUs = len(k.CPUs())
+	}
+	lp, err := livepatch.Init(k)
+	if err != nil {
+		return err
+	}
+	r.lp = lp
+	lp.OnEvent = r.opts.OnEvent
+	if r.opts.CheckConsistency {
+		lp.EnableChecker()
+	}
+	for _, q := range []string{"file kernel/livepatch/* +p", "func klp_try_switch_task -p"} {
+		if err := k.Dyndbg.Control(q); err != nil {
+			return fmt.Errorf("dynamic debug %q: %w", q, err)
+		}
+	}
+	if r.opts.Catalog != nil {
+		if err := r.opts.Catalog.Register(k); err != nil {
+			return fmt.Errorf("built-in modules: %w", err)
+		}
+	}
+	for _, md := range r.s.Modules {
+		if err := k.RegisterModule(md.Spec); err != nil {
+			return fmt.Errorf("%s:%d:%d: %w", r.s.File, md.Pos.Line, md.Pos.Col, err)
+		}
+	}
+	r.deadline = k.Now() + m.Timeout
+	return nil
+}
+
+// builtinVars are the harness's directory variables and NPROC.
+func builtinVars(m Machine) map[string]string {
+	return map[string]string{
+		"SYSFS_KERNEL_DIR":  "/sys/kernel",
+		"SYSFS_KLP_DIR":     "/sys/kernel/livepatch",
+		"SYSFS_DEBUG_DIR":   "/sys/kernel/debug",
+		"SYSFS_KPROBES_DIR": "/sys/kernel/debug/kprobes",
+		"SYSFS_TRACING_DIR": "/sys/kernel/debug/tracing",
+		"SYSFS_MODULE_DIR":  "/sys/module",
+		"MAX_RETRIES":       strconv.Itoa(MaxRetries),
+		"NPROC":             strconv.Itoa(m.CPUs),
+	}
+}
+
+// expand is a word's text with its variables substituted.
+func (r *runner) expand(w Word) string {
+	var b strings.Builder
+	for _, p := range w.parts {
+		if p.isVar {
+			b.WriteString(r.vars[p.text])
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	return b.String()
+}
+
+func (r *runner) args(c *Cmd) []string {
+	out := make([]string, len(c.Args))
+	for i, w := range c.Args {
+		out[i] = r.expand(w)
+	}
+	return out
+}
+
+// Failures. A dieError is functions.sh's die: the test fails and the
+// scenario stops. A skipError is skip.
+type dieError struct{ msg string }
+
+func (e *dieError) Error() string { return e.msg }
+
+type skipError struct{ msg string }
+
+func (e *skipError) Error() string { return e.msg }
+
+func (r *runner) die(format string, args ...any) error {
+	return &dieError{fmt.Sprintf(format, args...)}
+}
+
+// stop ends the scenario on err: as die does, the message goes to the
+// kernel log ("ERROR: …") and to stderr, with where it happened.
+func (r *runner) stop(err error) {
+	var skip *skipError
+	if errors.As(err, &skip) {
+		r.log("SKIP: " + skip.msg)
+		r.finishTest("skip", skip.msg)
+		fmt.Fprintf(r.opts.Stderr, "%s:%d: SKIP: %s\n", r.s.File, r.cmd.Pos.Line, skip.msg)
+		return
+	}
+	msg := err.Error()
+	if _, ok := err.(*dieError); !ok && r.k != nil {
+		msg = fmt.Sprintf("%s: %v", r.cmd.Name, err)
+	}
+	r.log("ERROR: " + msg)
+	r.res.Failed = true
+	if r.res.Msg == "" {
+		r.res.Msg = msg
+	}
+	r.finishTest("not ok", msg)
+	fmt.Fprintf(r.opts.Stderr, "%s:%d: ERROR: %s\n", r.s.File, r.cmd.Pos.Line, msg)
+}
+
+// finishTest records the current test's result and prints it unless
+// check_result already did.
+func (r *runner) finishTest(verdict, msg string) {
+	if r.test == nil {
+		return
+	}
+	switch verdict {
+	case "ok":
+		r.test.OK = true
+	case "skip":
+		r.test.Skipped, r.test.Msg = true, msg
+	default:
+		r.test.Msg = msg
+	}
+	if !r.reported {
+		fmt.Fprintln(r.opts.Stdout, verdict)
+		r.reported = true
+	}
+	r.res.Tests = append(r.res.Tests, *r.test)
+	r.test = nil
+}
+
+// endTest closes a test that ran to its end without failing.
+func (r *runner) endTest() {
+	if r.test != nil {
+		r.finishTest("ok", "")
+	}
+}
+
+// log is functions.sh's log: echo "$1" > /dev/kmsg.
+func (r *runner) log(msg string) {
+	if r.k == nil {
+		return
+	}
+	_, _ = r.k.Log.WriteKmsg(r.k.Now(), []byte(msg+"\n"))
+}
+
+// ----- time
+
+// sleep runs the machine for d of simulated time, within the scenario's
+// limit.
+func (r *runner) sleep(d uint64) error {
+	if r.k.Now()+d > r.deadline {
+		_ = r.k.RunUntil(r.deadline, nil)
+		return r.timeoutErr()
+	}
+	return r.k.RunFor(d)
+}
+
+func (r *runner) timeoutErr() error {
+	return fmt.Errorf("the scenario's simulated time limit (%s) is reached", fmtDuration(r.machine.Timeout))
+}
+
+// fmtDuration shows simulated nanoseconds the way scenarios write them.
+func fmtDuration(ns uint64) string {
+	switch {
+	case ns%1e9 == 0:
+		return strconv.FormatUint(ns/1e9, 10) + "s"
+	case ns%1e6 == 0:
+		return strconv.FormatUint(ns/1e6, 10) + "ms"
+	case ns%1e3 == 0:
+		return strconv.FormatUint(ns/1e3, 10) + "us"
+	}
+	return strconv.FormatUint(ns, 10) + "ns"
+}
+
+// loopUntil is functions.sh's loop_until: evaluate cond, and while it is
+// false sleep RETRY_INTERVAL, at most MAX_RETRIES times.
+func (r *runner) loopUntil(cond func() bool) (bool, error) {
+	for i := 0; ; i++ {
+		if cond() {
+			return true, nil
+		}
+		if i == MaxRetries {
+			return false, nil
+		}
+		if err := r.sleep(RetryInterval); err != nil {
+			return false, err
+		}
+	}
+}
+
+// ----- files
+
+func (r *runner) exists(path string) bool {
+	_, err := r.k.FS.Lookup(nil, path)
+	return err == nil
+}
+
+// catValue is $(cat FILE): the content without trailing newlines, "" on
+// error.
+func (r *runner) catValue(path string) string {
+	s, err := r.k.FS.Cat(nil, path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(s, "\n")
+}
+
+// ----- dmesg
+
+var kernelDmesgOpts = kernelDmesg{}
+
+// dmesgLines is `dmesg` split into lines.
+func (r *runner) dmesgLines() []string {
+	return r.k.Log.DmesgLines(kernelDmesgOpts)
+}
+
+// result is check_result's pipeline: the dmesg lines after LAST_DMESG,
+// those containing "livepatch:" or "test_klp", minus "(tainting|taints)
+// kernel", with the timestamp and caller prefixes stripped.
+func (r *runner) result() string {
+	var out []string
+	p := false
+	for _, l := range r.dmesgLines() {
+		if p {
+			if (strings.Contains(l, "livepatch:") || strings.Contains(l, "test_klp")) &&
+				!strings.Contains(l, "tainting kernel") && !strings.Contains(l, "taints kernel") {
+				l = timestampPrefix.ReplaceAllString(l, "")
+				l = callerPrefix.ReplaceAllString(l, "")
+				out = append(out, l)
+			}
+		}
+		if l == r.lastDmesg {
+			p = true
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// ----- tasks
+
+// liveTasks are the live tasks spawned as name, or called name.
+func (r *runner) liveTasks(name string) []*kernel.Task {
+	var out []*kernel.Task
+	seen := map[*kernel.Task]bool{}
+	for _, t := range r.groups[name] {
+		if r.k.TaskByPID(t.PID) == t && t.State != kernel.TaskDead {
+			out = append(out, t)
+			seen[t] = true
+		}
+	}
+	for _, t := range r.k.Tasks() {
+		if t.Comm == name && !seen[t] && t.State != kernel.TaskDead && !t.IsIdle() {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
+	return out
+}

@@ -1,0 +1,57 @@
+package scenarios
+
+import (
+	"bytes"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// testCatalog is the built-in catalog the suite runs against (nil until
+// livepatch/testmods is wired in: then only the files' own modules exist).
+var testCatalog Catalog
+
+// TestScenarios runs every scenario file under scenarios/ (the selftest
+// suite, the teaching walkthroughs, testdata/) and fails on any failed
+// expectation, printing the run's output.
+func TestScenarios(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".scn") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scenario files")
+	}
+	for _, f := range files {
+		t.Run(filepath.ToSlash(f), func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Parse(f, data, testCatalog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			res, err := Run(s, Options{Stdout: &out, Stderr: &out, Catalog: testCatalog})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Failed {
+				t.Errorf("%s failed: %s\n%s", f, res.Msg, out.String())
+			}
+		})
+	}
+}
