@@ -105,7 +105,7 @@ func checkIntArg(i int) func(p *parser, c *Cmd) {
 func checkDurationArg(i int) func(p *parser, c *Cmd) {
 	return func(p *parser, c *Cmd) {
 		if s, ok := c.Args[i].Literal(); ok {
-			if _, err := parseDuration(s); err != nil {
+			if _, err := ParseDuration(s); err != nil {
 				p.errorf(c.Args[i].Pos, "%s: %v, got %q", c.Name, err, s)
 			}
 		}
@@ -256,7 +256,7 @@ func checkChecker(p *parser, c *Cmd) {
 func checkRunUntil(p *parser, c *Cmd) {
 	c.opts = map[string]Word{}
 	if s, ok := c.Args[0].Literal(); ok && strings.HasPrefix(s, "timeout=") {
-		if _, err := parseDuration(strings.TrimPrefix(s, "timeout=")); err != nil {
+		if _, err := ParseDuration(strings.TrimPrefix(s, "timeout=")); err != nil {
 			p.errorf(c.Args[0].Pos, "run_until timeout: %v", err)
 		}
 		c.opts["timeout"] = c.Args[0]

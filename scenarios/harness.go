@@ -276,7 +276,7 @@ func (r *runner) checkResult(c *Cmd) error {
 	case got == "":
 		r.notOK("\n\nbuffer overrun? can't find canary dmesg entry\n")
 	default:
-		r.notOK("\n\n" + UnifiedDiff("expected", "result", want+"\n", got+"\n") + "\n")
+		r.notOK("\n\n" + strings.TrimSuffix(UnifiedDiff("expected", "result", want+"\n", got+"\n"), "\n") + "\n")
 	}
 	return r.die("livepatch kselftest(s) failed")
 }

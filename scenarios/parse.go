@@ -218,7 +218,7 @@ func (p *parser) machine(l line) {
 			}
 			m.Cmdline = val
 		case "timeout":
-			m.Timeout, err = parseDuration(val)
+			m.Timeout, err = ParseDuration(val)
 			if err == nil && m.Timeout == 0 {
 				err = fmt.Errorf("expected a duration above 0")
 			}
@@ -244,9 +244,9 @@ func parseIntRange(s string, lo, hi int) (int, error) {
 	return int(n), nil
 }
 
-// parseDuration reads a simulated duration: a number with a unit (ns, us,
+// ParseDuration reads a simulated duration: a number with a unit (ns, us,
 // ms, s, m) or a bare number of seconds, as sleep(1) takes ("0.1", ".5").
-func parseDuration(s string) (uint64, error) {
+func ParseDuration(s string) (uint64, error) {
 	units := []struct {
 		suffix string
 		ns     float64
@@ -289,12 +289,6 @@ func (p *parser) module(l line) {
 	for _, m := range p.s.Modules {
 		if m.Spec.Name == name {
 			p.errorf(ws[0].Pos, "module %s declared twice (first at line %d)", name, m.Pos.Line)
-			return
-		}
-	}
-	if p.cat != nil {
-		if _, ok := p.cat.IsLivepatch(name); ok {
-			p.errorf(ws[0].Pos, "module %s is in the built-in catalog: give the file's module another name", name)
 			return
 		}
 	}
@@ -686,7 +680,7 @@ func (p *parser) checkRefs() {
 					continue
 				}
 				if p.cat != nil {
-					if _, ok := p.cat.Program(name); ok {
+					if _, ok, _ := p.cat.Program(name); ok {
 						continue
 					}
 				}

@@ -157,9 +157,22 @@ func (r *runner) boot() error {
 			return fmt.Errorf("dynamic debug %q: %w", q, err)
 		}
 	}
-	if r.opts.Catalog != nil {
-		if err := r.opts.Catalog.Register(k); err != nil {
-			return fmt.Errorf("built-in modules: %w", err)
+	if cat := r.opts.Catalog; cat != nil {
+		declared := map[string]bool{}
+		for _, md := range r.s.Modules {
+			declared[md.Spec.Name] = true
+		}
+		for _, name := range cat.Names() {
+			if declared[name] {
+				continue // the file's module hides the catalog's
+			}
+			spec, err := cat.Spec(name)
+			if err == nil {
+				err = k.RegisterModule(spec)
+			}
+			if err != nil {
+				return fmt.Errorf("built-in module %s: %w", name, err)
+			}
 		}
 	}
 	for _, md := range r.s.Modules {

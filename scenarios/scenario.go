@@ -130,16 +130,20 @@ type Cond struct {
 }
 
 // Catalog is the built-in module catalog (package livepatch/testmods): the
-// upstream selftests' modules and user programs.
+// upstream selftests' modules and user programs. A module a scenario file
+// declares hides the catalog's module of the same name.
 type Catalog interface {
-	// Register puts every catalog module (and what they need in the
-	// kernel) into k.
-	Register(k *kernel.Kernel) error
 	// Names lists the catalog's modules.
 	Names() []string
 	// IsLivepatch reports whether module name is a livepatch (modinfo
 	// livepatch: Y); ok is false when the catalog has no such module.
 	IsLivepatch(name string) (lp, ok bool)
-	// Program returns the catalog's user program name.
-	Program(name string) (kernel.UserProgram, bool)
+	// Spec is module name, assembled, for kernel.RegisterModule.
+	Spec(name string) (kernel.ModuleSpec, error)
+	// Program is user program name, assembled, for kernel.SpawnUser; ok
+	// is false when the catalog has no such program.
+	Program(name string) (prog kernel.UserProgram, ok bool, err error)
 }
+
+// Builtin is the catalog klpsim runs scenarios with (nil: none).
+var Builtin Catalog

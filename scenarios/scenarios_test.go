@@ -11,7 +11,7 @@ import (
 
 // testCatalog is the built-in catalog the suite runs against (nil until
 // livepatch/testmods is wired in: then only the files' own modules exist).
-var testCatalog Catalog
+var testCatalog = Builtin
 
 // TestScenarios runs every scenario file under scenarios/ (the selftest
 // suite, the teaching walkthroughs, testdata/) and fails on any failed

@@ -198,7 +198,7 @@ func (r *runner) grep(c *Cmd) error {
 
 // sleepCmd is sleep DURATION.
 func (r *runner) sleepCmd(c *Cmd) error {
-	d, err := parseDuration(r.expand(c.Args[0]))
+	d, err := ParseDuration(r.expand(c.Args[0]))
 	if err != nil {
 		return r.die("sleep: %v", err)
 	}
@@ -255,9 +255,9 @@ func (r *runner) spawn(c *Cmd) error {
 	if o := r.s.programs[prog]; o != nil {
 		up = kernel.UserProgram{Object: o, Entry: opt("entry", "")}
 	} else if r.opts.Catalog != nil {
-		p, ok := r.opts.Catalog.Program(prog)
-		if !ok {
-			return r.die("spawn: no program %s", prog)
+		p, ok, err := r.opts.Catalog.Program(prog)
+		if err != nil || !ok {
+			return r.die("spawn: no program %s (%v)", prog, err)
 		}
 		up = p
 	} else {
@@ -310,7 +310,7 @@ func (r *runner) kill(c *Cmd) error {
 func (r *runner) runUntil(c *Cmd) error {
 	timeout := uint64(60e9)
 	if w, ok := c.opts["timeout"]; ok {
-		d, err := parseDuration(strings.TrimPrefix(r.expand(w), "timeout="))
+		d, err := ParseDuration(strings.TrimPrefix(r.expand(w), "timeout="))
 		if err != nil {
 			return r.die("run_until: %v", err)
 		}

@@ -20,7 +20,7 @@ const (
 const usage = `usage: klpsim <command> [arguments]
 
 commands:
-  run   [FILE...]                 run scenarios (with no FILE, a built-in demo)
+  run   [FLAGS] [FILE.scn...]     run scenarios (with no FILE, a built-in one); run -h for the flags
   elf   [--stats] PROG [ARGS...]  run a static x86-64 Linux executable in the emulator
 `
 

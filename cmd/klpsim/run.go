@@ -2,173 +2,194 @@ package main
 
 import (
 	_ "embed"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
-	"klpsim/emu"
-	"klpsim/isa"
-	"klpsim/isa/asm"
-	"klpsim/isa/obj"
+	"klpsim/livepatch"
+	"klpsim/scenarios"
 )
 
-//go:embed demo/demo.S
-var demoSource []byte
+// defaultScenario is what `klpsim run` runs when given no file.
+//
+//go:embed default.scn
+var defaultScenario []byte
 
-// cmdRun runs scenarios. Until the scenario language lands, the only
-// scenario is the built-in demo, which runs when no FILE is given.
+const runUsage = `usage: klpsim run [flags] [FILE.scn...]
+
+Runs scenarios (docs/scenarios.md) and prints, per test, "TEST: NAME ... ok"
+or the diff of the expected and actual transcripts. With no FILE it runs a
+built-in scenario (test-livepatch.sh's "basic function patching").
+
+Exit status: 0 when every scenario passes, 1 when an expectation fails, 2
+for usage or scenario errors.
+
+flags:
+`
+
+// cmdRun runs scenario files.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	maxInsns := fs.Uint64("max-insns", 100_000_000, "instruction limit per run")
-	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M on stderr at the end")
+	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	seed := fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)")
+	cpus := fs.Int("cpus", 0, "number of `CPUs` (overrides the scenario's machine line)")
+	dmesg := fs.Bool("dmesg", false, "print the whole kernel log after each scenario")
+	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
+	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker: a task running old code after switching, or new code before, fails the scenario")
+	timeout := fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)")
+	maxInsns := fs.Uint64("max-insns", 0, "instruction limit per scenario (0: none)")
+	maxTasks := fs.Int("max-tasks", 0, "task limit per scenario (0: the kernel's default, 32768)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "klpsim run: scenario files are not supported yet; run with no FILE for the built-in demo\n")
+	opts := scenarios.Options{Stdout: stdout, Stderr: stderr, Catalog: scenarios.Builtin,
+		CPUs: *cpus, MaxInsns: *maxInsns, MaxTasks: *maxTasks, Dmesg: *dmesg, CheckConsistency: *check}
+	if *seed != "" {
+		n, err := strconv.ParseUint(*seed, 0, 64)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim run: --seed %q: expected an unsigned integer\n", *seed)
+			return exitUsage
+		}
+		opts.Seed = &n
+	}
+	if *cpus < 0 || *cpus > 64 {
+		fmt.Fprintf(stderr, "klpsim run: --cpus %d: expected 1 to 64\n", *cpus)
 		return exitUsage
 	}
-	insns, elapsed, err := runDemo(stdout, *maxInsns)
-	if err != nil {
-		fmt.Fprintf(stderr, "klpsim run: %v\n", err)
-		return exitFail
+	if *timeout != "" {
+		d, err := scenarios.ParseDuration(*timeout)
+		if err != nil || d == 0 {
+			fmt.Fprintf(stderr, "klpsim run: --timeout %q: expected a duration like 30s or 10m\n", *timeout)
+			return exitUsage
+		}
+		opts.Timeout = d
 	}
-	if *stats {
-		printStats(stderr, insns, elapsed)
-	}
-	return exitOK
-}
 
-// Where the demo image lives: Linux's kernel text address, and a stack.
-const (
-	demoText  = 0xffffffff81000000
-	demoStack = 0xffffc90000000000 + 4*emu.PageSize
-)
-
-// demoImage is the demo assembled and loaded into guest memory.
-type demoImage struct {
-	o     *obj.Object
-	addrs []uint64 // load address of each section
-	mem   *emu.Memory
-}
-
-func (d *demoImage) sym(name string) uint64 {
-	a, ok := d.o.SymbolAddr(d.o.Lookup(name), d.addrs, nil)
-	if !ok {
-		panic("BUG: demo symbol " + name + " missing")
+	// Parse every file before running any: a bad file runs nothing.
+	type file struct {
+		name string
+		data []byte
 	}
-	return a
-}
-
-// loadDemo assembles the demo, lays its sections out one after another on
-// page boundaries from demoText, relocates and maps them.
-func loadDemo() (*demoImage, error) {
-	o, err := asm.Assemble("demo.S", demoSource)
-	if err != nil {
-		return nil, err
+	var files []file
+	if fs.NArg() == 0 {
+		files = append(files, file{"default.scn", defaultScenario})
 	}
-	d := &demoImage{o: o, addrs: make([]uint64, len(o.Sections)), mem: emu.NewMemory()}
-	next := uint64(demoText)
-	for i, s := range o.Sections {
-		d.addrs[i] = next
-		next += (s.Size + emu.PageSize - 1) &^ (emu.PageSize - 1)
+	for _, name := range fs.Args() {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+			return exitUsage
+		}
+		files = append(files, file{name, data})
 	}
-	contents, err := o.Relocate(d.addrs, nil)
-	if err != nil {
-		return nil, err
-	}
-	for i, s := range o.Sections {
-		if s.Size == 0 {
+	var parsed []*scenarios.Scenario
+	bad := false
+	for _, f := range files {
+		s, err := scenarios.Parse(f.name, f.data, opts.Catalog)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			bad = true
 			continue
 		}
-		perm := emu.PermR
-		if s.Flags&obj.FlagWrite != 0 {
-			perm |= emu.PermW
+		parsed = append(parsed, s)
+	}
+	if bad {
+		return exitUsage
+	}
+
+	var enc *json.Encoder
+	if *jsonOut {
+		enc = json.NewEncoder(stdout)
+		opts.Stdout = stderr
+	}
+	status := exitOK
+	for _, s := range parsed {
+		if enc != nil {
+			name := s.File
+			opts.OnEvent = func(e livepatch.Event) { _ = enc.Encode(jsonEvent(name, e)) }
 		}
-		if s.Flags&obj.FlagExec != 0 {
-			perm |= emu.PermX
+		res, err := scenarios.Run(s, opts)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", s.File, err)
+			var se *scenarios.SetupError
+			if errors.As(err, &se) {
+				status = exitUsage
+			} else if status == exitOK {
+				status = exitFail
+			}
+			continue
 		}
-		if err := d.mem.Map(d.addrs[i], s.Size, perm); err != nil {
-			return nil, err
-		}
-		if contents[i] != nil {
-			if err := d.mem.Write(d.addrs[i], contents[i]); err != nil {
-				return nil, err
+		if enc != nil {
+			for _, t := range res.Tests {
+				_ = enc.Encode(jsonTest(s.File, t))
 			}
 		}
-	}
-	if err := d.mem.Map(demoStack-4*emu.PageSize, 4*emu.PageSize, emu.PermRW); err != nil {
-		return nil, err
-	}
-	return d, nil
-}
-
-// runDemo shows the machine layer at work: real x86-64 code at kernel
-// addresses, hypercalls, and a text poke of a 5-byte ftrace nop into a call
-// that takes effect on the next execution.
-func runDemo(w io.Writer, maxInsns uint64) (insns uint64, elapsed time.Duration, err error) {
-	d, err := loadDemo()
-	if err != nil {
-		return 0, 0, err
-	}
-	site := d.o.FtraceSites[0]
-	siteAddr := d.addrs[site.Section] + site.Offset
-	siteName := d.o.Symbols[site.Func].Name
-	fmt.Fprintf(w, "klpsim: built-in demo (no scenario given)\n")
-	fmt.Fprintf(w, "boot: demo.S assembled; .text at %#x, %d ftrace site (%s+0x0 at %#x)\n",
-		d.addrs[0], len(d.o.FtraceSites), siteName, siteAddr)
-
-	cpu := emu.NewCPU(d.mem)
-	pass := func(title string) error {
-		fmt.Fprintf(w, "%s\n", title)
-		cpu.RIP = d.sym("demo_main")
-		cpu.R[isa.RSP] = demoStack
-		start, t0 := cpu.Insns, time.Now()
-		for {
-			x := cpu.Run(maxInsns - (cpu.Insns - start))
-			switch x.Reason {
-			case emu.ExitHypercall:
-				switch cpu.R[isa.RAX] {
-				case 1:
-					fmt.Fprintf(w, "  fib(%d) = %d\n", cpu.R[isa.RDI], cpu.R[isa.RSI])
-				case 2:
-					fmt.Fprintf(w, "  count_calls ran %d times\n", cpu.R[isa.RDI])
-				default:
-					return fmt.Errorf("unknown hypercall %d at %#x", cpu.R[isa.RAX], cpu.RIP)
-				}
-				continue
-			case emu.ExitHlt:
-				elapsed += time.Since(t0)
-				insns += cpu.Insns - start
-				fmt.Fprintf(w, "  %d instructions\n", cpu.Insns-start)
-				return nil
-			case emu.ExitBudget:
-				return fmt.Errorf("instruction limit %d reached", maxInsns)
-			case emu.ExitException:
-				return fmt.Errorf("guest exception: %v", x.Exc)
-			default:
-				return fmt.Errorf("unexpected exit %v at %#x", x.Reason, cpu.RIP)
-			}
+		if res.Failed && status == exitOK {
+			status = exitFail
 		}
 	}
-
-	if err := pass(fmt.Sprintf("run 1: %s+0x0 is the 5-byte nop % x", siteName, obj.Nop5)); err != nil {
-		return insns, elapsed, err
-	}
-	call, err := obj.CallRel32(siteAddr, d.sym("count_calls"))
-	if err != nil {
-		return insns, elapsed, err
-	}
-	if err := d.mem.Write(siteAddr, call[:]); err != nil {
-		return insns, elapsed, err
-	}
-	err = pass(fmt.Sprintf("run 2: %s+0x0 text-poked to % x (call count_calls)", siteName, call))
-	return insns, elapsed, err
+	return status
 }
 
-// printStats prints the --stats line shared by run and elf.
+// eventJSON is one line of --json's event stream.
+type eventJSON struct {
+	Scenario string `json:"scenario"`
+	TimeNS   uint64 `json:"time_ns"`
+	Event    string `json:"event"`
+	Patch    string `json:"patch,omitempty"`
+	Target   string `json:"target,omitempty"`
+	Task     string `json:"task,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+	How      string `json:"how,omitempty"`
+	Why      string `json:"why,omitempty"`
+	Func     string `json:"func,omitempty"`
+	Retry    int    `json:"retry,omitempty"`
+}
+
+func jsonEvent(file string, e livepatch.Event) eventJSON {
+	j := eventJSON{Scenario: file, TimeNS: e.TimeNS, Event: e.Kind.String(), Patch: e.Patch,
+		Task: e.Task, PID: e.PID, Func: e.Func, Retry: e.Retry}
+	switch e.Target {
+	case livepatch.KLPTransitionPatched:
+		j.Target = "patched"
+	case livepatch.KLPTransitionUnpatched:
+		j.Target = "unpatched"
+	}
+	if e.How != 0 {
+		j.How = e.How.String()
+	}
+	if e.Why != 0 {
+		j.Why = e.Why.String()
+	}
+	return j
+}
+
+// testJSON is one test's result in --json's stream.
+type testJSON struct {
+	Scenario string `json:"scenario"`
+	Test     string `json:"test"`
+	Result   string `json:"result"` // ok, not ok, skip
+	Msg      string `json:"msg,omitempty"`
+}
+
+func jsonTest(file string, t scenarios.TestResult) testJSON {
+	j := testJSON{Scenario: file, Test: t.Name, Result: "not ok", Msg: t.Msg}
+	switch {
+	case t.Skipped:
+		j.Result = "skip"
+	case t.OK:
+		j.Result = "ok"
+	}
+	return j
+}
+
+// printStats prints the --stats line of klpsim elf.
 func printStats(w io.Writer, insns uint64, elapsed time.Duration) {
 	secs := elapsed.Seconds()
 	mips := 0.0

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -20,5 +21,12 @@ func TestMain(m *testing.M) {
 // user would run klpsim. go test ./cmd/klpsim -run TestScript -update
 // refreshes their expected output.
 func TestScript(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script", UpdateScripts: *update})
+	scn, err := filepath.Abs("testdata/scn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", UpdateScripts: *update,
+		// Scenario files are txtar archives too, so they cannot sit
+		// inside a script: $SCN is the directory that holds them.
+		Setup: func(env *testscript.Env) error { env.Setenv("SCN", scn); return nil }})
 }
