@@ -20,6 +20,13 @@ import (
 // file's own modules exist). Errors are an ErrorList with file:line:col.
 func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
 	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}}
+	// txtar.Parse panics on a marker with no name ("-- --"): refuse it.
+	for i, l := range bytes.Split(data, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("-- ")) && bytes.HasSuffix(l, []byte(" --")) && len(bytes.TrimSpace(l[2:len(l)-2])) == 0 {
+			p.errorf(Pos{i + 1, 1}, "section marker without a name: expected -- NAME --")
+			return nil, p.errs
+		}
+	}
 	ar := txtar.Parse(data)
 	p.sections(data, ar)
 	p.vars = map[string]bool{}
@@ -554,7 +561,7 @@ func (p *parser) command(l line) *Cmd {
 				return nil
 			}
 			tail := rest[i+1:]
-			if len(tail) < 2 || tail[0].kind != tokWord {
+			if len(tail) == 0 || tail[0].kind != tokWord {
 				p.errorf(t.pos(), "||: expected die MESSAGE after it")
 				return nil
 			}
