@@ -10,8 +10,6 @@ import (
 // testmodsCatalog is the catalog of livepatch/testmods.
 type testmodsCatalog struct{}
 
-func init() { Builtin = testmodsCatalog{} }
-
 func (testmodsCatalog) Names() []string { return testmods.Names() }
 
 func (testmodsCatalog) IsLivepatch(name string) (lp, ok bool) {

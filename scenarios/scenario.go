@@ -146,4 +146,4 @@ type Catalog interface {
 }
 
 // Builtin is the catalog klpsim runs scenarios with (nil: none).
-var Builtin Catalog
+var Builtin Catalog = testmodsCatalog{}
