@@ -362,3 +362,75 @@ func (r *runner) dieCmd(c *Cmd) error { return r.die("%s", strings.Join(r.args(c
 func (r *runner) skipCmd(c *Cmd) error { return &skipError{strings.Join(r.args(c), " ")} }
 
 var _ = errno.EINVAL
+
+// The function tracer helpers of functions.sh.
+
+const tracingDir = "/sys/kernel/debug/tracing"
+
+// tracingWrite is one `echo VALUE > $SYSFS_TRACING_DIR/FILE`.
+func (r *runner) tracingWrite(file, value string) error {
+	if err := r.k.FS.Echo(nil, value, tracingDir+"/"+file); err != nil {
+		return r.die("%v", err)
+	}
+	return nil
+}
+
+// cleanupTracing is cleanup_tracing: tracing off, no filter, the nop
+// tracer, an empty buffer.
+func (r *runner) cleanupTracing(*Cmd) error {
+	for _, w := range [][2]string{{"tracing_on", "0"}, {"set_ftrace_filter", ""}, {"current_tracer", "nop"}, {"trace", ""}} {
+		if err := r.tracingWrite(w[0], w[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// traceFunction is trace_function FUNCTION: the function tracer on one
+// function.
+func (r *runner) traceFunction(c *Cmd) error {
+	if err := r.cleanupTracing(c); err != nil {
+		return err
+	}
+	fn := r.args(c)[0]
+	for _, w := range [][2]string{{"current_tracer", "function"}, {"set_ftrace_filter", fn}, {"tracing_on", "1"}} {
+		if err := r.tracingWrite(w[0], w[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTracedFunctions is check_traced_functions FUNCTION...: each must
+// appear as a word in the trace buffer (grep -Fwq), then cleanup_tracing.
+func (r *runner) checkTracedFunctions(c *Cmd) error {
+	trace, err := r.k.FS.Cat(nil, tracingDir+"/trace")
+	if err != nil {
+		return r.die("%v", err)
+	}
+	for _, fn := range r.args(c) {
+		if !containsWord(trace, fn) {
+			return r.die("Function (%s) not found in the trace buffer.", fn)
+		}
+	}
+	return r.cleanupTracing(c)
+}
+
+// containsWord is grep -Fw: s contains w with no word character on
+// either side.
+func containsWord(s, w string) bool {
+	isWord := func(b byte) bool {
+		return b == '_' || b >= '0' && b <= '9' || b|0x20 >= 'a' && b|0x20 <= 'z'
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], w)
+		if j < 0 {
+			return false
+		}
+		a, b := i+j, i+j+len(w)
+		if (a == 0 || !isWord(s[a-1])) && (b == len(s) || !isWord(s[b])) {
+			return true
+		}
+		i = a + 1
+	}
+}
