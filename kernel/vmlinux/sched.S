@@ -349,13 +349,14 @@ irqentry_exit_to_user_mode:
 # answers each vmcall with the next guest function to call (rax, with its
 # arguments in rdi, rsi, rdx, rcx, r8, r9) or with rax = 0 and the
 # operation's result in rdx. See kernel/hostop.go.
-	.globl kernel_op
-	.type kernel_op, @function
-kernel_op:
+	.macro KERNEL_OP name, start
+	.globl \name
+	.type \name, @function
+\name:
 	.fentry
 	push rbp
 	mov rbp, rsp
-	mov eax, HC_OP_START
+	mov eax, \start
 	vmcall
 1:	test rax, rax
 	jz 2f
@@ -367,30 +368,15 @@ kernel_op:
 2:	mov rax, rdx
 	pop rbp
 	ret
-	.size kernel_op, .-kernel_op
+	.size \name, .-\name
+	.endm
+
+	KERNEL_OP kernel_op, HC_OP_START
 
 # kernel_op_args(a0..a5) with the operation number in r11: for guest entry
 # points with up to six C arguments (klp_shadow_alloc), which reach the
 # operation as OpCtx.Args.
-	.globl kernel_op_args
-	.type kernel_op_args, @function
-kernel_op_args:
-	.fentry
-	push rbp
-	mov rbp, rsp
-	mov eax, HC_OP_START_ARGS
-	vmcall
-1:	test rax, rax
-	jz 2f
-	call rax
-	mov rdi, rax
-	mov eax, HC_OP_RESUME
-	vmcall
-	jmp 1b
-2:	mov rax, rdx
-	pop rbp
-	ret
-	.size kernel_op_args, .-kernel_op_args
+	KERNEL_OP kernel_op_args, HC_OP_START_ARGS
 
 # op_thread(op): the body of a task the host starts to run one host
 # operation (a module load, a sysfs store): kernel_op(op, 0), then exit.
