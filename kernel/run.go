@@ -164,8 +164,26 @@ func (k *Kernel) breakpoint(c *CPU) {
 		return
 	}
 	if err := k.Hooks.Breakpoint(c.curr, c.emu.RIP); err != nil && k.err == nil {
-		k.err = err
+		k.err = &StopError{Err: err}
 	}
+}
+
+// StopError is how a hook's verdict stops the machine: the machine is
+// intact (stopped before an instruction), and ClearStop lets it go on.
+type StopError struct{ Err error }
+
+func (e *StopError) Error() string { return e.Err.Error() }
+func (e *StopError) Unwrap() error { return e.Err }
+
+// ClearStop returns and clears the error that stopped the machine if it
+// was a hook's (a *StopError), so that running can continue; any other
+// error stays.
+func (k *Kernel) ClearStop() error {
+	if se, ok := k.err.(*StopError); ok {
+		k.err = nil
+		return se.Err
+	}
+	return nil
 }
 
 // SetBreakpoint stops the machine's CPUs before the instruction at addr

@@ -121,13 +121,19 @@ func (ch *checker) hit(t *kernel.Task, rip uint64) error {
 		}
 		return false
 	}
+	var err error
 	switch {
 	case t.PatchState == KLPTransitionUnpatched && in(ch.newLo, ch.newHi):
-		return fmt.Errorf("%w: task %s:%d (patch_state %d, unpatched) executed %s at %#x, replacement code of patch '%s' in transition",
+		err = fmt.Errorf("%w: task %s:%d (patch_state %d, unpatched) executed %s at %#x, replacement code of patch '%s' in transition",
 			ErrInconsistent, t.Comm, t.PID, t.PatchState, c.k.Syms.Format(rip), rip, ch.patch)
 	case t.PatchState == KLPTransitionPatched && in(ch.oldLo, ch.oldHi):
-		return fmt.Errorf("%w: task %s:%d (patch_state %d, patched) executed %s at %#x, code that patch '%s' replaces",
+		err = fmt.Errorf("%w: task %s:%d (patch_state %d, patched) executed %s at %#x, code that patch '%s' replaces",
 			ErrInconsistent, t.Comm, t.PID, t.PatchState, c.k.Syms.Format(rip), rip, ch.patch)
 	}
-	return nil
+	if err != nil {
+		// One verdict per transition: a caller that expects the violation
+		// and lets the machine go on is not stopped again and again.
+		ch.disarm()
+	}
+	return err
 }

@@ -81,12 +81,13 @@ func init() {
 		"set":   {min: 2, max: -1, usage: "set VAR VALUE...", check: checkSet, run: (*runner).setCmd},
 		"read":  {min: 2, max: 2, usage: "read VAR FILE", check: checkSet, run: (*runner).readCmd},
 		// the simulation
-		"spawn":     {min: 1, max: 5, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
-		"kill":      {min: 1, max: 2, usage: "kill [-SIGNAL] NAME", check: checkKill, run: (*runner).kill},
-		"run":       {min: 1, max: 1, usage: "run DURATION", check: checkDurationArg(0), run: (*runner).runCmd},
-		"run_until": {min: 1, max: -1, usage: "run_until [timeout=DURATION] CONDITION [|| die MESSAGE]", die: true, check: checkRunUntil, run: (*runner).runUntil},
-		"assert":    {min: 1, max: -1, usage: "assert CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).assert},
-		"checker":   {min: 1, max: 1, usage: "checker on", check: checkChecker, run: (*runner).checkerCmd},
+		"spawn":            {min: 1, max: 5, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
+		"kill":             {min: 1, max: 2, usage: "kill [-SIGNAL] NAME", check: checkKill, run: (*runner).kill},
+		"run":              {min: 1, max: 1, usage: "run DURATION", check: checkDurationArg(0), run: (*runner).runCmd},
+		"run_until":        {min: 1, max: -1, usage: "run_until [timeout=DURATION] CONDITION [|| die MESSAGE]", die: true, check: checkRunUntil, run: (*runner).runUntil},
+		"assert":           {min: 1, max: -1, usage: "assert CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).assert},
+		"checker":          {min: 1, max: 1, usage: "checker on", check: checkChecker, run: (*runner).checkerCmd},
+		"expect_violation": {min: 1, max: 2, usage: "expect_violation DURATION [REGEXP]", check: checkExpectViolation, run: (*runner).expectViolation},
 	}
 	for _, c := range commands {
 		if c.refs == nil {
@@ -253,6 +254,17 @@ func checkKill(p *parser, c *Cmd) {
 func checkChecker(p *parser, c *Cmd) {
 	if s, _ := c.Args[0].Literal(); s != "on" {
 		p.errorf(c.Args[0].Pos, "checker: expected on")
+	}
+}
+
+func checkExpectViolation(p *parser, c *Cmd) {
+	checkDurationArg(0)(p, c)
+	if len(c.Args) > 1 {
+		if s, ok := c.Args[1].Literal(); ok {
+			if _, err := regexp.Compile(s); err != nil {
+				p.errorf(c.Args[1].Pos, "expect_violation: bad regular expression: %v", err)
+			}
+		}
 	}
 }
 

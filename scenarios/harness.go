@@ -264,7 +264,7 @@ func (r *runner) checkResult(c *Cmd) error {
 	}
 	// check_result "$expect": the script's heredoc-free strings have no
 	// trailing newline, and $(…) strips the result's.
-	want := strings.TrimRight(string(sec.Data), "\n")
+	want := strings.TrimRight(r.expandText(string(sec.Data)), "\n")
 	got := r.result()
 	switch {
 	case want == got:
@@ -433,4 +433,19 @@ func containsWord(s, w string) bool {
 		}
 		i = a + 1
 	}
+}
+
+var textVar = regexp.MustCompile(`\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
+
+// expandText substitutes the script's variables in an expected transcript,
+// as bash does in check_result's "$expect" ($NAME or ${NAME}); names the
+// script never set are left as they are.
+func (r *runner) expandText(s string) string {
+	return textVar.ReplaceAllStringFunc(s, func(m string) string {
+		name := strings.Trim(m[1:], "{}")
+		if v, ok := r.vars[name]; ok {
+			return v
+		}
+		return m
+	})
 }

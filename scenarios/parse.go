@@ -195,7 +195,7 @@ func (p *parser) machine(l line) {
 		}
 		key, val, ok := keyval(s)
 		if !ok {
-			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, preempt, cmdline, timeout, max-insns, max-tasks), got %q", s)
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks), got %q", s)
 			continue
 		}
 		var err error
@@ -233,14 +233,35 @@ func (p *parser) machine(l line) {
 			m.MaxInsns, err = strconv.ParseUint(val, 0, 64)
 		case "max-tasks":
 			m.MaxTasks, err = parseIntRange(val, 16, 1<<22)
+		case "clock":
+			m.ClockHz, err = parseFrequency(val)
 		default:
-			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, preempt, cmdline, timeout, max-insns or max-tasks", key)
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns or max-tasks", key)
 			continue
 		}
 		if err != nil {
 			p.errorf(w.Pos, "machine %s=%q: %v", key, val, err)
 		}
 	}
+}
+
+// parseFrequency reads a guest clock: Hz, or with a kHz, MHz or GHz unit.
+func parseFrequency(s string) (uint64, error) {
+	mult := uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"GHz", 1e9}, {"MHz", 1e6}, {"kHz", 1e3}, {"Hz", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || n > 1e12/mult || n*mult < 1e6 {
+		return 0, fmt.Errorf("expected a frequency from 1MHz to 1000GHz, like 100MHz")
+	}
+	return n * mult, nil
 }
 
 func parseIntRange(s string, lo, hi int) (int, error) {

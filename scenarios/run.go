@@ -134,7 +134,7 @@ func (r *runner) boot() error {
 		m.MaxTasks = r.opts.MaxTasks
 	}
 	r.machine = m
-	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, Preempt: m.Preempt,
+	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, ClockHz: m.ClockHz, Preempt: m.Preempt,
 		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks})
 	if err != nil {
 		return err

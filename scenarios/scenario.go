@@ -36,6 +36,7 @@ type Machine struct {
 	CPUs     int    // 0: the default (2)
 	Seed     uint64 // scheduling seed
 	HZ       uint64
+	ClockHz  uint64 // guest instructions per simulated second per CPU; 0: 1 GHz
 	Preempt  kernel.PreemptModel
 	Cmdline  string
 	Timeout  uint64 // simulated ns the whole scenario may take; 0: DefaultTimeout

@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
+	"klpsim/livepatch"
 	"regexp"
 	"strconv"
 	"strings"
@@ -350,6 +352,31 @@ func (r *runner) assert(c *Cmd) error {
 // checkerCmd is checker on.
 func (r *runner) checkerCmd(*Cmd) error {
 	r.lp.EnableChecker()
+	return nil
+}
+
+// expectViolation is expect_violation DURATION [REGEXP]: within DURATION
+// the consistency checker (checker on) must stop the machine, with a
+// verdict matching REGEXP; the verdict goes to the kernel log as a
+// "klpsim:" line and the machine goes on.
+func (r *runner) expectViolation(c *Cmd) error {
+	a := r.args(c)
+	d, err := ParseDuration(a[0])
+	if err != nil {
+		return r.die("expect_violation: %v", err)
+	}
+	err = r.sleep(d)
+	if !errors.Is(err, livepatch.ErrInconsistent) {
+		if err == nil {
+			return r.die("expect_violation: no consistency violation within %s", a[0])
+		}
+		return err
+	}
+	verdict := r.k.ClearStop()
+	if len(a) > 1 && !regexp.MustCompile(a[1]).MatchString(verdict.Error()) {
+		return r.die("expect_violation: %q does not match %q", verdict.Error(), a[1])
+	}
+	r.log("klpsim: " + verdict.Error())
 	return nil
 }
 
