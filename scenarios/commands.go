@@ -75,7 +75,7 @@ func init() {
 		// the shell
 		"echo":  {min: 0, max: -1, usage: "echo [-n] [WORD...] [> FILE]", redir: true, bang: true, run: (*runner).echo},
 		"cat":   {min: 1, max: -1, usage: "cat FILE... [> FILE]", redir: true, bang: true, run: (*runner).cat},
-		"grep":  {min: 2, max: -1, usage: "grep [-q] [-v] [-x] [-F] PATTERN FILE... [> FILE]", redir: true, bang: true, check: checkGrep, run: (*runner).grep},
+		"grep":  {min: 2, max: -1, usage: "grep [-q] [-v] [-x] [-w] [-F] PATTERN FILE... [> FILE]", redir: true, bang: true, check: checkGrep, run: (*runner).grep},
 		"sleep": {min: 1, max: 1, usage: "sleep DURATION", check: checkDurationArg(0), run: (*runner).sleepCmd},
 		"dmesg": {min: 0, max: 1, usage: "dmesg [-C]", check: checkDmesg, run: (*runner).dmesgCmd},
 		"set":   {min: 2, max: -1, usage: "set VAR VALUE...", check: checkSet, run: (*runner).setCmd},
@@ -157,8 +157,8 @@ func checkGrep(p *parser, c *Cmd) {
 			break
 		}
 		for _, f := range s[1:] {
-			if !strings.ContainsRune("qvxF", f) {
-				p.errorf(w.Pos, "grep: unknown option -%c: expected -q, -v, -x or -F", f)
+			if !strings.ContainsRune("qvxwF", f) {
+				p.errorf(w.Pos, "grep: unknown option -%c: expected -q, -v, -x, -w or -F", f)
 			}
 		}
 		flags++
@@ -362,12 +362,14 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 					case 'q':
 					case 'x':
 						cd.whole = true
+					case 'w':
+						cd.word = true
 					case 'F':
 						cd.fixed = true
 					case 'v':
 						cd.invert = true
 					default:
-						p.errorf(args[0].Pos, "grep: unknown option -%c: expected -q, -v, -x or -F", f)
+						p.errorf(args[0].Pos, "grep: unknown option -%c: expected -q, -v, -x, -w or -F", f)
 					}
 				}
 				args = args[1:]

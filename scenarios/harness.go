@@ -409,30 +409,11 @@ func (r *runner) checkTracedFunctions(c *Cmd) error {
 		return r.die("%v", err)
 	}
 	for _, fn := range r.args(c) {
-		if !containsWord(trace, fn) {
-			return r.die("Function (%s) not found in the trace buffer.", fn)
+		if lines, _ := grepLines(trace, fn, true, false, true, false); len(lines) == 0 { // grep -Fwq
+			return r.die("Function (%s) did not appear in the trace", fn)
 		}
 	}
 	return r.cleanupTracing(c)
-}
-
-// containsWord is grep -Fw: s contains w with no word character on
-// either side.
-func containsWord(s, w string) bool {
-	isWord := func(b byte) bool {
-		return b == '_' || b >= '0' && b <= '9' || b|0x20 >= 'a' && b|0x20 <= 'z'
-	}
-	for i := 0; ; {
-		j := strings.Index(s[i:], w)
-		if j < 0 {
-			return false
-		}
-		a, b := i+j, i+j+len(w)
-		if (a == 0 || !isWord(s[a-1])) && (b == len(s) || !isWord(s[b])) {
-			return true
-		}
-		i = a + 1
-	}
 }
 
 var textVar = regexp.MustCompile(`\$(\{[A-Za-z_][A-Za-z0-9_]*\}|[A-Za-z_][A-Za-z0-9_]*)`)

@@ -68,10 +68,10 @@ func TestParse_Errors(t *testing.T) {
 		{"cond cat args", "assert cat /proc/cmdline\n", "t.scn:1:8: cat: expected cat FILE == TEXT or cat FILE != TEXT"},
 		{"cond count op", "loop_until count /sys/* ~ 1\n", "t.scn:1:25: count: expected an operator (== != < <= > >=), got \"~\""},
 		{"cond count number", "loop_until count /sys/* == one\n", "t.scn:1:28: count: expected a number, got \"one\""},
-		{"cond grep option", "loop_until grep -z x /f\n", "t.scn:1:17: grep: unknown option -z: expected -q, -v, -x or -F"},
+		{"cond grep option", "loop_until grep -z x /f\n", "t.scn:1:17: grep: unknown option -z: expected -q, -v, -x, -w or -F"},
 		{"cond bad regexp", "assert dmesg 'a('\n", "t.scn:1:14: bad pattern \"a(\": error parsing regexp: missing closing ): `a(`"},
 		{"cond empty not", "assert !\n", "t.scn:1:8: !: expected a condition after it"},
-		{"grep option", "grep -z x /f\n", "t.scn:1:6: grep: unknown option -z: expected -q, -v, -x or -F"},
+		{"grep option", "grep -z x /f\n", "t.scn:1:6: grep: unknown option -z: expected -q, -v, -x, -w or -F"},
 		{"set_ftrace_enabled value", "set_ftrace_enabled 2\n", "t.scn:1:20: set_ftrace_enabled: expected 0 or 1, got \"2\""},
 		{"set_pre_patch_ret value", "set_pre_patch_ret test_klp_callbacks_demo x\n", "t.scn:1:43: set_pre_patch_ret: expected an integer, got \"x\""},
 		{"dmesg option", "dmesg -c\n", "t.scn:1:7: dmesg: expected -C or nothing, got \"-c\""},
@@ -210,4 +210,28 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("f.scn", data, nil)
 	})
+}
+
+// grep's -x, -w and -F, alone and together, as GNU grep matches.
+func TestGrepLines(t *testing.T) {
+	text := "cmdline_proc_show <-seq_read\nlivepatch_cmdline_proc_show\nx.y\n"
+	for _, tt := range []struct {
+		pattern                     string
+		fixed, whole, word, invert bool
+		want                        int
+	}{
+		{"cmdline_proc_show", false, false, false, false, 2},
+		{"cmdline_proc_show", false, false, true, false, 1},
+		{"cmdline_proc_show", true, false, true, false, 1},
+		{"cmdline_proc_show", true, false, true, true, 2},
+		{"x.y", true, true, false, false, 1},
+		{"x.y", false, false, true, false, 1},
+		{"proc", false, false, true, false, 0},
+		{"livepatch_cmdline_proc_show", false, true, false, false, 1},
+	} {
+		got, err := grepLines(text, tt.pattern, tt.fixed, tt.whole, tt.word, tt.invert)
+		if err != nil || len(got) != tt.want {
+			t.Errorf("grep %q fixed=%v whole=%v word=%v invert=%v: %q %v, want %d lines", tt.pattern, tt.fixed, tt.whole, tt.word, tt.invert, got, err, tt.want)
+		}
+	}
 }

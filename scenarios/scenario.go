@@ -127,7 +127,7 @@ type Cond struct {
 	Args []Word
 	Op   string // cat: == or !=; count and tasks: == != < <= > >=
 	// grep flags
-	fixed, whole, invert bool
+	fixed, whole, word, invert bool
 }
 
 // Catalog is the built-in module catalog (package livepatch/testmods): the

@@ -113,14 +113,22 @@ func (r *runner) cat(c *Cmd) error {
 }
 
 // grepLines returns the lines of text that match.
-func grepLines(text, pattern string, fixed, whole, invert bool) ([]string, error) {
+func grepLines(text, pattern string, fixed, whole, word, invert bool) ([]string, error) {
 	if text == "" {
 		return nil, nil
 	}
 	var re *regexp.Regexp
+	if fixed && word && !whole {
+		// -Fw: the fixed string as a whole word.
+		fixed, pattern = false, regexp.QuoteMeta(pattern)
+	}
 	if !fixed {
-		if whole {
+		switch {
+		case whole:
 			pattern = "^(?:" + pattern + ")$"
+		case word:
+			// -w: the match must not touch word characters on either side.
+			pattern = `(?:^|[^\w])(?:` + pattern + `)(?:[^\w]|$)`
 		}
 		var err error
 		if re, err = regexp.Compile(pattern); err != nil {
@@ -145,17 +153,18 @@ func grepLines(text, pattern string, fixed, whole, invert bool) ([]string, error
 	return out, nil
 }
 
-// grep is grep [-q] [-v] [-x] [-F] PATTERN FILE... [> FILE]: it fails
+// grep is grep [-q] [-v] [-x] [-w] [-F] PATTERN FILE... [> FILE]: it fails
 // (exit status 1) when nothing matches, as grep does, which only matters
 // with '!'; a missing file prints grep's error.
 func (r *runner) grep(c *Cmd) error {
 	a := r.args(c)
-	var quiet, invert, whole, fixed bool
+	var quiet, invert, whole, word, fixed bool
 	i := 0
 	for ; i < len(a) && strings.HasPrefix(a[i], "-") && a[i] != "-" && !c.Args[i].Quoted; i++ {
 		quiet = quiet || strings.Contains(a[i], "q")
 		invert = invert || strings.Contains(a[i], "v")
 		whole = whole || strings.Contains(a[i], "x")
+		word = word || strings.Contains(a[i], "w")
 		fixed = fixed || strings.Contains(a[i], "F")
 	}
 	pattern, files := a[i], a[i+1:]
@@ -169,7 +178,7 @@ func (r *runner) grep(c *Cmd) error {
 			fmt.Fprintln(r.opts.Stderr, fileErr)
 			continue
 		}
-		lines, err := grepLines(s, pattern, fixed, whole, invert)
+		lines, err := grepLines(s, pattern, fixed, whole, word, invert)
 		if err != nil {
 			return r.die("grep: %v", err)
 		}
@@ -406,7 +415,7 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		lines, err := grepLines(s, a[0], cd.fixed, cd.whole, cd.invert)
+		lines, err := grepLines(s, a[0], cd.fixed, cd.whole, cd.word, cd.invert)
 		return len(lines) > 0, err
 	case "count":
 		n, err := strconv.Atoi(a[1])
