@@ -341,6 +341,9 @@ func (r *runner) loopUntilCmd(c *Cmd) error {
 
 // condFailed is the die of a condition that did not hold.
 func (r *runner) condFailed(c *Cmd, condErr error, what string) error {
+	if c.Die != nil && c.Skip {
+		return &skipError{r.expand(*c.Die)}
+	}
 	if c.Die != nil {
 		return r.die("%s", r.expand(*c.Die))
 	}

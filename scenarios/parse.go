@@ -586,15 +586,16 @@ func (p *parser) command(l line) *Cmd {
 				p.errorf(t.pos(), "||: expected die MESSAGE after it")
 				return nil
 			}
-			if d, _ := tail[0].word.Literal(); d != "die" {
-				p.errorf(tail[0].pos(), "||: expected die MESSAGE after it, got %q", tail[0].word.String())
+			d, _ := tail[0].word.Literal()
+			if d != "die" && d != "skip" {
+				p.errorf(tail[0].pos(), "||: expected die MESSAGE or skip MESSAGE after it, got %q", tail[0].word.String())
 				return nil
 			}
 			if len(tail) != 2 || tail[1].kind != tokWord {
-				p.errorf(tail[0].pos(), "die: expected one MESSAGE (quote it)")
+				p.errorf(tail[0].pos(), "%s: expected one MESSAGE (quote it)", d)
 				return nil
 			}
-			c.Die = &tail[1].word
+			c.Die, c.Skip = &tail[1].word, d == "skip"
 			i = len(rest)
 		}
 		if c.Redir != nil && i+1 < len(rest) && rest[i+1].kind == tokWord {

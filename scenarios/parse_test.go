@@ -59,7 +59,7 @@ func TestParse_Errors(t *testing.T) {
 		{"two redirects", "echo 1 > a > b\n", "t.scn:1:12: second redirection: expected one > FILE"},
 		{"word after redirect", "echo 1 > a b\n", "t.scn:1:12: unexpected \"b\" after the redirection"},
 		{"die not taken", "sleep 1 || die x\n", "t.scn:1:9: sleep does not take || die: only loop_until, run_until and assert do"},
-		{"|| without die", "assert exists /x || true\n", "t.scn:1:21: ||: expected die MESSAGE after it, got \"true\""},
+		{"|| without die", "assert exists /x || true\n", "t.scn:1:21: ||: expected die MESSAGE or skip MESSAGE after it, got \"true\""},
 		{"die two words", "assert exists /x || die a b\n", "t.scn:1:21: die: expected one MESSAGE (quote it)"},
 		{"bang not taken", "! sleep 1\n", "t.scn:1:1: sleep cannot be negated with '!' (only echo, cat and grep can)"},
 		{"bang alone", "!\n", "t.scn:1:1: !: expected a command after it"},
@@ -216,9 +216,9 @@ func FuzzParse(f *testing.F) {
 func TestGrepLines(t *testing.T) {
 	text := "cmdline_proc_show <-seq_read\nlivepatch_cmdline_proc_show\nx.y\n"
 	for _, tt := range []struct {
-		pattern                     string
+		pattern                    string
 		fixed, whole, word, invert bool
-		want                        int
+		want                       int
 	}{
 		{"cmdline_proc_show", false, false, false, false, 2},
 		{"cmdline_proc_show", false, false, true, false, 1},

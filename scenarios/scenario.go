@@ -106,6 +106,7 @@ type Cmd struct {
 	Not   bool   // "! CMD": the command must fail
 	Redir *Redir // "> FILE" or ">> FILE"
 	Die   *Word  // "|| die MSG": the message when the command fails
+	Skip  bool   // "|| skip MSG" instead: a failure skips the test
 	Cond  *Cond  // the condition of loop_until, run_until and assert
 	// Options parsed from the arguments (key=value words), by command.
 	opts map[string]Word
