@@ -107,6 +107,13 @@ type CPU struct {
 	// clears, as the MSRs of the same names. With LSTAR zero a syscall only
 	// exits to the host (the user-mode runner's Linux ABI).
 	LSTAR, FMASK uint64
+	// HostCall, when set, is offered every vmcall first, inside Run, with
+	// RIP already past it: returning true means it served the call (it may
+	// change registers and memory, but not switch what the CPU runs) and
+	// execution goes on without leaving Run; false makes Run return
+	// ExitHypercall as usual. It saves a Run exit on hot hypercalls such as
+	// the ftrace handler's.
+	HostCall func() bool
 	// TrapSyscalls makes syscall and sysretq also stop Run (ExitSyscall,
 	// ExitSysret) after doing their work when LSTAR is set, for tools that
 	// watch every kernel entry; the guest kernel itself does not need it.

@@ -541,3 +541,18 @@ func TestSwapgs(t *testing.T) {
 		t.Errorf("rax %d gs %#x kgs %#x", c.R[isa.RAX], c.GSBase, c.KernelGSBase)
 	}
 }
+
+// HostCall serves a vmcall without leaving Run, or declines it.
+func TestHostCall(t *testing.T) {
+	c := machine(t, "0f 01 c1 0f 01 c1 f4") // vmcall; vmcall; hlt
+	calls := 0
+	c.HostCall = func() bool {
+		calls++
+		c.R[isa.RAX] = 42
+		return calls == 1 // serve the first, decline the second
+	}
+	wantExit(t, c.Run(10), ExitHypercall)
+	if calls != 2 || c.RIP != kText+6 || c.R[isa.RAX] != 42 || c.Insns != 2 {
+		t.Errorf("calls %d rip %#x rax %d insns %d", calls, c.RIP, c.R[isa.RAX], c.Insns)
+	}
+}

@@ -752,6 +752,9 @@ func (c *CPU) generic(op *isa.Op) bool {
 			c.fault(VecUD, 0, 0) // as outside VMX: only the guest kernel calls the host
 		}
 		c.RIP = next
+		if c.HostCall != nil && c.HostCall() {
+			return false // served in place; the budget keeps running
+		}
 		return c.stop(Exit{Reason: ExitHypercall})
 	default:
 		panic("BUG: emu: unhandled op kind")

@@ -6,6 +6,21 @@ import (
 	"klpsim/isa"
 )
 
+// fastHypercall serves, inside the CPU's Run, the hypercalls that never
+// switch what the CPU runs — the ftrace handler chief among them, on every
+// traced call — so that they cost no Run exit (emu.CPU.HostCall). None of
+// them can stop the machine (set k.err) either: runCPU only looks at that
+// between Run exits.
+func (k *Kernel) fastHypercall(c *CPU) bool {
+	switch c.emu.R[isa.RAX] {
+	case hcFtrace, hcGetpid, hcNeedResched, hcTIWork, hcMsecsToJiffies,
+		hcKlpUpdate, hcSchedTrySwitch, hcPrintk, hcSeqPrintf:
+		k.hypercall(c)
+		return true
+	}
+	return false
+}
+
 // hypercall services the vmcall that stopped CPU c. Arguments are in the
 // C argument registers; the result goes to the calling task's rax — in its
 // saved context if the call switched it out.

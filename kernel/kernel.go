@@ -282,6 +282,7 @@ func (k *Kernel) addCPU(id int) error {
 		return err
 	}
 	c.emu.GSBase = c.pcpu
+	c.emu.HostCall = func() bool { return k.fastHypercall(c) }
 	c.emu.LSTAR = k.sym("entry_SYSCALL_64")
 	c.emu.FMASK = emu.FlagIF | emu.FlagDF | emu.FlagTF | emu.FlagAC
 	k.cpus = append(k.cpus, c)
