@@ -56,10 +56,6 @@ ncalls:	.quad 0
 // __x64_sys_pause, which holds a transition that replaces it open.
 const tkPauser = "1:\tmov eax, 34\n\tsyscall\n\tjmp 1b\n"
 
-// benchNopSiteNS is the last nop-site ns/call, for the ratios of the
-// other modes.
-var benchNopSiteNS float64
-
 // BenchmarkCall is the cost of one call of bench_fn from a kthread's loop
 // with the function's site as a nop, traced by an ftrace ops that does not
 // redirect, livepatched, livepatched but in transition with the caller
@@ -173,11 +169,6 @@ func BenchmarkCall(b *testing.B) {
 			ns := float64(b.Elapsed().Nanoseconds()) / float64(n)
 			b.ReportMetric(insns/float64(n), "insns/call")
 			b.ReportMetric(ns, "ns/call")
-			if mode == "nop-site" {
-				benchNopSiteNS = ns
-			} else if benchNopSiteNS != 0 {
-				b.ReportMetric(ns/benchNopSiteNS, "x-nop-site")
-			}
 		})
 	}
 }
