@@ -39,6 +39,11 @@ type Options struct {
 	Dmesg bool
 	// OnEvent receives the livepatch event stream.
 	OnEvent func(livepatch.Event)
+	// Update makes a check_result that does not match accept the actual
+	// transcript: the test passes and Result.Updates holds the section's
+	// new contents, for Rewrite. (A check that found no canary still
+	// fails: there is nothing to accept.)
+	Update bool
 }
 
 // TestResult is one start_test's outcome.
@@ -54,6 +59,9 @@ type Result struct {
 	Tests  []TestResult
 	Failed bool   // an expectation failed, a wait timed out, or the script died
 	Msg    string // the failure, when Failed
+	// Updates are the expected sections that Options.Update accepted new
+	// contents for, by name.
+	Updates map[string]string
 }
 
 // SetupError is a failure to set the scenario up (boot, module

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bytes"
+	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 
 // testCatalog is the built-in catalog the suite runs against.
 func testCatalog() Catalog { return Builtin }
+
+var update = flag.Bool("update", false, "rewrite the scenario files' expected sections (check_result) with the actual transcripts")
 
 // TestScenarios runs every scenario file under scenarios/ (the selftest
 // suite, the teaching walkthroughs, testdata/) and fails on any failed
@@ -44,9 +47,19 @@ func TestScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			res, err := Run(s, Options{Stdout: &out, Stderr: &out, Catalog: testCatalog()})
+			res, err := Run(s, Options{Stdout: &out, Stderr: &out, Catalog: testCatalog(), Update: *update})
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(res.Updates) > 0 && !res.Failed {
+				nd, err := Rewrite(data, res.Updates)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(f, nd, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("updated %s", f)
 			}
 			if res.Failed {
 				t.Errorf("%s failed: %s\n%s", f, res.Msg, out.String())

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"klpsim/livepatch"
@@ -45,11 +48,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)")
 	maxInsns := fs.Uint64("max-insns", 0, "instruction limit per scenario (0: none)")
 	maxTasks := fs.Int("max-tasks", 0, "task limit per scenario (0: the kernel's default, 32768)")
+	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	opts := scenarios.Options{Stdout: stdout, Stderr: stderr, Catalog: scenarios.Builtin,
-		CPUs: *cpus, MaxInsns: *maxInsns, MaxTasks: *maxTasks, Dmesg: *dmesg, CheckConsistency: *check}
+		CPUs: *cpus, MaxInsns: *maxInsns, MaxTasks: *maxTasks, Dmesg: *dmesg, CheckConsistency: *check,
+		Update: *update}
+	if *update && fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "klpsim run: --update needs FILE arguments: the built-in scenario cannot be rewritten")
+		return exitUsage
+	}
 	if *seed != "" {
 		n, err := strconv.ParseUint(*seed, 0, 64)
 		if err != nil {
@@ -89,6 +98,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		files = append(files, file{name, data})
 	}
 	var parsed []*scenarios.Scenario
+	data := map[*scenarios.Scenario][]byte{} // for --update
 	bad := false
 	for _, f := range files {
 		s, err := scenarios.Parse(f.name, f.data, opts.Catalog)
@@ -98,6 +108,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		parsed = append(parsed, s)
+		data[s] = f.data
 	}
 	if bad {
 		return exitUsage
@@ -133,8 +144,53 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if res.Failed && status == exitOK {
 			status = exitFail
 		}
+		switch {
+		case len(res.Updates) > 0 && res.Failed:
+			// All or nothing: a scenario that failed elsewhere may have
+			// accepted a transcript of a broken run.
+			fmt.Fprintf(stderr, "klpsim run: %s failed: not updated\n", s.File)
+		case len(res.Updates) > 0:
+			if err := rewriteScenario(s.File, data[s], res.Updates, stderr); err != nil {
+				fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+				status = exitUsage
+			}
+		}
 	}
 	return status
+}
+
+// rewriteScenario writes the file back with its accepted sections
+// (--update), in one rename so that a failure leaves the old file whole.
+func rewriteScenario(name string, old []byte, updates map[string]string, stderr io.Writer) error {
+	out, err := scenarios.Rewrite(old, updates)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".klpsim-update-*")
+	if err != nil {
+		return err
+	}
+	_, werr := tmp.Write(out)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), fi.Mode().Perm())); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	names := make([]string, 0, len(updates))
+	for n := range updates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(stderr, "klpsim run: updated %s: %s\n", name, strings.Join(names, ", "))
+	return nil
 }
 
 // eventJSON is one line of --json's event stream.
