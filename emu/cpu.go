@@ -136,6 +136,13 @@ type CPU struct {
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64
+	// bpAt is RIP+1 of the breakpoint the last Run stopped at (0: none),
+	// and bpSkip says this Run resumes there: the one breakpoint Run does
+	// not report. Any other Run start — after a budget exit, a hypercall,
+	// an interrupt moved RIP — reports a breakpoint on its first
+	// instruction like any other.
+	bpAt   uint64
+	bpSkip bool
 	exc          Exception
 	exit         Exit // set by generic for the instructions that end Run
 }

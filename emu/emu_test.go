@@ -319,7 +319,21 @@ func TestBreakpoint(t *testing.T) {
 	if c.R[isa.RAX] != 3 {
 		t.Errorf("rax = %d after resume, want 3", c.R[isa.RAX])
 	}
+	// A Run that starts at a breakpoint for any other reason than resuming
+	// from it — here the budget ran out just before — reports it.
+	c.RIP = kText
+	wantExit(t, c.Run(2), ExitBudget)
+	wantExit(t, c.Run(100), ExitBreakpoint)
+	if c.RIP != kText+6 || c.R[isa.RAX] != 5 {
+		t.Fatalf("stopped at %#x with rax %d; want %#x, 5", c.RIP, c.R[isa.RAX], kText+6)
+	}
+	// And single-stepping stops at it once, then executes it.
+	wantExit(t, c.Run(1), ExitBudget)
+	if c.R[isa.RAX] != 6 {
+		t.Fatalf("rax = %d after stepping over the breakpoint, want 6", c.R[isa.RAX])
+	}
 	c.mem.ClearBreakpoint(kText + 6)
+	c.R[isa.RAX] = 3
 	c.RIP = kText
 	wantExit(t, c.Run(100), ExitHlt)
 	if c.R[isa.RAX] != 6 {

@@ -8,15 +8,16 @@ import (
 )
 
 // Run executes instructions until budget instructions have retired or
-// something the caller must handle happens, and says which. A breakpoint on
-// the first instruction of a Run is not reported, so that calling Run again
-// after ExitBreakpoint resumes. Run(1) single-steps.
+// something the caller must handle happens, and says which. Calling Run
+// again after ExitBreakpoint, RIP unchanged, executes the instruction under
+// the breakpoint instead of reporting it again. Run(1) single-steps.
 //
 // Guest faults never escape as Go panics: the interpreter raises them with
 // a sentinel panic that Run recovers once, leaving RIP at the faulting
 // instruction and the architectural state as it was before it.
 func (c *CPU) Run(budget uint64) (exit Exit) {
 	c.left, c.budget = budget, budget
+	c.bpSkip, c.bpAt = c.bpAt == c.RIP+1, 0
 	defer func() {
 		if r := recover(); r != nil {
 			if r != errGuestFault {
@@ -46,7 +47,8 @@ func (c *CPU) run(budget uint64) Exit {
 		}
 		cp := c.cp
 		op := &cp.ops[cp.idx[off]]
-		if op.Trap != 0 && c.left != budget {
+		if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+			c.bpAt = c.RIP + 1
 			return Exit{Reason: ExitBreakpoint}
 		}
 		c.left--

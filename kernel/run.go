@@ -121,8 +121,8 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 		case emu.ExitException:
 			k.exception(c, x.Exc)
 		case emu.ExitBreakpoint:
-			// Running again executes the instruction: Run does not stop
-			// at a breakpoint on its first instruction.
+			// Running again executes the instruction: Run does not
+			// report the breakpoint it resumes from.
 			k.breakpoint(c)
 		}
 	}
@@ -133,7 +133,8 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 // Step executes one instruction on CPU cpu (or, if it is halted, nothing)
 // and handles what it exits for, without moving the clock: the building
 // block of single-stepping a task through a call. A vmcall counts as one
-// instruction, whatever the host does for it.
+// instruction, whatever the host does for it; a breakpoint first reached
+// stops the step before its instruction (the next Step executes it).
 func (k *Kernel) Step(cpu int) error {
 	c := k.cpus[cpu]
 	if c.halted || k.err != nil {
