@@ -46,6 +46,8 @@ const (
 	hcKprobeEnter                 // kprobe_ftrace_handler(rdi = ip): rax = 1 to run the probes (current_kprobe set), 0 not
 	hcKprobeGet                   // rax = the rsi'th enabled struct kprobe * at ip rdi, 0 past the last
 	hcKprobeExit                  // current_kprobe = NULL
+	hcKtimeGetBoottime            // ktime_get_boottime_ns(): rax = simulated ns since boot
+	hcIdleTime                    // rax = the ns every CPU spent idle (halted), summed
 	hcCount                       // number of hypercalls, not one
 )
 
@@ -63,6 +65,7 @@ var hypercallNames = map[int]string{
 	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME", hcOpStartArgs: "HC_OP_START_ARGS",
 	hcKprobeRegister: "HC_KPROBE_REGISTER", hcKprobeUnregister: "HC_KPROBE_UNREGISTER",
 	hcKprobeEnter: "HC_KPROBE_ENTER", hcKprobeGet: "HC_KPROBE_GET", hcKprobeExit: "HC_KPROBE_EXIT",
+	hcKtimeGetBoottime: "HC_KTIME_GET_BOOTTIME", hcIdleTime: "HC_IDLE_TIME",
 }
 
 // Task states, as Linux numbers them (include/linux/sched.h).

@@ -58,6 +58,7 @@ func (k *Kernel) initFS() error {
 	}{
 		{"/proc/cmdline", 0o444, show("cmdline_proc_show")},
 		{"/proc/meminfo", 0o444, show("meminfo_proc_show")},
+		{"/proc/uptime", 0o444, show("uptime_proc_show")},
 		{"/proc/kallsyms", 0o444, vfs.SeqFile(func(ctx any, m *vfs.Seq) error {
 			return k.Syms.WriteProcKallsyms(m, true)
 		})},

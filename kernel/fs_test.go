@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,5 +50,59 @@ func TestProcAndSys(t *testing.T) {
 	}
 	if _, err := k.FS.Cat(nil, "/proc/99999/comm"); err == nil {
 		t.Error("cat of a missing pid succeeded")
+	}
+}
+
+// /proc/uptime prints the time since boot and the summed idle time of all
+// CPUs, each as seconds and truncated hundredths (fs/proc/uptime.c).
+func TestProcUptime(t *testing.T) {
+	uptime := func(k *Kernel) (up, idle float64) {
+		t.Helper()
+		out, err := k.FS.Cat(nil, "/proc/uptime")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Sscanf(out, "%f %f\n", &up, &idle); err != nil || !regexp.MustCompile(`^\d+\.\d\d \d+\.\d\d\n$`).MatchString(out) {
+			t.Fatalf("/proc/uptime = %q (%v)", out, err)
+		}
+		return up, idle
+	}
+	// An idle machine: each CPU idles all the time it is up, bar boot and
+	// the reads.
+	k := boot(t, Config{CPUs: 2})
+	for _, tt := range []struct {
+		at   uint64
+		want string // the uptime field: truncated, not rounded
+	}{
+		{500_000_000, "0.50"},
+		{61_999_000_000, "61.99"},
+		{100_007_000_000, "100.00"},
+	} {
+		if err := k.RunFor(tt.at - k.Now()); err != nil {
+			t.Fatal(err)
+		}
+		out, err := k.FS.Cat(nil, "/proc/uptime")
+		if err != nil || !strings.HasPrefix(out, tt.want+" ") {
+			t.Errorf("at %d ns: /proc/uptime = %q, %v; want %s first", tt.at, out, err, tt.want)
+		}
+		up, idle := uptime(k)
+		if idle < 2*up*0.99 || idle > 2*(up+0.01) { // up is truncated
+			t.Errorf("idle machine at %.2f s: idle %.2f s, want nearly twice the uptime", up, idle)
+		}
+	}
+
+	// One CPU of two spinning for 10 s: the idle time grows by the other's.
+	// (A 10 MHz machine, so that the spinning costs the test little.)
+	k = boot(t, Config{CPUs: 2, ClockHz: 10_000_000})
+	_, idle0 := uptime(k)
+	if _, err := k.SpawnUser("spin", userProg(t, "1: inc rbx\n jmp 1b\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RunFor(10e9); err != nil {
+		t.Fatal(err)
+	}
+	_, idle1 := uptime(k)
+	if d := idle1 - idle0; d < 9.9 || d > 10.1 {
+		t.Errorf("idle time grew by %.2f s in 10 s with one CPU of two busy, want about 10", d)
 	}
 }

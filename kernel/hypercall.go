@@ -14,7 +14,8 @@ import (
 func (k *Kernel) fastHypercall(c *CPU) bool {
 	switch c.emu.R[isa.RAX] {
 	case hcFtrace, hcGetpid, hcNeedResched, hcTIWork, hcMsecsToJiffies,
-		hcKlpUpdate, hcSchedTrySwitch, hcPrintk, hcSeqPrintf:
+		hcKlpUpdate, hcSchedTrySwitch, hcPrintk, hcSeqPrintf,
+		hcKtimeGetBoottime, hcIdleTime:
 		k.hypercall(c)
 		return true
 	}
@@ -77,6 +78,12 @@ func (k *Kernel) hypercall(c *CPU) {
 		ret, r[isa.RDX] = t.threadf, t.threadd
 	case hcGetpid:
 		ret = uint64(t.PID)
+	case hcKtimeGetBoottime:
+		ret = k.now
+	case hcIdleTime:
+		for _, c := range k.cpus {
+			ret += c.idleNS
+		}
 	case hcSysWrite:
 		ret = k.sysWrite(c, r[isa.RDI], r[isa.RSI], r[isa.RDX])
 	case hcSysOther:

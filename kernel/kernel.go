@@ -133,6 +133,10 @@ type CPU struct {
 	rq     []*Task // runnable tasks waiting for this CPU, in order
 	halted bool    // in hlt, waiting for a wake-up
 	pcpu   uint64  // address of the per-CPU area (gs base in the kernel)
+	// idleNS is the simulated time the CPU spent halted in its idle loop
+	// (kcpustat's CPUTIME_IDLE, for /proc/uptime); quantumInsns is where
+	// its instruction count stood when the current quantum began.
+	idleNS, quantumInsns uint64
 }
 
 // Hooks are the calls the kernel makes into livepatch, at the points Linux

@@ -46,8 +46,11 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 			end = k.now + 1
 		}
 		busy := false
+		start := k.now
 		for _, i := range k.cpuOrder() {
-			if k.runCPU(k.cpus[i], end) {
+			c := k.cpus[i]
+			c.quantumInsns = c.emu.Insns
+			if k.runCPU(c, end) {
 				busy = true
 			}
 			if k.err != nil {
@@ -64,6 +67,7 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 			}
 			k.now = max(next, k.now)
 		}
+		k.accountIdle(k.now - start)
 		if k.now%k.tickNS() == 0 {
 			k.timerInterrupts()
 		}
@@ -72,6 +76,18 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 		return nil
 	}
 	return k.err
+}
+
+// accountIdle charges each CPU that ended a quantum of span ns halted
+// with the part of it that it did not spend running instructions.
+func (k *Kernel) accountIdle(span uint64) {
+	for _, c := range k.cpus {
+		if !c.halted {
+			continue
+		}
+		ran := (c.emu.Insns - c.quantumInsns) * 1_000_000_000 / k.cfg.ClockHz
+		c.idleNS += span - min(span, ran)
+	}
 }
 
 // cpuOrder is a seeded permutation of the CPUs for one quantum.

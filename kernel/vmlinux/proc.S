@@ -81,7 +81,69 @@ meminfo_proc_show:
 	ret
 	.size meminfo_proc_show, .-meminfo_proc_show
 
+# ktime_get_boottime_ns(): simulated nanoseconds since boot.
+	.globl ktime_get_boottime_ns
+	.type ktime_get_boottime_ns, @function
+ktime_get_boottime_ns:
+	.fentry
+	mov eax, HC_KTIME_GET_BOOTTIME
+	vmcall
+	ret
+	.size ktime_get_boottime_ns, .-ktime_get_boottime_ns
+
+# uptime_proc_show(m, v): fs/proc/uptime.c. The idle time is every CPU's
+# (for_each_possible_cpu: idle_nsec += get_idle_time(&kcs, i)), read
+# before the uptime, as there; both print as seconds and hundredths.
+	.globl uptime_proc_show
+	.type uptime_proc_show, @function
+uptime_proc_show:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	push rbx
+	push r12
+	push r13
+	push r14
+	mov rbx, rdi
+	mov eax, HC_IDLE_TIME
+	vmcall
+	xor edx, edx
+	mov ecx, 1000000000		# NSEC_PER_SEC
+	div rcx				# idle.tv_sec, idle.tv_nsec
+	mov r13, rax
+	mov r14, rdx
+	call ktime_get_boottime_ns
+	xor edx, edx
+	mov ecx, 1000000000
+	div rcx				# uptime.tv_sec, uptime.tv_nsec
+	mov r12, rax
+	mov rax, rdx
+	xor edx, edx
+	mov ecx, 10000000		# NSEC_PER_SEC / 100
+	div rcx
+	mov rcx, rax			# uptime hundredths
+	mov rax, r14
+	xor edx, edx
+	mov r8d, 10000000
+	div r8
+	mov r9, rax			# idle hundredths
+	mov r8, r13
+	mov rdx, r12
+	mov rdi, rbx
+	lea rsi, [rip + .Lfmt_uptime]
+	call seq_printf
+	xor eax, eax
+	pop r14
+	pop r13
+	pop r12
+	pop rbx
+	pop rbp
+	ret
+	.size uptime_proc_show, .-uptime_proc_show
+
 	.section .rodata
+.Lfmt_uptime:
+	.asciz "%lu.%02lu %lu.%02lu\n"
 .Lfmt_line:
 	.asciz "%s\n"
 .Lfmt_total:
