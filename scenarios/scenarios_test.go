@@ -52,11 +52,7 @@ func TestScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(res.Updates) > 0 && !res.Failed {
-				nd, err := Rewrite(data, res.Updates)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(f, nd, 0o644); err != nil {
+				if _, err := RewriteFile(f, data, res.Updates); err != nil {
 					t.Fatal(err)
 				}
 				t.Logf("updated %s", f)

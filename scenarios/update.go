@@ -1,7 +1,10 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -58,4 +61,38 @@ func Rewrite(data []byte, updates map[string]string) ([]byte, error) {
 		return nil, fmt.Errorf("no section %s", strings.Join(missing, ", "))
 	}
 	return txtar.Format(ar), nil
+}
+
+// RewriteFile writes Rewrite(old, updates) over the file name, in one
+// rename so that a failure leaves the old file whole, keeping its mode.
+// It returns the updated sections' names, sorted.
+func RewriteFile(name string, old []byte, updates map[string]string) ([]string, error) {
+	out, err := Rewrite(old, updates)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".klpsim-update-*")
+	if err != nil {
+		return nil, err
+	}
+	_, werr := tmp.Write(out)
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), fi.Mode().Perm())); err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	names := make([]string, 0, len(updates))
+	for n := range updates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names, nil
 }

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -150,47 +148,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			// accepted a transcript of a broken run.
 			fmt.Fprintf(stderr, "klpsim run: %s failed: not updated\n", s.File)
 		case len(res.Updates) > 0:
-			if err := rewriteScenario(s.File, data[s], res.Updates, stderr); err != nil {
+			names, err := scenarios.RewriteFile(s.File, data[s], res.Updates)
+			if err != nil {
 				fmt.Fprintf(stderr, "klpsim run: %v\n", err)
 				status = exitUsage
+				break
 			}
+			fmt.Fprintf(stderr, "klpsim run: updated %s: %s\n", s.File, strings.Join(names, ", "))
 		}
 	}
 	return status
-}
-
-// rewriteScenario writes the file back with its accepted sections
-// (--update), in one rename so that a failure leaves the old file whole.
-func rewriteScenario(name string, old []byte, updates map[string]string, stderr io.Writer) error {
-	out, err := scenarios.Rewrite(old, updates)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), ".klpsim-update-*")
-	if err != nil {
-		return err
-	}
-	_, werr := tmp.Write(out)
-	cerr := tmp.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp.Name(), fi.Mode().Perm())); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	names := make([]string, 0, len(updates))
-	for n := range updates {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(stderr, "klpsim run: updated %s: %s\n", name, strings.Join(names, ", "))
-	return nil
 }
 
 // eventJSON is one line of --json's event stream.
