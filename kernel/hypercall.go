@@ -53,6 +53,10 @@ func (k *Kernel) hypercall(c *CPU) {
 		if k.Hooks.SchedTrySwitch != nil && t.TIF&TIFPatchPending != 0 {
 			k.Hooks.SchedTrySwitch(t)
 		}
+	case hcWakeUpProcess:
+		if w := k.taskByGuestID(r[isa.RDI]); w != nil {
+			ret = b2u(k.wakeUp(w, TaskInterruptible|TaskUninterruptible))
+		}
 	case hcTIWork:
 		ret = uint64(t.TIF & exitToUserWork)
 		if k.needResched(c) {
