@@ -13,10 +13,17 @@ import (
 
 // Core is the livepatch core's global state (kernel/livepatch/core.c and
 // transition.c): the list of patches in use, the one in transition and its
-// target state. The kernel goroutine owns it; klp_mutex is implicit, since
-// one goroutine steps the whole machine.
+// target state. The kernel goroutine owns it, and klp_mutex serialises
+// every operation on it as in Linux: host operations call guest code
+// (callbacks, module inits) that may sleep while other tasks run, so a
+// second operation can start before the first has finished; it then sleeps
+// in mutex_lock until the first one lets go (see lock).
 type Core struct {
 	k *kernel.Kernel
+
+	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
+	// mutexLock and mutexUnlock are the guest functions that take it.
+	klpMutex, mutexLock, mutexUnlock uint64
 
 	// patches is klp_patches: enabled patches and the one in transition,
 	// in enable order; stack_order is the 1-based position here.
@@ -37,8 +44,6 @@ type Core struct {
 	// OnEvent, when set, receives every Event as it happens (the debugger,
 	// the timeline and tests subscribe here).
 	OnEvent func(Event)
-	// comingAlive is mod->klp_alive for modules in COMING state.
-	comingAlive map[*kernel.Module]bool
 	// checker, when on, watches every task's execution for consistency
 	// violations (see checker.go).
 	checker *checker
@@ -81,6 +86,16 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	if err := c.setOp("klp_op_enable_patch", "klp_enable_patch", c.enablePatchOp); err != nil {
 		return nil, err
 	}
+	for _, s := range []struct {
+		name string
+		addr *uint64
+	}{{"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+		a, ok := k.Sym(s.name)
+		if !ok {
+			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)
+		}
+		*s.addr = a
+	}
 	if err := c.initShadow(); err != nil {
 		return nil, err
 	}
@@ -108,6 +123,19 @@ func (c *Core) setOp(word, name string, f kernel.OpFunc) error {
 	}
 	return c.k.Memory().WriteU64(addr, c.k.RegisterOp(name, f))
 }
+
+// lock is mutex_lock(&klp_mutex) on the operation's task: guest code, so
+// that a task that finds the mutex held sleeps in mutex_lock
+// (TASK_UNINTERRUPTIBLE) while the machine goes on, and /proc/PID/stack
+// shows where it waits.
+func (c *Core) lock(ctx *kernel.OpCtx) { ctx.Call(c.mutexLock, c.klpMutex) }
+
+// unlock is mutex_unlock(&klp_mutex): the first waiter gets it.
+func (c *Core) unlock(ctx *kernel.OpCtx) { ctx.Call(c.mutexUnlock, c.klpMutex) }
+
+// KlpMutex is the guest address of klp_mutex, for tools that show who
+// holds it and who waits (kernel.MutexOwner, kernel.MutexWaiters).
+func (c *Core) KlpMutex() uint64 { return c.klpMutex }
 
 // Patches returns klp_patches, in order.
 func (c *Core) Patches() []*Patch { return append([]*Patch(nil), c.patches...) }
@@ -196,23 +224,27 @@ func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 		c.log(t, kernErr, "module %s is not marked as a livepatch module\n", p.Mod.Name)
 		return errno.EINVAL
 	}
+	c.lock(ctx)
 	if !c.isPatchCompatible(p) {
 		c.log(t, kernErr, "Livepatch patch (%s) is not compatible with the already installed livepatches.\n", p.Mod.Name)
+		c.unlock(ctx)
 		return errno.EINVAL
 	}
 	if !c.k.TryModuleGet(p.Mod) {
+		c.unlock(ctx)
 		return errno.ENODEV
 	}
-	if err := c.initPatch(p); err != nil {
+	err = c.initPatch(p)
+	if err == nil {
+		err = c.enablePatchLocked(ctx, p)
+	}
+	if err != nil {
 		c.freePatchStart(p)
+		c.unlock(ctx)
 		c.freePatchFinish(p)
 		return err
 	}
-	if err := c.enablePatchLocked(ctx, p); err != nil {
-		c.freePatchStart(p)
-		c.freePatchFinish(p)
-		return err
-	}
+	c.unlock(ctx)
 	return nil
 }
 

@@ -122,9 +122,10 @@ func (c *Core) initObject(o *Object) error {
 	o.Patched = false
 	o.Mod = nil
 	if o.Name != "" {
-		// klp_find_object_module: only a module the loader has announced
-		// (klp_alive: COMING or LIVE) counts.
-		if m := c.k.FindModule(o.Name); m != nil && c.klpAlive(m) {
+		// klp_find_object_module: only a module klp_module_coming has
+		// announced and klp_module_going has not yet let go of counts:
+		// a GOING module's functions may run until its exit returns.
+		if m := c.k.FindModule(o.Name); m != nil && m.KlpAlive {
 			o.Mod = m
 		}
 	}
@@ -147,12 +148,6 @@ func (c *Core) initObject(o *Object) error {
 		return c.initObjectLoaded(o)
 	}
 	return nil
-}
-
-// klpAlive is mod->klp_alive: set in klp_module_coming, cleared in
-// klp_module_going.
-func (c *Core) klpAlive(m *kernel.Module) bool {
-	return m.State == kernel.ModuleStateLive || (m.State == kernel.ModuleStateComing && c.comingAlive[m])
 }
 
 // initObjectLoaded is klp_init_object_loaded: resolve every function's old

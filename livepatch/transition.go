@@ -111,11 +111,14 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	return true
 }
 
-// transitionWorkFn is klp_transition_work_fn, on a kworker.
+// transitionWorkFn is klp_transition_work_fn, on a kworker: the retry
+// holds klp_mutex across the completion and its post callbacks.
 func (c *Core) transitionWorkFn(ctx *kernel.OpCtx) uint64 {
+	c.lock(ctx)
 	if c.transitionPatch != nil {
 		c.tryCompleteTransition(ctx)
 	}
+	c.unlock(ctx)
 	return 0
 }
 

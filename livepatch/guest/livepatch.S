@@ -25,3 +25,17 @@ klp_enable_patch:
 klp_op_enable_patch:
 	.quad 0
 	.size klp_op_enable_patch, 8
+
+# DEFINE_MUTEX(klp_mutex): serialises the livepatch core (core.c). Every
+# host operation that changes klp_patches, the transition or a patch's
+# state takes it with mutex_lock on its own task (livepatch/core.go lock),
+# so a second operation sleeps in mutex_lock while the first runs guest
+# callbacks that sleep.
+	.balign 8
+	.globl klp_mutex
+	.type klp_mutex, @object
+klp_mutex:
+	.quad 0				# owner
+	.long 0, 0			# wait_lock, osq
+	.quad klp_mutex + MUTEX_WAIT_LIST, klp_mutex + MUTEX_WAIT_LIST
+	.size klp_mutex, MUTEX_SIZE
