@@ -161,18 +161,11 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 // until the task is done — at most timeout ns of simulated time — and
 // returns f's result. Guest functions f calls run on that task.
 func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
-	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
-	if err != nil {
-		return 0, err
-	}
-	t.Flags &^= PFKthread // a process in a system call, not a kthread
 	var ret uint64
 	done := false
-	t.opFn = func(ctx *OpCtx) uint64 {
-		ret = f(ctx)
-		return ret
+	if _, err := k.StartOnTask(comm, f, func(r uint64) { ret, done = r, true }); err != nil {
+		return 0, err
 	}
-	k.onExit(t, func() { done = true })
 	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
 		return 0, err
 	}
@@ -180,4 +173,26 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 		return 0, fmt.Errorf("kernel: %s did not finish in %d ms of simulated time", comm, timeout/1e6)
 	}
 	return ret, nil
+}
+
+// StartOnTask starts f as a host operation on a new task named comm and
+// returns without running the machine: several commands can then be under
+// way at once (a write to sysfs while an insmod sleeps in a callback).
+// done, if not nil, gets f's result once the task has exited (0 if it was
+// killed first).
+func (k *Kernel) StartOnTask(comm string, f OpFunc, done func(uint64)) (*Task, error) {
+	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.Flags &^= PFKthread // a process in a system call, not a kthread
+	var ret uint64
+	t.opFn = func(ctx *OpCtx) uint64 {
+		ret = f(ctx)
+		return ret
+	}
+	if done != nil {
+		k.onExit(t, func() { done(ret) })
+	}
+	return t, nil
 }
