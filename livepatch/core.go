@@ -24,6 +24,12 @@ type Core struct {
 	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
 	// mutexLock and mutexUnlock are the guest functions that take it.
 	klpMutex, mutexLock, mutexUnlock uint64
+	// completeTransitionFn is the guest klp_complete_transition, whose
+	// body is completeTransitionOp.
+	completeTransitionFn uint64
+	// warnPending and warnIdlePending are klp_complete_transition's two
+	// WARN_ON_ONCE(test_tsk_thread_flag(task, TIF_PATCH_PENDING)).
+	warnPending, warnIdlePending kernel.WarnSite
 
 	// patches is klp_patches: enabled patches and the one in transition,
 	// in enable order; stack_order is the 1-based position here.
@@ -68,7 +74,9 @@ var guestSources embed.FS
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
 func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle}
+	c := &Core{k: k, targetState: KLPTransitionIdle,
+		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
+		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
 	if err != nil {
 		return nil, err
@@ -86,10 +94,13 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	if err := c.setOp("klp_op_enable_patch", "klp_enable_patch", c.enablePatchOp); err != nil {
 		return nil, err
 	}
+	if err := c.setOp("klp_op_complete_transition", "klp_complete_transition", c.completeTransitionOp); err != nil {
+		return nil, err
+	}
 	for _, s := range []struct {
 		name string
 		addr *uint64
-	}{{"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
 		a, ok := k.Sym(s.name)
 		if !ok {
 			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)

@@ -300,8 +300,13 @@ func (c *Core) forceTransition(t *kernel.Task) {
 	c.emit(Event{Kind: EventForced, Patch: p.Name, Target: c.targetState})
 }
 
-// completeTransition is klp_complete_transition.
-func (c *Core) completeTransition(ctx *kernel.OpCtx) {
+// completeTransition is klp_complete_transition, called as the guest
+// function whose body completeTransitionOp is.
+func (c *Core) completeTransition(ctx *kernel.OpCtx) { ctx.Call(c.completeTransitionFn) }
+
+// completeTransitionOp is klp_complete_transition's body, on the task that
+// called it.
+func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	p := c.transitionPatch
 	t := ctx.Task
 	c.debug(t, c.dbg.completeTransition, "'%s': completing %s transition\n", p.Name, stateName(c.targetState))
@@ -317,8 +322,14 @@ func (c *Core) completeTransition(ctx *kernel.OpCtx) {
 			f.Transition = false
 		}
 	}
-	for _, task := range c.allTasks() {
-		task.TIF &^= kernel.TIFPatchPending
+	// Every task has switched: one still flagged is a bug, reported (once)
+	// and left flagged; its next klp_update_patch_state sets it idle.
+	for _, task := range c.k.Tasks() {
+		c.k.WarnOnce(ctx, &c.warnPending, task.TIF&kernel.TIFPatchPending != 0)
+		task.PatchState = KLPTransitionIdle
+	}
+	for _, task := range c.k.IdleTasks() {
+		c.k.WarnOnce(ctx, &c.warnIdlePending, task.TIF&kernel.TIFPatchPending != 0)
 		task.PatchState = KLPTransitionIdle
 	}
 	for _, o := range p.Objs {
@@ -339,6 +350,7 @@ func (c *Core) completeTransition(ctx *kernel.OpCtx) {
 	if c.checker != nil {
 		c.checker.disarm()
 	}
+	return 0
 }
 
 // cancelTransition is klp_cancel_transition: an enable that failed before
