@@ -224,7 +224,7 @@ type Module struct {
 	// cleared in klp_module_going (so still set while a GOING module's
 	// exit runs), read by klp_find_object_module.
 	KlpAlive bool
-	Spec      *ModuleSpec // the file it was loaded from
+	Spec     *ModuleSpec // the file it was loaded from
 
 	refcnt int // module_refcount(): references besides the base one
 	img    *image

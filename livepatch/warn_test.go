@@ -42,7 +42,7 @@ func TestCompleteTransition_WarnOnPatchPending(t *testing.T) {
 	want := []string{
 		`------------\[ cut here \]------------`,
 		`WARNING: CPU: 0 PID: \d+ at kernel/livepatch/transition.c:132 klp_complete_transition\+0x[0-9a-f]+/0x[0-9a-f]+`,
-		`Modules linked in: test_klp_livepatch\(K\)`,
+		`Modules linked in: test_klp_livepatch\(OK\)`,
 		`CPU: 0 UID: 0 PID: \d+ Comm: kworker/0:\d+ .*`,
 		`RIP: 0010:klp_complete_transition\+0x[0-9a-f]+/0x[0-9a-f]+`,
 		`(?s)RSP: .*Call Trace:\n <TASK>\n kernel_op\+.*\n host_work_fn\+.*\n process_one_work\+.*\n worker_thread\+.*\n kthread\+.*\n </TASK>`,
