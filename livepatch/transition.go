@@ -78,12 +78,12 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	}
 	complete := true
 	for _, task := range c.k.Tasks() {
-		if !c.tryToSwitchTask(ctx.Task, task) {
+		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 		}
 	}
 	for cpu, task := range c.k.IdleTasks() {
-		if !c.tryToSwitchTask(ctx.Task, task) {
+		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 			// Make it run its idle-loop switch point.
 			c.k.WakeUpIfIdle(cpu)
@@ -122,14 +122,16 @@ func (c *Core) transitionWorkFn(ctx *kernel.OpCtx) uint64 {
 	return 0
 }
 
-// tryToSwitchTask is klp_try_switch_task, with its debug lines.
-func (c *Core) tryToSwitchTask(cur, task *kernel.Task) bool {
+// tryToSwitchTask is klp_try_switch_task, run by cur, with its debug
+// lines; how says whose check it is (the transition's of every task, or a
+// task's own in cond_resched).
+func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	if task.PatchState == c.targetState {
 		return true
 	}
 	err := c.checkAndSwitchTask(cur, task)
 	if err == nil {
-		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: SwitchStackCheck, Target: c.targetState})
+		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: how, Target: c.targetState})
 		return true
 	}
 	ev := Event{Kind: EventBlocked, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, Target: c.targetState}
@@ -230,17 +232,14 @@ func (c *Core) switchPending(t *kernel.Task, how SwitchHow) {
 	}
 }
 
-// schedTrySwitch is __klp_sched_try_switch: a task passing cond_resched
-// (or sleeping freezably) checks its own stack.
+// schedTrySwitch is klp_sched_try_switch (behind its static key) and
+// __klp_sched_try_switch: a task with TIF_PATCH_PENDING passing
+// cond_resched runs klp_try_switch_task on itself, debug lines and all.
 func (c *Core) schedTrySwitch(t *kernel.Task) {
 	if !c.schedKey || t.TIF&kernel.TIFPatchPending == 0 || c.transitionPatch == nil {
 		return
 	}
-	if c.checkStack(t) == nil {
-		t.TIF &^= kernel.TIFPatchPending
-		t.PatchState = c.targetState
-		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: t.Comm, PID: t.PID, How: SwitchSched, Target: c.targetState})
-	}
+	c.tryToSwitchTask(t, t, SwitchSched)
 }
 
 // sendSignals is klp_send_signals: kthreads are woken, user tasks get the
