@@ -23,3 +23,11 @@ func (k *Kernel) InsmodOn(ctx *OpCtx, file, params string) error {
 	}
 	return err
 }
+
+// DeleteModuleOn is the delete_module system call on a task the caller
+// runs (one started with StartOnTask): the module goes GOING, its exit
+// runs there, and it is freed. It skips rmmod's checks of holders and
+// references; the error is the system call's errno.
+func (k *Kernel) DeleteModuleOn(ctx *OpCtx, name string) error {
+	return k.deleteModule(ctx, name)
+}

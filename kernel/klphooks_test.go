@@ -88,3 +88,27 @@ func TestNotifySignal_KicksRunningTask(t *testing.T) {
 		t.Error("TIF_NOTIFY_SIGNAL still set 200us after the kick: the running task was not interrupted")
 	}
 }
+
+// klp_copy_process: a process forked from a user process during a
+// transition takes its parent's patch_state and TIF_PATCH_PENDING, not
+// kthreadd's.
+func TestSpawnUserFrom_InheritsParentPatchState(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	parent, err := k.SpawnUser("parent", userProg(t, "1:\tjmp 1b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transition to patched: kthreadd has switched, the parent not.
+	k.kthreadd.PatchState, k.kthreadd.TIF = PatchPatched, k.kthreadd.TIF&^TIFPatchPending
+	parent.PatchState, parent.TIF = PatchUnpatched, parent.TIF|TIFPatchPending
+	child, err := k.SpawnUserFrom(parent, "child", userProg(t, "1:\tjmp 1b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if child.PatchState != PatchUnpatched || child.TIF&TIFPatchPending == 0 {
+		t.Errorf("child: patch_state %d, TIF %#x; want its parent's (0, TIF_PATCH_PENDING)", child.PatchState, child.TIF)
+	}
+	if child.parent != parent {
+		t.Errorf("child's parent %v, want %v", child.parent, parent)
+	}
+}
