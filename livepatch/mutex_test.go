@@ -205,3 +205,105 @@ test_klp_sleepy1: post_patch_callback
 livepatch: 'test_klp_sleepy1': patching complete
 `)
 }
+
+// Sleeping pre_unpatch and post_unpatch callbacks: the disable holds
+// klp_mutex across pre_unpatch (enabled_store runs __klp_disable_patch
+// under it), so a write to "force" meanwhile waits in mutex_lock; it then
+// finds the unpatching transition running and forces it. post_unpatch
+// sleeps in klp_complete_transition, under the mutex again.
+func TestKlpMutex_SleepingUnpatchCallbacks(t *testing.T) {
+	k, c := machine(t, 2)
+	const mod = "test_klp_sleepy"
+	sleepyLP(t, k, mod, map[string]int{"pre_unpatch_callback": 300, "post_unpatch_callback": 300})
+	if err := k.Insmod(mod, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RunUntil(k.Now()+5e9, func() bool { return c.TransitionPatch() == nil }); err != nil {
+		t.Fatal(err)
+	}
+	seq := k.Log.NextSeq()
+	path := "/sys/kernel/livepatch/" + mod
+	kmsg(t, k, "% echo 0 > "+path+"/enabled")
+	disabler, done1 := start(t, k, "bash", func(ctx *kernel.OpCtx) error { return k.FS.Echo(ctx, "0", path+"/enabled") })
+	if err := k.RunFor(100e6); err != nil {
+		t.Fatal(err)
+	}
+	kmsg(t, k, "% echo 1 > "+path+"/force")
+	forcer, done2 := start(t, k, "bash", func(ctx *kernel.OpCtx) error { return k.FS.Echo(ctx, "1", path+"/force") })
+	if err := k.RunFor(50e6); err != nil {
+		t.Fatal(err)
+	}
+	waitsOnKlpMutex(t, k, c, forcer, disabler, "kernel_op+")
+	if err := k.RunUntil(k.Now()+10e9, func() bool {
+		a, _ := done1()
+		b, _ := done2()
+		_, err := k.FS.Lookup(nil, path)
+		return a && b && err != nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []func() (bool, error){done1, done2} {
+		if _, err := d(); err != nil {
+			t.Errorf("write: %v", err)
+		}
+	}
+	wantLog(t, dmesg(k, seq), `% echo 0 > /sys/kernel/livepatch/test_klp_sleepy/enabled
+livepatch: 'test_klp_sleepy': initializing unpatching transition
+test_klp_sleepy: pre_unpatch_callback enter
+% echo 1 > /sys/kernel/livepatch/test_klp_sleepy/force
+test_klp_sleepy: pre_unpatch_callback exit
+livepatch: 'test_klp_sleepy': starting unpatching transition
+livepatch: forcing remaining tasks to the patched state
+livepatch: 'test_klp_sleepy': completing unpatching transition
+test_klp_sleepy: post_unpatch_callback enter
+test_klp_sleepy: post_unpatch_callback exit
+livepatch: 'test_klp_sleepy': unpatching complete
+`)
+}
+
+// A module init that sleeps holds no livepatch lock: klp_module_coming
+// has let go of klp_mutex before the init runs, so a livepatch can be
+// disabled meanwhile, and the module's load completes afterwards.
+func TestKlpMutex_SleepingModuleInit(t *testing.T) {
+	k, c := machine(t, 2)
+	sleepyLP(t, k, "test_klp_sleepy", nil)
+	addModule(t, k, kernel.ModuleSpec{Name: "test_klp_slowinit", Init: "slow_init"},
+		fn("slow_init", "\tlea rdi, [rip + enter]\n\tcall _printk\n\tmov edi, 300\n\tcall msleep\n\tlea rdi, [rip + leave]\n\tcall _printk\n\txor eax, eax\n")+`
+	.section .rodata
+enter:	.asciz "\0016test_klp_slowinit: init enter\n"
+leave:	.asciz "\0016test_klp_slowinit: init done\n"
+`)
+	if err := k.Insmod("test_klp_sleepy", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.RunUntil(k.Now()+5e9, func() bool { return c.TransitionPatch() == nil }); err != nil {
+		t.Fatal(err)
+	}
+	seq := k.Log.NextSeq()
+	kmsg(t, k, "% insmod test_modules/test_klp_slowinit.ko")
+	_, done := start(t, k, "insmod", func(ctx *kernel.OpCtx) error { return k.InsmodOn(ctx, "test_klp_slowinit", "") })
+	if err := k.RunFor(50e6); err != nil {
+		t.Fatal(err)
+	}
+	if owner := k.MutexOwner(c.KlpMutex()); owner != nil {
+		t.Errorf("klp_mutex held by %v during a module init", owner)
+	}
+	path := "/sys/kernel/livepatch/test_klp_sleepy"
+	kmsg(t, k, "% echo 0 > "+path+"/enabled")
+	if err := k.FS.Echo(nil, "0", path+"/enabled"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := done(); d {
+		t.Error("the init finished before the write: nothing ran while it slept")
+	}
+	if err := k.RunUntil(k.Now()+5e9, func() bool { d, _ := done(); return d }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := done(); err != nil {
+		t.Errorf("insmod: %v", err)
+	}
+	got := dmesg(k, seq)
+	if i, j := strings.Index(got, "'test_klp_sleepy': starting unpatching transition"), strings.Index(got, "init done"); i < 0 || j < i {
+		t.Errorf("the disable did not run while the init slept:\n%s", got)
+	}
+}
