@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -184,5 +185,67 @@ func TestReadShow_Oops(t *testing.T) {
 	// A sysfs attribute's show is read the same way.
 	if _, err := k.sysfsShow("cat", 0, 0, testSym(t, k, "null_show")); err == nil {
 		t.Error("a sysfs show that oopsed read without an error")
+	}
+}
+
+// Unbounded recursion runs into the guard page below the kernel stack: a
+// double fault, handle_stack_overflow's BUG line, die and a panic. The
+// machine stops with a *PanicError and stays stopped.
+func TestStackOverflow_Panics(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	loadTestCode(t, k, gfn("recurse", "\tcall recurse\n"))
+	var task *Task
+	_, err := k.RunOnTask("deep", func(ctx *OpCtx) uint64 {
+		task = ctx.Task
+		ctx.Call(testSym(t, k, "recurse"))
+		return 0
+	}, 1e9)
+	var pe *PanicError
+	if !errors.As(err, &pe) || pe.Msg != "Fatal exception in interrupt" || pe.CPU != 0 {
+		t.Fatalf("error %v (%T), want a *PanicError", err, err)
+	}
+	bug := fmt.Sprintf("BUG: TASK stack guard page was hit at %016x (stack is %016x..%016x)",
+		task.StackBase()-8, task.StackBase(), task.StackTop())
+	if pe.Cause != bug {
+		t.Errorf("cause %q, want %q", pe.Cause, bug)
+	}
+	log := k.Log.Dmesg(printk.DmesgOptions{NoTime: true})
+	for _, want := range []string{
+		bug + "\nstack guard page: 0000 [#1] PREEMPT SMP NOPTI\n",
+		"CPU: 0 UID: 0 PID: 4 Comm: deep Not tainted 6.12.0-klpsim #1\nRIP: 0010:recurse+0x",
+		"Call Trace:\n <TASK>\n recurse+0x",
+		" </TASK>\nDisabling lock debugging due to kernel taint\n---[ end trace 0000000000000000 ]---\n" +
+			"Kernel panic - not syncing: Fatal exception in interrupt\n" +
+			"Kernel Offset: disabled\n" +
+			"---[ end Kernel panic - not syncing: Fatal exception in interrupt ]---\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+	if err := k.RunFor(1e6); !errors.As(err, &pe) {
+		t.Errorf("the machine ran on after the panic: %v", err)
+	}
+}
+
+// A timer interrupt whose frame does not fit on what is left of the
+// kernel stack is the same double fault.
+func TestStackOverflow_Interrupt(t *testing.T) {
+	k := boot(t, Config{CPUs: 1})
+	loadTestCode(t, k, gfn("spin_low", "\tmov rsp, rdi\n1:\tjmp 1b\n"))
+	var task *Task
+	_, err := k.RunOnTask("low", func(ctx *OpCtx) uint64 {
+		task = ctx.Task
+		ctx.Call(testSym(t, k, "spin_low"), task.StackBase()+16)
+		return 0
+	}, 1e9)
+	var pe *PanicError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error %v (%T), want a *PanicError", err, err)
+	}
+	bug := fmt.Sprintf("BUG: TASK stack guard page was hit at %016x (stack is %016x..%016x)",
+		task.StackBase()-8, task.StackBase(), task.StackTop())
+	if pe.Cause != bug || pe.Msg != "Fatal exception in interrupt" {
+		t.Errorf("panic %q", pe)
 	}
 }
