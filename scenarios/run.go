@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"klpsim/kernel"
 	"klpsim/livepatch"
@@ -116,7 +115,6 @@ type runner struct {
 	lastDmesg string
 	test      *TestResult // the test in progress
 	reported  bool        // the test's result is printed
-	startTime time.Time
 }
 
 // boot builds the machine, brings up livepatch with the selftests'
