@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"klpsim/isa"
+	"klpsim/kernel/vfs"
 )
 
 // Host operations: kernel code written in Go that runs on a task and calls
@@ -160,6 +161,11 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 // process in the kernel, like insmod in init_module), runs the machine
 // until the task is done — at most timeout ns of simulated time — and
 // returns f's result. Guest functions f calls run on that task.
+//
+// When the task dies before f returns (an oops in a guest function it
+// called kills it), the error is the shell's report of the signal: a
+// *vfs.ShellError with Msg "Killed" (or "Segmentation fault", ...) and
+// Err a *KilledError.
 func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
 	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
 	if err != nil {
@@ -167,9 +173,10 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	}
 	t.Flags &^= PFKthread // a process in a system call, not a kthread
 	var ret uint64
-	done := false
+	done, finished := false, false
 	t.opFn = func(ctx *OpCtx) uint64 {
 		ret = f(ctx)
+		finished = true
 		return ret
 	}
 	k.onExit(t, func() { done = true })
@@ -179,7 +186,20 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	if !done {
 		return 0, fmt.Errorf("kernel: %s did not finish in %d ms of simulated time", comm, timeout/1e6)
 	}
+	if !finished {
+		return 0, killedError(t)
+	}
 	return ret, nil
+}
+
+// killedError is how the shell reports a command whose task t died of a
+// signal before it finished.
+func killedError(t *Task) error {
+	sig := t.ExitCode & 0x7f
+	if sig == 0 {
+		sig = SIGKILL
+	}
+	return &vfs.ShellError{Msg: signalText(sig), Err: &KilledError{Signal: sig}}
 }
 
 // The host-operation hypercalls of kernel_op and kernel_op_args: each sets

@@ -331,39 +331,6 @@ type moduleState struct {
 	lockdepOff bool
 }
 
-// Taint flag numbers (include/linux/panic.h TAINT_*).
-const (
-	TaintProprietaryModule = 0  // P
-	TaintCrap              = 10 // C
-	TaintOOTModule         = 12 // O
-	TaintUnsignedModule    = 13 // E
-	TaintLivepatch         = 15 // K
-	TaintTest              = 18 // N
-)
-
-// taintFlags are the module taint letters in taint_flags order.
-var taintFlags = []struct {
-	bit    int
-	letter byte
-}{
-	{TaintProprietaryModule, 'P'}, {TaintCrap, 'C'}, {TaintOOTModule, 'O'},
-	{TaintUnsignedModule, 'E'}, {TaintLivepatch, 'K'}, {TaintTest, 'N'},
-}
-
-func taintLetters(mask uint64) string {
-	var b strings.Builder
-	for _, f := range taintFlags {
-		if mask&(1<<f.bit) != 0 {
-			b.WriteByte(f.letter)
-		}
-	}
-	return b.String()
-}
-
-// Tainted is the kernel's taint mask (/proc/sys/kernel/tainted): bit N is
-// TAINT_N.
-func (k *Kernel) Tainted() uint64 { return k.modules.taints }
-
 // insmodTimeout bounds the simulated time one insmod or rmmod may take.
 var insmodTimeout uint64 = 120e9
 
@@ -575,28 +542,17 @@ func insmodStrerror(e errno.Errno) string {
 	return e.Error()
 }
 
-// runCommand runs a command's kernel work on a task named comm and reports
-// whether it finished; when the task died instead, the error is the
-// shell's report of the signal.
+// runCommand runs a command's kernel work on a task named comm; when the
+// task died instead of finishing, the error is the shell's report of the
+// signal (RunOnTask).
 func (k *Kernel) runCommand(comm string, f func(ctx *OpCtx) error) error {
 	var res error
-	finished := false
-	var task *Task
 	_, err := k.RunOnTask(comm, func(ctx *OpCtx) uint64 {
-		task = ctx.Task
 		res = f(ctx)
-		finished = true
 		return 0
 	}, insmodTimeout)
 	if err != nil {
 		return err
-	}
-	if !finished {
-		sig := SIGKILL
-		if task != nil && task.ExitCode != 0 {
-			sig = task.ExitCode & 0x7f
-		}
-		return &vfs.ShellError{Msg: signalText(sig), Err: &KilledError{Signal: sig}}
 	}
 	return res
 }
@@ -681,12 +637,8 @@ func (k *Kernel) taskLog(t *Task) func(string) {
 // addTaintModule is add_taint_module: the module and the kernel are
 // tainted with flag.
 func (k *Kernel) addTaintModule(m *Module, flag int, log func(string), lockdepUnreliable bool) {
-	k.modules.taints |= 1 << flag
+	k.addTaint(flag, lockdepUnreliable, log)
 	m.taints |= 1 << flag
-	if lockdepUnreliable && !k.modules.lockdepOff {
-		k.modules.lockdepOff = true
-		log("\x014Disabling lock debugging due to kernel taint\n")
-	}
 }
 
 // gplCompatible is license_is_gpl_compatible (include/linux/license.h).

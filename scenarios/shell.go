@@ -264,7 +264,7 @@ func (r *runner) spawn(c *Cmd) error {
 	name := opt("as", strings.TrimSuffix(prog, ".S"))
 	var up kernel.UserProgram
 	if o := r.s.programs[prog]; o != nil {
-		up = kernel.UserProgram{Object: o, Entry: opt("entry", "")}
+		up = kernel.UserProgram{Object: o, Entry: opt("entry", ""), Name: strings.TrimSuffix(prog, ".S")}
 	} else if r.opts.Catalog != nil {
 		p, ok, err := r.opts.Catalog.Program(prog)
 		if err != nil || !ok {
