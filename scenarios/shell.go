@@ -132,7 +132,7 @@ func grepLines(text, pattern string, fixed, whole, word, invert bool) ([]string,
 		}
 		var err error
 		if re, err = regexp.Compile(pattern); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bad pattern %q: %s", pattern, regexpError(err))
 		}
 	}
 	var out []string
@@ -432,7 +432,7 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 	case "dmesg":
 		re, err := regexp.Compile(a[0])
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("bad pattern %q: %s", a[0], regexpError(err))
 		}
 		for _, l := range r.k.Log.DmesgLines(kernelDmesg{NoTime: true}) {
 			if re.MatchString(l) {
