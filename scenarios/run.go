@@ -85,7 +85,7 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	}
 	r.vars = builtinVars(r.machine)
 	for _, c := range s.Cmds {
-		r.cmd = c
+		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := c.spec.run(r, c)
 		if err == nil {
 			continue
@@ -117,6 +117,12 @@ type runner struct {
 	test      *TestResult // the test in progress
 	reported  bool        // the test's result is printed
 	startTime time.Time
+	// cmdSeq and cmdStart are the kernel log's next sequence number and
+	// the simulated time when the running command started: a failure
+	// shows the log lines since (explain.go).
+	cmdSeq, cmdStart uint64
+	// transitionStart is when the transition in progress started.
+	transitionStart uint64
 }
 
 // boot builds the machine, brings up livepatch with the selftests'
@@ -156,7 +162,7 @@ func (r *runner) boot() error {
 		return err
 	}
 	r.lp = lp
-	lp.OnEvent = r.opts.OnEvent
+	lp.OnEvent = r.onEvent
 	if r.opts.CheckConsistency {
 		lp.EnableChecker()
 	}
@@ -262,6 +268,7 @@ func (r *runner) stop(err error) {
 	}
 	r.finishTest("not ok", msg)
 	fmt.Fprintf(r.opts.Stderr, "%s:%d: ERROR: %s\n", r.s.File, r.cmd.Pos.Line, msg)
+	r.explain(r.opts.Stderr, r.stallReport(err))
 }
 
 // finishTest records the current test's result and prints it unless
