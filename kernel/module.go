@@ -848,6 +848,7 @@ func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
 		unlink()
 		return errno.ENOEXEC
 	}
+	warnUnsizedFuncs(log, m.Name, img)
 	for _, u := range uses {
 		u.refcnt++
 		u.users = append(u.users, m)
