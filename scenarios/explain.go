@@ -143,3 +143,68 @@ func fmtSeconds(ns uint64) string {
 	}
 	return fmt.Sprintf("%d.%ds", tenths/10, tenths%10)
 }
+
+// expectViolations marks the checker's last n violations as expected (by
+// expect_violation).
+func (r *runner) expectViolations(n int) {
+	all := r.lp.Violations()
+	if r.expected == nil {
+		r.expected = map[int]bool{}
+	}
+	for i := max(0, len(all)-n); i < len(all); i++ {
+		r.expected[i] = true
+	}
+}
+
+// newViolations reports, after each command, the consistency violations
+// the command's run caused that no expect_violation expected: each on
+// stderr with where the script was, and the test and the scenario fail.
+func (r *runner) newViolations() {
+	if r.lp == nil {
+		return
+	}
+	all := r.lp.Violations()
+	for i := r.violationsSeen; i < len(all); i++ {
+		if r.expected[i] {
+			continue
+		}
+		msg := all[i].Error()
+		fmt.Fprintf(r.opts.Stderr, "%s:%d: %s\n", r.s.File, r.cmd.Pos.Line, msg)
+		r.res.Failed = true
+		if r.res.Msg == "" {
+			r.res.Msg = msg
+		}
+		if r.test != nil {
+			r.testViolations++
+		}
+	}
+	r.violationsSeen = len(all)
+}
+
+// violationSummary ends a run whose checker found violations with their
+// count and list, unexpected ones first.
+func (r *runner) violationSummary() {
+	if r.lp == nil {
+		return
+	}
+	all := r.lp.Violations()
+	if len(all) == 0 {
+		return
+	}
+	unexpected := len(all) - len(r.expected)
+	fmt.Fprintf(r.opts.Stderr, "%s: consistency checker: %d violation(s), %d unexpected, %d expected by expect_violation\n",
+		r.s.File, len(all), unexpected, len(r.expected))
+	for i, v := range all {
+		tag := "unexpected"
+		if r.expected[i] {
+			tag = "expected"
+		}
+		fmt.Fprintf(r.opts.Stderr, "%s%s: task %s:%d ran %s (%s)\n", explainIndent, tag, v.Task, v.PID, v.Where, ruleName[v.Kind])
+	}
+}
+
+var ruleName = map[livepatch.ViolationKind]string{
+	livepatch.RanReplacement: "an unpatched task in the patch's new code",
+	livepatch.RanReplaced:    "a patched task in the code being replaced",
+	livepatch.RanRetired:     "code the completed transition retired",
+}

@@ -87,6 +87,7 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	for _, c := range s.Cmds {
 		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := c.spec.run(r, c)
+		r.newViolations()
 		if err == nil {
 			continue
 		}
@@ -94,6 +95,7 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		break
 	}
 	r.endTest()
+	r.violationSummary()
 	if opts.Dmesg {
 		fmt.Fprintf(opts.Stdout, "--- dmesg (%s) ---\n%s", filepath.Base(s.File), r.k.Log.Dmesg(kernelDmesgOpts))
 	}
@@ -123,6 +125,12 @@ type runner struct {
 	cmdSeq, cmdStart uint64
 	// transitionStart is when the transition in progress started.
 	transitionStart uint64
+	// The consistency checker's violations (checker.go): how many were
+	// seen, which expect_violation expected, how many the current test
+	// had.
+	violationsSeen int
+	expected       map[int]bool
+	testViolations int
 }
 
 // boot builds the machine, brings up livepatch with the selftests'
@@ -277,6 +285,10 @@ func (r *runner) finishTest(verdict, msg string) {
 	if r.test == nil {
 		return
 	}
+	if verdict == "ok" && r.testViolations > 0 {
+		verdict, msg = "not ok", fmt.Sprintf("%d livepatch consistency violation(s)", r.testViolations)
+	}
+	r.testViolations = 0
 	switch verdict {
 	case "ok":
 		r.test.OK = true
