@@ -181,3 +181,22 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	}
 	return ret, nil
 }
+
+// The host-operation hypercalls of kernel_op and kernel_op_args: each sets
+// the registers for the guest's next step itself.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcOpStart: {"HC_OP_START", func(k *Kernel, c *CPU) uint64 {
+			k.opStart(c, c.emu.R[isa.RDI], c.emu.R[isa.RSI])
+			return 0
+		}, hcSetsRegs},
+		hcOpStartArgs: {"HC_OP_START_ARGS", func(k *Kernel, c *CPU) uint64 {
+			k.opStartArgs(c)
+			return 0
+		}, hcSetsRegs},
+		hcOpResume: {"HC_OP_RESUME", func(k *Kernel, c *CPU) uint64 {
+			k.opResume(c, c.emu.R[isa.RDI])
+			return 0
+		}, hcSetsRegs},
+	})
+}

@@ -185,3 +185,13 @@ func (k *Kernel) logLines(t *Task, level, text string) {
 		k.Log.Printk(k.now, fmt.Sprintf("T%d", t.PID), level+l+"\n")
 	}
 }
+
+// BUG() from guest code.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcBug: {"HC_BUG", func(k *Kernel, c *CPU) uint64 {
+			k.bug(c, "kernel BUG")
+			return 0
+		}, hcSetsRegs},
+	})
+}

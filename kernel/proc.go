@@ -62,3 +62,13 @@ func (k *Kernel) ReadShow(comm string, show, timeout uint64) (string, error) {
 	}
 	return out.String(), nil
 }
+
+// The seq_file hypercall.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcSeqPrintf: {"HC_SEQ_PRINTF", func(k *Kernel, c *CPU) uint64 {
+			k.guestSeqPrintf(c)
+			return 0
+		}, hcFast},
+	})
+}

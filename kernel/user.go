@@ -103,9 +103,3 @@ func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
 	return t, nil
 }
 
-// userRegs reads a user task's pt_regs (for tests and /proc).
-func (k *Kernel) userRegs(t *Task) (ip, sp uint64) {
-	ip, _ = k.mem.ReadU64(t.PtRegs() + ptIP)
-	sp, _ = k.mem.ReadU64(t.PtRegs() + ptSP)
-	return
-}

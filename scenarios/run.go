@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"klpsim/kernel"
 	"klpsim/livepatch"
@@ -118,7 +117,6 @@ type runner struct {
 	lastDmesg string
 	test      *TestResult // the test in progress
 	reported  bool        // the test's result is printed
-	startTime time.Time
 	// cmdSeq and cmdStart are the kernel log's next sequence number and
 	// the simulated time when the running command started: a failure
 	// shows the log lines since (explain.go).
