@@ -216,6 +216,7 @@ func (l *moduleLoad) postRelocation() error {
 		l.log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
 		return errno.ENOEXEC
 	}
+	warnUnsizedFuncs(l.log, m.Name, m.img)
 	l.reached = loadLinked
 	for _, u := range l.uses {
 		u.refcnt++
