@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"klpsim/isa"
+	"klpsim/kernel/vfs"
 )
 
 // Host operations: kernel code written in Go that runs on a task and calls
@@ -160,10 +161,20 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 // process in the kernel, like insmod in init_module), runs the machine
 // until the task is done — at most timeout ns of simulated time — and
 // returns f's result. Guest functions f calls run on that task.
+//
+// When the task dies before f returns (an oops in a guest function it
+// called kills it), the error is the shell's report of the signal: a
+// *vfs.ShellError with Msg "Killed" (or "Segmentation fault", ...) and
+// Err a *KilledError.
 func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
 	var ret uint64
-	done := false
-	if _, err := k.StartOnTask(comm, f, func(r uint64) { ret, done = r, true }); err != nil {
+	done, finished := false, false
+	t, err := k.StartOnTask(comm, func(ctx *OpCtx) uint64 {
+		ret = f(ctx)
+		finished = true
+		return ret
+	}, func(uint64) { done = true })
+	if err != nil {
 		return 0, err
 	}
 	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
@@ -171,6 +182,9 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	}
 	if !done {
 		return 0, fmt.Errorf("kernel: %s did not finish in %d ms of simulated time", comm, timeout/1e6)
+	}
+	if !finished {
+		return 0, killedError(t)
 	}
 	return ret, nil
 }
@@ -195,4 +209,33 @@ func (k *Kernel) StartOnTask(comm string, f OpFunc, done func(uint64)) (*Task, e
 		k.onExit(t, func() { done(ret) })
 	}
 	return t, nil
+}
+
+// killedError is how the shell reports a command whose task t died of a
+// signal before it finished.
+func killedError(t *Task) error {
+	sig := t.ExitCode & 0x7f
+	if sig == 0 {
+		sig = SIGKILL
+	}
+	return &vfs.ShellError{Msg: signalText(sig), Err: &KilledError{Signal: sig}}
+}
+
+// The host-operation hypercalls of kernel_op and kernel_op_args: each sets
+// the registers for the guest's next step itself.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcOpStart: {"HC_OP_START", func(k *Kernel, c *CPU) uint64 {
+			k.opStart(c, c.emu.R[isa.RDI], c.emu.R[isa.RSI])
+			return 0
+		}, hcSetsRegs},
+		hcOpStartArgs: {"HC_OP_START_ARGS", func(k *Kernel, c *CPU) uint64 {
+			k.opStartArgs(c)
+			return 0
+		}, hcSetsRegs},
+		hcOpResume: {"HC_OP_RESUME", func(k *Kernel, c *CPU) uint64 {
+			k.opResume(c, c.emu.R[isa.RDI])
+			return 0
+		}, hcSetsRegs},
+	})
 }

@@ -1,5 +1,7 @@
 package kernel
 
+import "klpsim/isa"
+
 // Sleeping mutexes (kernel/locking/mutex.c) are guest code, in
 // vmlinux/mutex.S: the owner and the wait list are in the guest struct
 // mutex, so host code takes one as guest code does, by calling the guest
@@ -57,4 +59,16 @@ func (k *Kernel) MutexWaiters(lock uint64) []*Task {
 		w, err = k.mem.ReadU64(w)
 	}
 	return out
+}
+
+// wake_up_process(task), from mutex_unlock's slow path.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcWakeUpProcess: {"HC_WAKE_UP_PROCESS", func(k *Kernel, c *CPU) uint64 {
+			if w := k.taskByGuestID(c.emu.R[isa.RDI]); w != nil {
+				return b2u(k.wakeUp(w, TaskInterruptible|TaskUninterruptible))
+			}
+			return 0
+		}, 0},
+	})
 }

@@ -3,88 +3,164 @@ package kernel
 import (
 	"fmt"
 	"strings"
-
-	"klpsim/isa"
 )
 
-// WARN() for kernel code written in Go (kernel/panic.c __warn): the
-// splat Linux prints when a WARN_ON fires, with the taint it leaves.
+// The kernel's taint mask and panic (kernel/panic.c). One mask,
+// tainted_mask, holds every taint: module loading adds O, K, P; an oops
+// adds D. Oops and dump headers print it as print_tainted does; panic
+// stops the machine with a *PanicError.
 
-// TaintWarn is TAINT_WARN (W): a WARN fired.
-const TaintWarn = 9
+// Taint flags (include/linux/panic.h TAINT_*), numbered as in 6.12.
+const (
+	TaintProprietaryModule   = 0  // P (G when clear)
+	TaintForcedModule        = 1  // F
+	TaintCPUOutOfSpec        = 2  // S
+	TaintForcedRmmod         = 3  // R
+	TaintMachineCheck        = 4  // M
+	TaintBadPage             = 5  // B
+	TaintUser                = 6  // U
+	TaintDie                 = 7  // D
+	TaintOverriddenACPITable = 8  // A
+	TaintWarn                = 9  // W
+	TaintCrap                = 10 // C
+	TaintFirmwareWorkaround  = 11 // I
+	TaintOOTModule           = 12 // O
+	TaintUnsignedModule      = 13 // E
+	TaintSoftlockup          = 14 // L
+	TaintLivepatch           = 15 // K
+	TaintAux                 = 16 // X
+	TaintRandstruct          = 17 // T
+	TaintTest                = 18 // N
+	taintFlagsCount          = 19 // TAINT_FLAGS_COUNT in 6.12 (FWCTL came in 6.15)
+)
 
-// WarnSite is one WARN_ON_ONCE call site: the C source line it stands for
-// and its __already_done flag.
-type WarnSite struct {
-	File string // the C file, as __FILE__: "kernel/livepatch/transition.c"
-	Line int
-	done bool
+// taintFlag is struct taint_flag.
+type taintFlag struct {
+	cTrue  byte   // printed when tainted
+	cFalse byte   // printed when not tainted
+	module bool   // also shown as a per-module taint flag
+	desc   string // the verbose name, #taint
 }
 
-// WarnOnce is WARN_ON_ONCE(cond) at site: the first time cond holds it
-// prints the splat (see Warn) and later times nothing. It returns cond.
-func (k *Kernel) WarnOnce(ctx *OpCtx, site *WarnSite, cond bool) bool {
-	if cond && !site.done {
-		site.done = true
-		k.Warn(ctx, site.File, site.Line, "")
-	}
-	return cond
+// taintFlags is taint_flags[], indexed by flag number.
+var taintFlags = [taintFlagsCount]taintFlag{
+	{'P', 'G', true, "PROPRIETARY_MODULE"},
+	{'F', ' ', true, "FORCED_MODULE"},
+	{'S', ' ', false, "CPU_OUT_OF_SPEC"},
+	{'R', ' ', false, "FORCED_RMMOD"},
+	{'M', ' ', false, "MACHINE_CHECK"},
+	{'B', ' ', false, "BAD_PAGE"},
+	{'U', ' ', false, "USER"},
+	{'D', ' ', false, "DIE"},
+	{'A', ' ', false, "OVERRIDDEN_ACPI_TABLE"},
+	{'W', ' ', false, "WARN"},
+	{'C', ' ', true, "CRAP"},
+	{'I', ' ', false, "FIRMWARE_WORKAROUND"},
+	{'O', ' ', true, "OOT_MODULE"},
+	{'E', ' ', true, "UNSIGNED_MODULE"},
+	{'L', ' ', false, "SOFTLOCKUP"},
+	{'K', ' ', true, "LIVEPATCH"},
+	{'X', ' ', true, "AUX"},
+	{'T', ' ', true, "RANDSTRUCT"},
+	{'N', ' ', true, "TEST"},
 }
 
-// Warn is WARN(1, msg) in a host operation running on ctx.Task: it prints
-// __warn's splat and taints the kernel with TAINT_WARN.
-//
-//	------------[ cut here ]------------
-//	MSG (if not empty)
-//	WARNING: CPU: N PID: P at FILE:LINE FUNC+0xOFF/0xSIZE
-//	Modules linked in: MOD(FLAGS) ...
-//	CPU: N UID: 0 PID: P Comm: COMM ...        (the oops header)
-//	RIP: 0010:FUNC+0xOFF/0xSIZE, the registers, the call trace
-//	---[ end trace 0000000000000000 ]---
-//
-// FUNC is the guest function whose body the operation is: the caller of
-// kernel_op, where the operation returns to (a host operation has no
-// frame of its own); the trace starts there.
-func (k *Kernel) Warn(ctx *OpCtx, file string, line int, msg string) {
-	t := ctx.Task
-	c := t.cpu
-	r := &c.emu.R
-	// kernel_op's frame: [rbp] the caller's rbp, [rbp+8] the return address.
-	rip, _ := k.mem.ReadU64(r[isa.RBP] + 8)
+// taintLetters is module_flags_taint: the letters of a module's taints.
+func taintLetters(mask uint64) string {
 	var b strings.Builder
-	b.WriteString("------------[ cut here ]------------\n")
-	if msg != "" {
-		b.WriteString(strings.TrimSuffix(msg, "\n") + "\n")
-	}
-	fmt.Fprintf(&b, "WARNING: CPU: %d PID: %d at %s:%d %s\n", c.ID, t.PID, file, line, k.Syms.Format(rip))
-	b.WriteString(k.modulesLinkedIn() + "\n")
-	k.oopsTail(&b, c, t, rip)
-	b.WriteString("---[ end trace 0000000000000000 ]---\n")
-	k.logLines(t, "\x014", b.String())
-	k.modules.taints |= 1 << TaintWarn // add_taint(TAINT_WARN, LOCKDEP_STILL_OK)
-}
-
-// modulesLinkedIn is print_modules' line: every module but the unformed,
-// newest first, each with module_flags (its taint letters, + while it is
-// COMING, - while GOING).
-func (k *Kernel) modulesLinkedIn() string {
-	var b strings.Builder
-	b.WriteString("Modules linked in:")
-	for _, m := range k.modules.list {
-		if m.State == ModuleStateUnformed {
-			continue
-		}
-		b.WriteString(" " + m.Name)
-		if m.taints != 0 || m.State == ModuleStateGoing || m.State == ModuleStateComing {
-			b.WriteString("(" + taintLetters(m.taints))
-			switch m.State {
-			case ModuleStateGoing:
-				b.WriteString("-")
-			case ModuleStateComing:
-				b.WriteString("+")
-			}
-			b.WriteString(")")
+	for i, f := range taintFlags {
+		if f.module && mask&(1<<i) != 0 {
+			b.WriteByte(f.cTrue)
 		}
 	}
 	return b.String()
+}
+
+// Tainted is the kernel's taint mask (/proc/sys/kernel/tainted): bit N is
+// TAINT_N.
+func (k *Kernel) Tainted() uint64 { return k.modules.taints }
+
+// addTaint is add_taint(flag, lockdep_ok): with lockdepUnreliable the
+// first such taint says that lock debugging is off, through log.
+func (k *Kernel) addTaint(flag int, lockdepUnreliable bool, log func(string)) {
+	if lockdepUnreliable && !k.modules.lockdepOff {
+		k.modules.lockdepOff = true
+		log("\x014Disabling lock debugging due to kernel taint\n")
+	}
+	k.modules.taints |= 1 << flag
+}
+
+// printTainted is print_tainted(): "Not tainted", or "Tainted: " and one
+// column per flag in taint_flags order, its letter when set and c_false
+// (a blank, or G for P) when not.
+func (k *Kernel) printTainted() string {
+	mask := k.modules.taints
+	if mask == 0 {
+		return "Not tainted"
+	}
+	b := []byte("Tainted: ")
+	for i, f := range taintFlags {
+		if mask&(1<<i) != 0 {
+			b = append(b, f.cTrue)
+		} else {
+			b = append(b, f.cFalse)
+		}
+	}
+	return string(b)
+}
+
+// printTaintedVerbose is print_tainted_verbose(): the set flags by name,
+// "Tainted: [O]=OOT_MODULE, [K]=LIVEPATCH". dump_stack_print_info prints
+// it on a line of its own when the kernel is tainted.
+func (k *Kernel) printTaintedVerbose() string {
+	mask := k.modules.taints
+	if mask == 0 {
+		return "Not tainted"
+	}
+	var b strings.Builder
+	b.WriteString("Tainted: ")
+	sep := ""
+	for i, f := range taintFlags {
+		if mask&(1<<i) != 0 {
+			fmt.Fprintf(&b, "%s[%c]=%s", sep, f.cTrue, f.desc)
+			sep = ", "
+		}
+	}
+	return b.String()
+}
+
+// PanicError is how a kernel panic stops the machine: panic() printed its
+// message and the CPUs stopped. The machine stays inspectable but does
+// not run again.
+type PanicError struct {
+	CPU  int
+	Task string // the task current on that CPU, comm:pid
+	Msg  string // panic's message: "Fatal exception in interrupt"
+	// Cause is the first line of the report that led to the panic, such
+	// as "BUG: TASK stack guard page was hit at ...", or "".
+	Cause string
+}
+
+// Error gives panic's line and what caused it.
+func (e *PanicError) Error() string {
+	s := fmt.Sprintf("Kernel panic - not syncing: %s (CPU %d, %s)", e.Msg, e.CPU, e.Task)
+	if e.Cause != "" {
+		s += ": " + e.Cause
+	}
+	return s
+}
+
+// panic is panic(msg) on c: the message, the panic notifiers' lines and
+// the end marker, then the machine stops with a *PanicError.
+func (k *Kernel) panic(c *CPU, cause, msg string) {
+	log := func(s string) { k.printk(c.ID, s) }
+	if c.curr != nil {
+		log = k.taskLog(c.curr)
+	}
+	log("\x010Kernel panic - not syncing: " + msg + "\n")
+	log("\x010Kernel Offset: disabled\n") // x86's dump_kernel_offset, no KASLR
+	log("\x010---[ end Kernel panic - not syncing: " + msg + " ]---\n")
+	if k.err == nil {
+		k.err = &PanicError{CPU: c.ID, Task: c.curr.String(), Msg: msg, Cause: cause}
+	}
 }

@@ -1,6 +1,11 @@
 package kernel
 
-import "klpsim/emu"
+import (
+	"fmt"
+
+	"klpsim/emu"
+	"klpsim/isa"
+)
 
 // The scheduler: one run queue per CPU, round robin, tasks stay on the CPU
 // they were placed on. It is deliberately simple and fully deterministic;
@@ -65,7 +70,12 @@ func (k *Kernel) deliverIPI(c *CPU) {
 		return // the idle loop wakes for need_resched anyway
 	}
 	if err := c.emu.Interrupt(k.sym("asm_sysvec_reschedule_ipi"), c.curr.StackTop(), nil); err != nil {
-		k.fatal(c, "double fault delivering a reschedule IPI: %v", err)
+		// As for the timer: a frame that does not fit is a double fault.
+		if addr := min(c.emu.R[isa.RSP]&^15, c.curr.stack) - 8; c.emu.CPL == 0 && onStackGuard(c.curr, addr) {
+			k.handleStackOverflow(c, addr)
+		} else {
+			k.panic(c, "", fmt.Sprintf("double fault delivering a reschedule IPI: %v", err))
+		}
 	}
 }
 
@@ -161,4 +171,43 @@ func (k *Kernel) onExit(t *Task, f func()) {
 		k.exitWaiters = map[*Task][]func(){}
 	}
 	k.exitWaiters[t] = append(k.exitWaiters[t], f)
+}
+
+// The scheduler's hypercalls.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcSchedule: {"HC_SCHEDULE", func(k *Kernel, c *CPU) uint64 {
+			k.schedule(c)
+			return 0
+		}, 0},
+		hcSetState: {"HC_SET_STATE", func(k *Kernel, c *CPU) uint64 {
+			c.curr.State = uint32(c.emu.R[isa.RDI])
+			return 0
+		}, 0},
+		hcNeedResched: {"HC_NEED_RESCHED", func(k *Kernel, c *CPU) uint64 {
+			return b2u(k.needResched(c))
+		}, hcFast},
+		hcSchedTrySwitch: {"HC_SCHED_TRY_SWITCH", func(k *Kernel, c *CPU) uint64 {
+			if t := c.curr; k.Hooks.SchedTrySwitch != nil && t.TIF&TIFPatchPending != 0 {
+				k.Hooks.SchedTrySwitch(t)
+			}
+			return 0
+		}, hcFast},
+		hcIdle: {"HC_IDLE", func(k *Kernel, c *CPU) uint64 {
+			return b2u(k.needResched(c))
+		}, 0},
+		hcTimerIRQ: {"HC_TIMER_IRQ", func(k *Kernel, c *CPU) uint64 {
+			k.tick(c)
+			return b2u(k.cfg.Preempt == PreemptFull && k.needResched(c))
+		}, 0},
+		hcDoExit: {"HC_DO_EXIT", func(k *Kernel, c *CPU) uint64 {
+			k.exit(c, int(c.emu.R[isa.RDI]))
+			return 0
+		}, 0},
+		hcKthreadStart: {"HC_KTHREAD_START", func(k *Kernel, c *CPU) uint64 {
+			t := c.curr
+			c.emu.R[isa.RDX] = t.threadd
+			return t.threadf
+		}, 0},
+	})
 }
