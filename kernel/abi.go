@@ -48,6 +48,7 @@ const (
 	hcKprobeExit                  // current_kprobe = NULL
 	hcKtimeGetBoottime            // ktime_get_boottime_ns(): rax = simulated ns since boot
 	hcIdleTime                    // rax = the ns every CPU spent idle (halted), summed
+	hcWakeUpProcess               // wake_up_process(rdi = task): rax = 1 if it slept
 	hcCount                       // number of hypercalls, not one
 )
 
@@ -103,6 +104,7 @@ const (
 	pcpuTopOfStack = 0  // cpu_current_top_of_stack: the running task's stack top
 	pcpuScratch    = 8  // the user rsp while entry_SYSCALL_64 switches stacks
 	pcpuCPU        = 16 // this CPU's number
+	pcpuCurrent    = 24 // current_task: the running task's word (Task.guestID)
 	pcpuSize       = 64
 )
 
@@ -120,6 +122,17 @@ const (
 	seqFileSz    = 8  // seq_file.size
 	seqFileCount = 16 // seq_file.count
 	seqFileShow  = 24 // seq_file.op->show, flattened: klpsim has one show per file
+)
+
+// struct mutex offsets (include/linux/mutex_types.h, without debugging),
+// and its owner flags (kernel/locking/mutex.c); see vmlinux/mutex.S.
+const (
+	mutexOwner      = 0  // atomic_long_t owner: the owner's task | flags
+	mutexWaitLock   = 8  // raw_spinlock_t wait_lock
+	mutexWaitList   = 16 // struct list_head wait_list: struct mutex_waiter, FIFO
+	MutexSize       = 32 // sizeof(struct mutex)
+	mutexFlags      = 7  // MUTEX_FLAGS: the low bits of owner
+	mutexWaiterTask = 16 // struct mutex_waiter.task
 )
 
 // Linux x86-64 system call numbers the guest's sys_call_table fills.
@@ -163,7 +176,8 @@ func abiSymbols() map[string]int64 {
 		{"PT_DX", ptDX}, {"PT_SI", ptSI}, {"PT_DI", ptDI}, {"PT_ORIG_AX", ptOrigAX},
 		{"PT_IP", ptIP}, {"PT_CS", ptCS}, {"PT_FLAGS", ptFlags}, {"PT_SP", ptSP},
 		{"PT_SS", ptSS}, {"PT_REGS_SIZE", ptRegsSize},
-		{"PCPU_TOP_OF_STACK", pcpuTopOfStack}, {"PCPU_SCRATCH", pcpuScratch}, {"PCPU_CPU", pcpuCPU},
+		{"PCPU_TOP_OF_STACK", pcpuTopOfStack}, {"PCPU_SCRATCH", pcpuScratch}, {"PCPU_CPU", pcpuCPU}, {"PCPU_CURRENT", pcpuCurrent},
+		{"MUTEX_OWNER", mutexOwner}, {"MUTEX_WAIT_LOCK", mutexWaitLock}, {"MUTEX_WAIT_LIST", mutexWaitList}, {"MUTEX_SIZE", MutexSize},
 		{"WORK_FUNC", workFunc}, {"HOST_WORK_OP", hostWorkOp}, {"SEQ_BUF", seqFileBuf}, {"SEQ_SIZE", seqFileSz},
 		{"SEQ_COUNT", seqFileCount}, {"SEQ_SHOW", seqFileShow},
 		{"NR_SYSCALLS", nrSyscall}, {"ENOSYS", errnoENOSYS}, {"ERESTARTNOHAND", errnoERESTARTNOHAND},

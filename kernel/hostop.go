@@ -167,19 +167,16 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 // *vfs.ShellError with Msg "Killed" (or "Segmentation fault", ...) and
 // Err a *KilledError.
 func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
-	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
-	if err != nil {
-		return 0, err
-	}
-	t.Flags &^= PFKthread // a process in a system call, not a kthread
 	var ret uint64
 	done, finished := false, false
-	t.opFn = func(ctx *OpCtx) uint64 {
+	t, err := k.StartOnTask(comm, func(ctx *OpCtx) uint64 {
 		ret = f(ctx)
 		finished = true
 		return ret
+	}, func(uint64) { done = true })
+	if err != nil {
+		return 0, err
 	}
-	k.onExit(t, func() { done = true })
 	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
 		return 0, err
 	}
@@ -190,6 +187,28 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 		return 0, killedError(t)
 	}
 	return ret, nil
+}
+
+// StartOnTask starts f as a host operation on a new task named comm and
+// returns without running the machine: several commands can then be under
+// way at once (a write to sysfs while an insmod sleeps in a callback).
+// done, if not nil, gets f's result once the task has exited (0 if it was
+// killed first).
+func (k *Kernel) StartOnTask(comm string, f OpFunc, done func(uint64)) (*Task, error) {
+	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.Flags &^= PFKthread // a process in a system call, not a kthread
+	var ret uint64
+	t.opFn = func(ctx *OpCtx) uint64 {
+		ret = f(ctx)
+		return ret
+	}
+	if done != nil {
+		k.onExit(t, func() { done(ret) })
+	}
+	return t, nil
 }
 
 // killedError is how the shell reports a command whose task t died of a

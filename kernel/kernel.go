@@ -130,6 +130,7 @@ type CPU struct {
 	idle   *Task   // swapper/ID
 	rq     []*Task // runnable tasks waiting for this CPU, in order
 	halted bool    // in hlt, waiting for a wake-up
+	ipi    bool    // a reschedule IPI is pending (kickProcess)
 	pcpu   uint64  // address of the per-CPU area (gs base in the kernel)
 	// idleNS is the simulated time the CPU spent halted in its idle loop
 	// (kcpustat's CPUTIME_IDLE, for /proc/uptime); quantumInsns is where

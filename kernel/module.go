@@ -219,7 +219,11 @@ type Module struct {
 	Name      string      // module->name
 	Livepatch bool        // module->klp: a livepatch module
 	State     ModuleState // module->state
-	Spec      *ModuleSpec // the file it was loaded from
+	// KlpAlive is mod->klp_alive, livepatch's: set in klp_module_coming,
+	// cleared in klp_module_going (so still set while a GOING module's
+	// exit runs), read by klp_find_object_module.
+	KlpAlive bool
+	Spec     *ModuleSpec // the file it was loaded from
 
 	refcnt int // module_refcount(): references besides the base one
 	img    *image

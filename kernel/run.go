@@ -114,6 +114,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 	if c.halted {
 		return false
 	}
+	k.deliverIPI(c)
 	budget := (end - k.now) * k.cfg.ClockHz / 1_000_000_000
 	if budget == 0 {
 		budget = 1

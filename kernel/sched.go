@@ -1,6 +1,11 @@
 package kernel
 
-import "klpsim/isa"
+import (
+	"fmt"
+
+	"klpsim/emu"
+	"klpsim/isa"
+)
 
 // The scheduler: one run queue per CPU, round robin, tasks stay on the CPU
 // they were placed on. It is deliberately simple and fully deterministic;
@@ -44,6 +49,36 @@ func (k *Kernel) WakeUpIfIdle(cpu int) {
 	}
 }
 
+// kickProcess is kick_process(t): a task running on another CPU gets a
+// reschedule IPI, so that it passes the exit to user mode (or the next
+// preemption point) soon and sees the work flagged for it.
+func (k *Kernel) kickProcess(t *Task) {
+	if t.onCPU && t != k.hcTask {
+		t.cpu.ipi = true
+	}
+}
+
+// deliverIPI takes c through asm_sysvec_reschedule_ipi if an IPI is
+// pending and its interrupts are on (else the IPI waits, as the APIC
+// holds it).
+func (k *Kernel) deliverIPI(c *CPU) {
+	if !c.ipi || c.emu.RFLAGS()&emu.FlagIF == 0 {
+		return
+	}
+	c.ipi = false
+	if c.curr.IsIdle() {
+		return // the idle loop wakes for need_resched anyway
+	}
+	if err := c.emu.Interrupt(k.sym("asm_sysvec_reschedule_ipi"), c.curr.StackTop(), nil); err != nil {
+		// As for the timer: a frame that does not fit is a double fault.
+		if addr := min(c.emu.R[isa.RSP]&^15, c.curr.stack) - 8; c.emu.CPL == 0 && onStackGuard(c.curr, addr) {
+			k.handleStackOverflow(c, addr)
+		} else {
+			k.panic(c, "", fmt.Sprintf("double fault delivering a reschedule IPI: %v", err))
+		}
+	}
+}
+
 // schedule is __schedule() on CPU c: the current task gives up the CPU —
 // leaving the run queue if it has set itself to sleep — and the next
 // runnable task, or the idle task, takes it. The switch happens between
@@ -51,11 +86,9 @@ func (k *Kernel) WakeUpIfIdle(cpu int) {
 // its vmcall when it is switched back in.
 func (k *Kernel) schedule(c *CPU) {
 	prev := c.curr
-	if prev.State&TaskFreezable != 0 && prev.TIF&TIFPatchPending != 0 && k.Hooks.SchedTrySwitch != nil {
-		// A kthread going to sleep freezably may switch its own patch
-		// state here (__schedule's klp_sched_try_switch, 6.x).
-		k.Hooks.SchedTrySwitch(prev)
-	}
+	// No livepatch switch point here: 6.12 switches a task in
+	// cond_resched only (klp_sched_try_switch); __schedule's
+	// TASK_FREEZABLE one is 6.16's.
 	prev.TIF &^= TIFNeedResched
 	var next *Task
 	if len(c.rq) > 0 {

@@ -37,8 +37,15 @@ func (k *Kernel) Kill(t *Task, sig int) {
 // is queued, but the task is woken from an interruptible sleep and passes
 // through the exit-to-user path, where it switches its patch state.
 func (k *Kernel) NotifySignal(t *Task) {
+	if t.TIF&TIFNotifySignal != 0 {
+		return
+	}
 	t.TIF |= TIFNotifySignal
-	k.wakeUp(t, TaskInterruptible)
+	// wake_up_state fails for a task that is not in an interruptible
+	// sleep: one running elsewhere is kicked instead.
+	if t.State&TaskInterruptible == 0 || !k.wakeUp(t, TaskInterruptible) {
+		k.kickProcess(t)
+	}
 }
 
 // WakeUpState is wake_up_state(t, state), which livepatch uses on kthreads.

@@ -248,6 +248,7 @@ func (k *Kernel) load(c *CPU, t *Task) {
 	if err := k.mem.WriteU64(c.pcpu+pcpuTopOfStack, t.StackTop()); err != nil {
 		panic("BUG: kernel: per-CPU area unmapped: " + err.Error())
 	}
+	_ = k.mem.WriteU64(c.pcpu+pcpuCurrent, t.guestID())
 	t.onCPU = true
 	c.curr = t
 }

@@ -49,9 +49,21 @@ type vma struct {
 }
 
 // SpawnUser starts a user process running prog, placed on the least loaded
-// CPU. Its parent, for the inherited livepatch state, is kthreadd (klpsim's
-// stand-in for the init process that would fork it).
+// CPU, as a child of no process of the machine (the scenario's shell is not
+// modelled): it takes its livepatch state from kthreadd, the stand-in for
+// the process that would fork it. SpawnUserFrom forks it from a process.
 func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
+	return k.SpawnUserFrom(nil, comm, prog)
+}
+
+// SpawnUserFrom starts a user process running prog as a child of parent
+// (nil: as SpawnUser does): at fork it inherits parent's patch_state and
+// TIF_PATCH_PENDING (klp_copy_process), so a child of a process that has
+// not switched yet has not switched either.
+func (k *Kernel) SpawnUserFrom(parent *Task, comm string, prog UserProgram) (*Task, error) {
+	if parent == nil {
+		parent = k.kthreadd
+	}
 	entryName := prog.Entry
 	if entryName == "" {
 		entryName = "_start"
@@ -125,8 +137,8 @@ func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
 			panic("BUG: kernel: fresh kernel stack unwritable: " + err.Error())
 		}
 	}
-	t.parent = k.kthreadd
-	k.copyProcess(k.kthreadd, t)
+	t.parent = parent
+	k.copyProcess(parent, t)
 	k.wakeUp(t, TaskRunning)
 	return t, nil
 }

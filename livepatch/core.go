@@ -2,23 +2,34 @@ package livepatch
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
 
 	"klpsim/kernel"
 	"klpsim/kernel/errno"
-	"klpsim/kernel/kallsyms"
 	"klpsim/kernel/printk"
 )
 
 // Core is the livepatch core's global state (kernel/livepatch/core.c and
 // transition.c): the list of patches in use, the one in transition and its
-// target state. The kernel goroutine owns it; klp_mutex is implicit, since
-// one goroutine steps the whole machine.
+// target state. The kernel goroutine owns it, and klp_mutex serialises
+// every operation on it as in Linux: host operations call guest code
+// (callbacks, module inits) that may sleep while other tasks run, so a
+// second operation can start before the first has finished; it then sleeps
+// in mutex_lock until the first one lets go (see lock).
 type Core struct {
 	k *kernel.Kernel
+
+	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
+	// mutexLock and mutexUnlock are the guest functions that take it.
+	klpMutex, mutexLock, mutexUnlock uint64
+	// completeTransitionFn is the guest klp_complete_transition, whose
+	// body is completeTransitionOp.
+	completeTransitionFn uint64
+	// warnPending and warnIdlePending are klp_complete_transition's two
+	// WARN_ON_ONCE(test_tsk_thread_flag(task, TIF_PATCH_PENDING)).
+	warnPending, warnIdlePending kernel.WarnSite
 
 	// patches is klp_patches: enabled patches and the one in transition,
 	// in enable order; stack_order is the 1-based position here.
@@ -39,8 +50,6 @@ type Core struct {
 	// OnEvent, when set, receives every Event as it happens (the debugger,
 	// the timeline and tests subscribe here).
 	OnEvent func(Event)
-	// comingAlive is mod->klp_alive for modules in COMING state.
-	comingAlive map[*kernel.Module]bool
 	// checker, when on, watches every task's execution for consistency
 	// violations (see checker.go).
 	checker *checker
@@ -65,7 +74,9 @@ var guestSources embed.FS
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
 func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle}
+	c := &Core{k: k, targetState: KLPTransitionIdle,
+		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
+		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
 	if err != nil {
 		return nil, err
@@ -82,6 +93,19 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	if err := c.setOp("klp_op_enable_patch", "klp_enable_patch", c.enablePatchOp); err != nil {
 		return nil, err
+	}
+	if err := c.setOp("klp_op_complete_transition", "klp_complete_transition", c.completeTransitionOp); err != nil {
+		return nil, err
+	}
+	for _, s := range []struct {
+		name string
+		addr *uint64
+	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+		a, ok := k.Sym(s.name)
+		if !ok {
+			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)
+		}
+		*s.addr = a
 	}
 	if err := c.initShadow(); err != nil {
 		return nil, err
@@ -110,6 +134,19 @@ func (c *Core) setOp(word, name string, f kernel.OpFunc) error {
 	}
 	return c.k.Memory().WriteU64(addr, c.k.RegisterOp(name, f))
 }
+
+// lock is mutex_lock(&klp_mutex) on the operation's task: guest code, so
+// that a task that finds the mutex held sleeps in mutex_lock
+// (TASK_UNINTERRUPTIBLE) while the machine goes on, and /proc/PID/stack
+// shows where it waits.
+func (c *Core) lock(ctx *kernel.OpCtx) { ctx.Call(c.mutexLock, c.klpMutex) }
+
+// unlock is mutex_unlock(&klp_mutex): the first waiter gets it.
+func (c *Core) unlock(ctx *kernel.OpCtx) { ctx.Call(c.mutexUnlock, c.klpMutex) }
+
+// KlpMutex is the guest address of klp_mutex, for tools that show who
+// holds it and who waits (kernel.MutexOwner, kernel.MutexWaiters).
+func (c *Core) KlpMutex() uint64 { return c.klpMutex }
 
 // Patches returns klp_patches, in order.
 func (c *Core) Patches() []*Patch { return append([]*Patch(nil), c.patches...) }
@@ -187,90 +224,6 @@ func (c *Core) enablePatchOp(ctx *kernel.OpCtx) uint64 {
 	return 0
 }
 
-// readPatch reads a guest struct klp_patch and everything it points to
-// into host structures (klp_init_patch_early's view), checking what
-// klp_enable_patch checks first.
-func (c *Core) readPatch(addr uint64) (*Patch, error) {
-	mem := c.k.Memory()
-	word := func(a uint64) uint64 { v, _ := mem.ReadU64(a); return v }
-	if addr == 0 {
-		return nil, errno.EINVAL
-	}
-	modAddr, objs := word(addr+PatchMod), word(addr+PatchObjs)
-	if modAddr == 0 || objs == 0 {
-		return nil, errno.EINVAL
-	}
-	var mod *kernel.Module
-	for _, m := range c.k.Modules() {
-		if m.Guest() == modAddr {
-			mod = m
-		}
-	}
-	if mod == nil {
-		return nil, errno.EINVAL
-	}
-	p := &Patch{Name: mod.Name, Mod: mod, Addr: addr, Replace: word(addr+PatchReplace)&0xff != 0}
-	for o := objs; ; o += ObjSize {
-		nameAddr, funcs := word(o+ObjName), word(o+ObjFuncs)
-		if nameAddr == 0 && funcs == 0 {
-			break
-		}
-		if funcs == 0 {
-			return nil, errno.EINVAL
-		}
-		obj := &Object{Patch: p, Addr: o,
-			PrePatch: word(o + ObjPrePatch), PostPatch: word(o + ObjPostPatch),
-			PreUnpatch: word(o + ObjPreUnpatch), PostUnpatch: word(o + ObjPostUnpatch)}
-		if nameAddr != 0 {
-			name, ok := c.guestString(nameAddr, moduleNameLen)
-			if !ok {
-				return nil, errno.EINVAL
-			}
-			obj.Name = name
-		}
-		for f := funcs; ; f += FuncSize {
-			oldName, newFunc, sympos := word(f+FuncOldName), word(f+FuncNewFunc), word(f+FuncOldSympos)
-			if oldName == 0 && newFunc == 0 && sympos == 0 {
-				break
-			}
-			fn := &Func{Obj: obj, NewFunc: newFunc, OldSympos: sympos}
-			if oldName == 0 {
-				return nil, errno.EINVAL
-			}
-			name, ok := c.guestString(oldName, ksymNameLen)
-			if !ok {
-				return nil, errno.EINVAL
-			}
-			fn.OldName = name
-			obj.Funcs = append(obj.Funcs, fn)
-		}
-		p.Objs = append(p.Objs, obj)
-	}
-	if st := word(addr + PatchStates); st != 0 {
-		for s := st; word(s+StateID) != 0; s += StateSize {
-			p.States = append(p.States, &State{Addr: s, ID: word(s + StateID), Version: word(s+StateVersion) & 0xffffffff})
-		}
-	}
-	return p, nil
-}
-
-// guestString reads a NUL-terminated guest string of at most max-1 bytes;
-// a longer one is too long (ok is false), as strnlen(..., max) >= max is.
-func (c *Core) guestString(addr uint64, max int) (string, bool) {
-	var b []byte
-	for i := 0; i < max; i++ {
-		var ch [1]byte
-		if err := c.k.Memory().Read(addr+uint64(i), ch[:]); err != nil {
-			return "", false
-		}
-		if ch[0] == 0 {
-			return string(b), true
-		}
-		b = append(b, ch[0])
-	}
-	return "", false
-}
-
 // enablePatch is klp_enable_patch, step by step as core.c does it.
 func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 	t := ctx.Task
@@ -282,157 +235,28 @@ func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 		c.log(t, kernErr, "module %s is not marked as a livepatch module\n", p.Mod.Name)
 		return errno.EINVAL
 	}
+	c.lock(ctx)
 	if !c.isPatchCompatible(p) {
 		c.log(t, kernErr, "Livepatch patch (%s) is not compatible with the already installed livepatches.\n", p.Mod.Name)
+		c.unlock(ctx)
 		return errno.EINVAL
 	}
 	if !c.k.TryModuleGet(p.Mod) {
+		c.unlock(ctx)
 		return errno.ENODEV
 	}
-	if err := c.initPatch(p); err != nil {
-		c.freePatchStart(p)
-		c.freePatchFinish(p)
-		return err
-	}
-	if err := c.enablePatchLocked(ctx, p); err != nil {
-		c.freePatchStart(p)
-		c.freePatchFinish(p)
-		return err
-	}
-	return nil
-}
-
-// initPatch is klp_init_patch: sysfs, nops for a replace patch, objects
-// and their functions, then the patch joins klp_patches.
-func (c *Core) initPatch(p *Patch) error {
-	if err := c.sysfsAddPatch(p); err != nil {
-		return err
-	}
-	if p.Replace {
-		c.addNops(p)
-	}
-	for _, o := range p.Objs {
-		if err := c.initObject(o); err != nil {
-			return err
-		}
-	}
-	c.patches = append(c.patches, p)
-	return nil
-}
-
-// initObject is klp_init_object.
-func (c *Core) initObject(o *Object) error {
-	if len(o.Name) >= moduleNameLen {
-		return errno.EINVAL
-	}
-	o.Patched = false
-	o.Mod = nil
-	if o.Name != "" {
-		// klp_find_object_module: only a module the loader has announced
-		// (klp_alive: COMING or LIVE) counts.
-		if m := c.k.FindModule(o.Name); m != nil && c.klpAlive(m) {
-			o.Mod = m
-		}
-	}
-	if err := c.sysfsAddObject(o); err != nil {
-		return err
-	}
-	for _, f := range o.Funcs {
-		if f.NewFunc == 0 && !f.Nop {
-			return errno.EINVAL
-		}
-		if len(f.OldName) >= ksymNameLen {
-			return errno.EINVAL
-		}
-		f.Patched, f.Transition = false, false
-		if err := c.sysfsAddFunc(f); err != nil {
-			return err
-		}
-	}
-	if o.IsLoaded() {
-		return c.initObjectLoaded(o)
-	}
-	return nil
-}
-
-// klpAlive is mod->klp_alive: set in klp_module_coming, cleared in
-// klp_module_going.
-func (c *Core) klpAlive(m *kernel.Module) bool {
-	return m.State == kernel.ModuleStateLive || (m.State == kernel.ModuleStateComing && c.comingAlive[m])
-}
-
-// initObjectLoaded is klp_init_object_loaded: resolve every function's old
-// address and sizes now that the object is in memory.
-func (c *Core) initObjectLoaded(o *Object) error {
-	t := (*kernel.Task)(nil)
-	for _, f := range o.Funcs {
-		if err := c.findObjectSymbol(o, f); err != nil {
-			return err
-		}
-		// kallsyms_lookup_size_offset(old_func): by address, so that a
-		// sympos-selected duplicate gets its own size.
-		old, _, ok := c.k.Syms.Lookup(f.OldFunc)
-		if !ok {
-			c.log(t, kernErr, "kallsyms size lookup failed for '%s'\n", f.OldName)
-			return errno.ENOENT
-		}
-		f.OldSize = old.Size
-		if f.Nop {
-			f.NewFunc = f.OldFunc
-		}
-		s, _, ok := c.k.Syms.Lookup(f.NewFunc)
-		if !ok {
-			c.log(t, kernErr, "kallsyms size lookup failed for '%s' replacement\n", f.OldName)
-			return errno.ENOENT
-		}
-		f.NewSize = s.Size
-	}
-	c.setGuestObjMod(o)
-	return nil
-}
-
-// findObjectSymbol is klp_find_object_symbol, with its three messages; all
-// three failures are -EINVAL.
-func (c *Core) findObjectSymbol(o *Object, f *Func) error {
-	s, err := c.k.Syms.Find(o.Name, f.OldName, int(f.OldSympos))
+	err = c.initPatch(p)
 	if err == nil {
-		f.OldFunc = s.Addr
-		return nil
+		err = c.enablePatchLocked(ctx, p)
 	}
-	var amb *kallsyms.AmbiguousError
-	var pos *kallsyms.PositionError
-	switch {
-	case errors.As(err, &amb):
-		c.log(nil, kernErr, "unresolvable ambiguity for symbol '%s' in object '%s'\n", f.OldName, objNameOrNull(o))
-	case errors.As(err, &pos):
-		c.log(nil, kernErr, "symbol position %d for symbol '%s' in object '%s' not found\n", f.OldSympos, f.OldName, o.DisplayName())
-	default:
-		c.log(nil, kernErr, "symbol '%s' not found in symbol table\n", f.OldName)
+	if err != nil {
+		c.freePatchStart(p)
+		c.unlock(ctx)
+		c.freePatchFinish(p)
+		return err
 	}
-	return errno.EINVAL
-}
-
-// objNameOrNull is the object name as the ambiguity message prints it: the
-// kernel passes obj->name, which is NULL for vmlinux.
-func objNameOrNull(o *Object) string {
-	if o.Name == "" {
-		return "(null)"
-	}
-	return o.Name
-}
-
-// setGuestObjMod writes obj->mod (and obj->patched) into the guest struct,
-// for callbacks that print the module and its state.
-func (c *Core) setGuestObjMod(o *Object) {
-	if o.Addr == 0 {
-		return
-	}
-	var mod uint64
-	if o.Mod != nil {
-		mod = o.Mod.Guest()
-	}
-	_ = c.k.Memory().WriteU64(o.Addr+ObjMod, mod)
-	_ = c.k.Memory().WriteU64(o.Addr+ObjPatched, b2u(o.Patched))
+	c.unlock(ctx)
+	return nil
 }
 
 func b2u(b bool) uint64 {
@@ -532,73 +356,4 @@ func (c *Core) postObjectUnpatch(ctx *kernel.OpCtx, o *Object) {
 		ctx.Call(o.PostUnpatch, o.Addr)
 	}
 	o.postUnpatchEnabled = false
-}
-
-// addNops is klp_add_nops: for everything the older patches patch that the
-// new replace patch does not, a nop func (in a dynamic object when the new
-// patch has no object for that module).
-func (c *Core) addNops(p *Patch) {
-	for _, old := range c.patches {
-		for _, oo := range old.Objs {
-			var obj *Object
-			for _, o := range p.Objs {
-				if o.Name == oo.Name {
-					obj = o
-				}
-			}
-			if obj == nil {
-				obj = &Object{Patch: p, Name: oo.Name, Dynamic: true}
-				p.Objs = append(p.Objs, obj)
-			}
-			for _, of := range oo.Funcs {
-				found := false
-				for _, f := range obj.Funcs {
-					if f.OldName == of.OldName && f.OldSympos == of.OldSympos {
-						found = true
-					}
-				}
-				if !found {
-					obj.Funcs = append(obj.Funcs, &Func{Obj: obj, OldName: of.OldName, OldSympos: of.OldSympos, Nop: true})
-				}
-			}
-		}
-	}
-}
-
-// freePatchStart is klp_free_patch_start: the patch leaves klp_patches and
-// its objects are freed (sysfs goes away).
-func (c *Core) freePatchStart(p *Patch) {
-	for i, x := range c.patches {
-		if x == p {
-			c.patches = append(c.patches[:i:i], c.patches[i+1:]...)
-			break
-		}
-	}
-	c.sysfsRemovePatch(p)
-}
-
-// freePatchFinish is klp_free_patch_finish: the module reference is
-// dropped unless the patch was forced, so the module can be removed.
-func (c *Core) freePatchFinish(p *Patch) {
-	if !p.Forced {
-		c.k.ModulePut(p.Mod)
-	}
-}
-
-// freePatch frees a disabled patch once its transition completed
-// (klp_free_patch_async, done at once: nothing can observe the delay).
-func (c *Core) freePatch(p *Patch) {
-	c.freePatchStart(p)
-	c.freePatchFinish(p)
-}
-
-// freeReplacedPatches is klp_free_replaced_patches_async: every patch
-// before the new replace patch goes, without callbacks.
-func (c *Core) freeReplacedPatches(p *Patch) {
-	for _, old := range c.Patches() {
-		if old == p {
-			break
-		}
-		c.freePatch(old)
-	}
 }

@@ -18,10 +18,11 @@ func (c *Core) moduleComing(ctx *kernel.OpCtx, m *kernel.Module) error {
 		c.log(t, kernErr, "vmlinux.ko: invalid module name\n")
 		return errno.EINVAL
 	}
-	if c.comingAlive == nil {
-		c.comingAlive = map[*kernel.Module]bool{}
-	}
-	c.comingAlive[m] = true
+	c.lock(ctx)
+	defer c.unlock(ctx)
+	// Each module has to know that klp_module_coming has been called: a
+	// later patch may be for it.
+	m.KlpAlive = true
 	for _, p := range c.patches {
 		o := p.object(m.Name)
 		if o == nil {
@@ -30,7 +31,7 @@ func (c *Core) moduleComing(ctx *kernel.OpCtx, m *kernel.Module) error {
 		o.Mod = m
 		fail := func(err error) error {
 			c.log(t, kernWarn, "patch '%s' failed for module '%s', refusing to load module '%s'\n", p.Name, m.Name, m.Name)
-			delete(c.comingAlive, m)
+			m.KlpAlive = false
 			o.Mod = nil
 			c.setGuestObjMod(o)
 			c.cleanupModulePatches(ctx, m, p)
@@ -84,7 +85,9 @@ func (c *Core) cleanupModulePatches(ctx *kernel.OpCtx, m *kernel.Module, limit *
 // moduleGoing is klp_module_going: after the module's exit ran (or its
 // load failed), on the rmmod (or insmod) task.
 func (c *Core) moduleGoing(ctx *kernel.OpCtx, m *kernel.Module) {
-	delete(c.comingAlive, m)
+	c.lock(ctx)
+	defer c.unlock(ctx)
+	m.KlpAlive = false
 	c.cleanupModulePatches(ctx, m, nil)
 }
 

@@ -131,6 +131,8 @@ func (c *Core) enabledStore(ctx any, p *Patch, buf string) error {
 		return err
 	}
 	return c.onTask(ctx, func(oc *kernel.OpCtx) error {
+		c.lock(oc)
+		defer c.unlock(oc)
 		if p.Enabled == enabled {
 			return errno.EINVAL
 		}
@@ -156,6 +158,8 @@ func (c *Core) forceStore(ctx any, p *Patch, buf string) error {
 		return nil
 	}
 	return c.onTask(ctx, func(oc *kernel.OpCtx) error {
+		c.lock(oc)
+		defer c.unlock(oc)
 		if p != c.transitionPatch {
 			return errno.EINVAL
 		}

@@ -78,12 +78,12 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	}
 	complete := true
 	for _, task := range c.k.Tasks() {
-		if !c.tryToSwitchTask(ctx.Task, task) {
+		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 		}
 	}
 	for cpu, task := range c.k.IdleTasks() {
-		if !c.tryToSwitchTask(ctx.Task, task) {
+		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 			// Make it run its idle-loop switch point.
 			c.k.WakeUpIfIdle(cpu)
@@ -111,22 +111,27 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	return true
 }
 
-// transitionWorkFn is klp_transition_work_fn, on a kworker.
+// transitionWorkFn is klp_transition_work_fn, on a kworker: the retry
+// holds klp_mutex across the completion and its post callbacks.
 func (c *Core) transitionWorkFn(ctx *kernel.OpCtx) uint64 {
+	c.lock(ctx)
 	if c.transitionPatch != nil {
 		c.tryCompleteTransition(ctx)
 	}
+	c.unlock(ctx)
 	return 0
 }
 
-// tryToSwitchTask is klp_try_switch_task, with its debug lines.
-func (c *Core) tryToSwitchTask(cur, task *kernel.Task) bool {
+// tryToSwitchTask is klp_try_switch_task, run by cur, with its debug
+// lines; how says whose check it is (the transition's of every task, or a
+// task's own in cond_resched).
+func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	if task.PatchState == c.targetState {
 		return true
 	}
 	err := c.checkAndSwitchTask(cur, task)
 	if err == nil {
-		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: SwitchStackCheck, Target: c.targetState})
+		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: how, Target: c.targetState})
 		return true
 	}
 	ev := Event{Kind: EventBlocked, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, Target: c.targetState}
@@ -227,17 +232,14 @@ func (c *Core) switchPending(t *kernel.Task, how SwitchHow) {
 	}
 }
 
-// schedTrySwitch is __klp_sched_try_switch: a task passing cond_resched
-// (or sleeping freezably) checks its own stack.
+// schedTrySwitch is klp_sched_try_switch (behind its static key) and
+// __klp_sched_try_switch: a task with TIF_PATCH_PENDING passing
+// cond_resched runs klp_try_switch_task on itself, debug lines and all.
 func (c *Core) schedTrySwitch(t *kernel.Task) {
 	if !c.schedKey || t.TIF&kernel.TIFPatchPending == 0 || c.transitionPatch == nil {
 		return
 	}
-	if c.checkStack(t) == nil {
-		t.TIF &^= kernel.TIFPatchPending
-		t.PatchState = c.targetState
-		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: t.Comm, PID: t.PID, How: SwitchSched, Target: c.targetState})
-	}
+	c.tryToSwitchTask(t, t, SwitchSched)
 }
 
 // sendSignals is klp_send_signals: kthreads are woken, user tasks get the
@@ -297,8 +299,13 @@ func (c *Core) forceTransition(t *kernel.Task) {
 	c.emit(Event{Kind: EventForced, Patch: p.Name, Target: c.targetState})
 }
 
-// completeTransition is klp_complete_transition.
-func (c *Core) completeTransition(ctx *kernel.OpCtx) {
+// completeTransition is klp_complete_transition, called as the guest
+// function whose body completeTransitionOp is.
+func (c *Core) completeTransition(ctx *kernel.OpCtx) { ctx.Call(c.completeTransitionFn) }
+
+// completeTransitionOp is klp_complete_transition's body, on the task that
+// called it.
+func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	p := c.transitionPatch
 	t := ctx.Task
 	c.debug(t, c.dbg.completeTransition, "'%s': completing %s transition\n", p.Name, stateName(c.targetState))
@@ -314,8 +321,14 @@ func (c *Core) completeTransition(ctx *kernel.OpCtx) {
 			f.Transition = false
 		}
 	}
-	for _, task := range c.allTasks() {
-		task.TIF &^= kernel.TIFPatchPending
+	// Every task has switched: one still flagged is a bug, reported (once)
+	// and left flagged; its next klp_update_patch_state sets it idle.
+	for _, task := range c.k.Tasks() {
+		c.k.WarnOnce(ctx, &c.warnPending, task.TIF&kernel.TIFPatchPending != 0)
+		task.PatchState = KLPTransitionIdle
+	}
+	for _, task := range c.k.IdleTasks() {
+		c.k.WarnOnce(ctx, &c.warnIdlePending, task.TIF&kernel.TIFPatchPending != 0)
 		task.PatchState = KLPTransitionIdle
 	}
 	for _, o := range p.Objs {
@@ -336,6 +349,7 @@ func (c *Core) completeTransition(ctx *kernel.OpCtx) {
 	if c.checker != nil {
 		c.checker.disarm()
 	}
+	return 0
 }
 
 // cancelTransition is klp_cancel_transition: an enable that failed before

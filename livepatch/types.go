@@ -6,10 +6,11 @@
 // variables and system states, /sys/kernel/livepatch, and every log line
 // the kernel prints, at its level.
 //
-// The file split and names follow the kernel: core.go (enable, disable,
-// init, nops, module coming/going), patch.go (klp_ops, func_stack,
-// klp_ftrace_handler), transition.go (the consistency model), shadow.go,
-// state.go, sysfs.go.
+// The file split and names follow the kernel: core.go (the core's state,
+// klp_mutex, enable, disable, callbacks), init.go (reading the guest
+// structures, klp_init_*, nops), free.go (klp_free_*), module.go (module
+// coming/going), patch.go (klp_ops, func_stack, klp_ftrace_handler),
+// transition.go (the consistency model), shadow.go, state.go, sysfs.go.
 package livepatch
 
 import "klpsim/kernel"

@@ -93,6 +93,27 @@ asm_sysvec_apic_timer_interrupt:
 	iretq
 	.size asm_sysvec_apic_timer_interrupt, .-asm_sysvec_apic_timer_interrupt
 
+# asm_sysvec_reschedule_ipi: another CPU kicked this one (kick_process,
+# smp_send_reschedule). The same frame as the timer's.
+	.globl asm_sysvec_reschedule_ipi
+	.type asm_sysvec_reschedule_ipi, @function
+asm_sysvec_reschedule_ipi:
+	push -1					# orig_ax: not a system call
+	test byte ptr [rsp + 16], 3		# from user mode?
+	jz 1f
+	swapgs
+1:	PUSH_REGS
+	mov rdi, rsp
+	lea rbp, [rsp + 1]			# ENCODE_FRAME_POINTER: a regs frame
+	call sysvec_reschedule_ipi
+	POP_REGS
+	test byte ptr [rsp + 16], 3
+	jz 2f
+	swapgs
+2:	add rsp, 8				# orig_ax
+	iretq
+	.size asm_sysvec_reschedule_ipi, .-asm_sysvec_reschedule_ipi
+
 # ret_from_fork_asm: where every new task starts, with rsp at its
 # task_pt_regs, rbx = the function to run and r12 its argument (a kthread),
 # or rbx = 0 for a user task whose pt_regs hold the user context.

@@ -323,6 +323,22 @@ sysvec_apic_timer_interrupt:
 	ret
 	.size sysvec_apic_timer_interrupt, .-sysvec_apic_timer_interrupt
 
+# sysvec_reschedule_ipi(regs): the IPI itself does nothing (scheduler_ipi);
+# its point is the way out: from user mode through the exit-to-user work
+# loop, which handles TIF_NOTIFY_SIGNAL and TIF_PATCH_PENDING.
+	.globl sysvec_reschedule_ipi
+	.type sysvec_reschedule_ipi, @function
+sysvec_reschedule_ipi:
+	.fentry
+	push rbp
+	mov rbp, rsp
+	test byte ptr [rdi + PT_CS], 3
+	jz 1f
+	call irqentry_exit_to_user_mode
+1:	pop rbp
+	ret
+	.size sysvec_reschedule_ipi, .-sysvec_reschedule_ipi
+
 	.globl preempt_schedule_irq
 	.type preempt_schedule_irq, @function
 preempt_schedule_irq:
