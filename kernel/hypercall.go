@@ -46,6 +46,7 @@ func (k *Kernel) hypercall(c *CPU) {
 	case hcMsecsToJiffies:
 		ret = k.msecsToJiffies(r[isa.RDI])
 	case hcNeedResched:
+		k.watchdogSched(c) // cond_resched: the stopper would preempt here
 		if k.needResched(c) {
 			ret = 1
 		}
@@ -54,6 +55,7 @@ func (k *Kernel) hypercall(c *CPU) {
 			k.Hooks.SchedTrySwitch(t)
 		}
 	case hcTIWork:
+		k.watchdogSched(c) // the exit to user mode schedules for the stopper
 		ret = uint64(t.TIF & exitToUserWork)
 		if k.needResched(c) {
 			ret |= TIFNeedResched
@@ -90,6 +92,9 @@ func (k *Kernel) hypercall(c *CPU) {
 		ret = negErrno(errnoENOSYS)
 	case hcTimerIRQ:
 		k.tick(c)
+		if k.cfg.Preempt == PreemptFull {
+			k.watchdogSched(c) // the stopper preempts at the interrupt's return
+		}
 		if k.cfg.Preempt == PreemptFull && k.needResched(c) {
 			ret = 1
 		}

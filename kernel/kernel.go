@@ -137,6 +137,7 @@ type CPU struct {
 	// (kcpustat's CPUTIME_IDLE, for /proc/uptime); quantumInsns is where
 	// its instruction count stood when the current quantum began.
 	idleNS, quantumInsns uint64
+	wd                   watchdogCPU // the soft-lockup detector's state (watchdog.go)
 }
 
 // Hooks are the calls the kernel makes into livepatch, at the points Linux
@@ -298,6 +299,7 @@ func (k *Kernel) addCPU(id int) error {
 	k.startKernelTask(idle, k.sym("cpu_startup_entry"), 0)
 	c.idle, c.curr = idle, idle
 	k.load(c, idle)
+	k.watchdogEnable(c)
 	return nil
 }
 

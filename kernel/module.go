@@ -330,6 +330,9 @@ type moduleState struct {
 	taints  uint64    // tainted_mask
 	// lockdepOff: "Disabling lock debugging due to kernel taint" was said.
 	lockdepOff bool
+	// lastUnloaded is last_unloaded_module: its name and flags, for
+	// print_modules.
+	lastUnloaded string
 }
 
 // Taint flag numbers (include/linux/panic.h TAINT_*).
@@ -1046,6 +1049,7 @@ func (k *Kernel) deleteModule(ctx *OpCtx, name string) error {
 		ctx.Call(m.exitFn)
 	}
 	k.moduleGoing(ctx, m)
+	k.modules.lastUnloaded = m.Name + moduleFlags(m, false)
 	k.freeModule(m)
 	return nil
 }

@@ -221,6 +221,9 @@ func (k *Kernel) CurrentOn(cpu int) *Task { return k.cpus[cpu].curr }
 func (k *Kernel) timerInterrupts() {
 	handler := k.sym("asm_sysvec_apic_timer_interrupt")
 	for _, c := range k.cpus {
+		if c.wd.hrtimer <= k.now {
+			k.watchdogTick(c)
+		}
 		if c.halted || c.curr.IsIdle() || c.emu.RFLAGS()&emu.FlagIF == 0 {
 			continue
 		}

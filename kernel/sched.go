@@ -48,6 +48,7 @@ func (k *Kernel) WakeUpIfIdle(cpu int) {
 // two instructions of the guest's schedule(): the old task resumes after
 // its vmcall when it is switched back in.
 func (k *Kernel) schedule(c *CPU) {
+	k.watchdogSched(c)
 	prev := c.curr
 	if prev.State&TaskFreezable != 0 && prev.TIF&TIFPatchPending != 0 && k.Hooks.SchedTrySwitch != nil {
 		// A kthread going to sleep freezably may switch its own patch
