@@ -121,7 +121,12 @@ type Kernel struct {
 	lib       libState    // lib.S's host side: completions, /proc and sysfs entries (lib.go)
 	modules   moduleState // loadable modules: catalog, list, taints (module.go)
 	oopsCount int         // oopses so far: the [#N] of the next one
-	tracing   tracingState
+	// Host waits (wait.go): the deadline every wait ends by, the error
+	// text of a wait it ends, and the wait it ended.
+	deadline       uint64
+	deadlineReason string
+	deadlineWait   *WaitError
+	tracing        tracingState
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

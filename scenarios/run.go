@@ -86,7 +86,7 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	r.vars = builtinVars(r.machine)
 	for _, c := range s.Cmds {
 		r.cmd = c
-		err := c.spec.run(r, c)
+		err := r.waitTimedOut(c.spec.run(r, c))
 		if err == nil {
 			continue
 		}
@@ -189,6 +189,7 @@ func (r *runner) boot() error {
 		}
 	}
 	r.deadline = k.Now() + m.Timeout
+	r.setDeadline()
 	return nil
 }
 
