@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"klpsim/emu"
 	"klpsim/kernel/kallsyms"
@@ -126,6 +127,10 @@ type Kernel struct {
 	deadline       uint64
 	deadlineReason string
 	deadlineWait   *WaitError
+	// Attention from other goroutines, read between quanta (sysrq.go).
+	intr     *atomic.Bool
+	pollFlag *atomic.Bool
+	pollFn   func()
 	tracing        tracingState
 }
 

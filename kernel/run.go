@@ -25,6 +25,9 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 		if k.err != nil {
 			return k.err
 		}
+		if k.intr != nil && k.intr.Load() {
+			return ErrInterrupted
+		}
 		if cond != nil && cond() {
 			return nil
 		}
@@ -68,6 +71,11 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 			k.now = max(next, k.now)
 		}
 		k.accountIdle(k.now - start)
+		// Before the tick: an interrupted machine shows the code the tick
+		// would have interrupted, not the entry of its handler.
+		if k.attention() {
+			return ErrInterrupted
+		}
 		if k.now%k.tickNS() == 0 {
 			k.timerInterrupts()
 		}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"klpsim/kernel"
@@ -44,6 +45,12 @@ type Options struct {
 	// new contents, for Rewrite. (A check that found no canary still
 	// fails: there is nothing to accept.)
 	Update bool
+	// Interrupt, once set (by a SIGINT handler), stops the machine between
+	// quanta: the scenario ends with each CPU's backtrace on Stderr and
+	// Result.Interrupted. Progress, whenever set (by a ticker), makes the
+	// goroutine stepping the machine call OnProgress with a snapshot.
+	Interrupt, Progress *atomic.Bool
+	OnProgress          func(kernel.Status)
 }
 
 // TestResult is one start_test's outcome.
@@ -62,6 +69,8 @@ type Result struct {
 	// Updates are the expected sections that Options.Update accepted new
 	// contents for, by name.
 	Updates map[string]string
+	// Interrupted: Options.Interrupt stopped the scenario.
+	Interrupted bool
 }
 
 // SetupError is a failure to set the scenario up (boot, module
@@ -87,6 +96,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	for _, c := range s.Cmds {
 		r.cmd = c
 		err := r.waitTimedOut(c.spec.run(r, c))
+		if r.interrupted() {
+			break
+		}
 		if err == nil {
 			continue
 		}
@@ -190,6 +202,7 @@ func (r *runner) boot() error {
 	}
 	r.deadline = k.Now() + m.Timeout
 	r.setDeadline()
+	r.watchAttention()
 	return nil
 }
 
