@@ -131,7 +131,7 @@ type Kernel struct {
 	intr     *atomic.Bool
 	pollFlag *atomic.Bool
 	pollFn   func()
-	tracing        tracingState
+	tracing  tracingState
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

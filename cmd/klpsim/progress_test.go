@@ -30,4 +30,3 @@ func TestFormatProgress(t *testing.T) {
 		}
 	}
 }
-

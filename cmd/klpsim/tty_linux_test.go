@@ -47,4 +47,3 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a pty is not a terminal")
 	}
 }
-
