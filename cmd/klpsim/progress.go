@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,10 @@ type progress struct {
 	flag  atomic.Bool
 	stop  chan struct{}
 	drawn bool
+	// col is the column the output through wrap left the cursor at; when
+	// it is not 0 the line is drawn below and the cursor put back after.
+	col   int
+	below bool
 	// The previous sample, for the speed.
 	lastInsns uint64
 	lastWall  time.Time
@@ -67,17 +72,33 @@ func (p *progress) draw(st kernel.Status) {
 	now := time.Now()
 	line := formatProgress(st, st.Insns-min(p.lastInsns, st.Insns), now.Sub(p.lastWall))
 	p.lastInsns, p.lastWall = st.Insns, now
+	if !p.drawn && p.col > 0 {
+		fmt.Fprint(p.w, "\n")
+		p.below = true
+	}
 	fmt.Fprint(p.w, "\r"+line+"\x1b[K")
 	p.drawn = true
+}
+
+// clear erases the line and puts the cursor back where the output left it.
+func (p *progress) clear() {
+	if !p.drawn {
+		return
+	}
+	fmt.Fprint(p.w, "\r\x1b[K")
+	if p.below {
+		fmt.Fprint(p.w, "\x1b[A\r")
+		if p.col > 0 {
+			fmt.Fprintf(p.w, "\x1b[%dC", p.col)
+		}
+	}
+	p.drawn, p.below = false, false
 }
 
 // end stops the ticker and clears the line.
 func (p *progress) end() {
 	close(p.stop)
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.drawn = false
-	}
+	p.clear()
 }
 
 // formatProgress is the progress line: simulated time, millions of guest
@@ -114,9 +135,11 @@ type clearing struct {
 }
 
 func (c clearing) Write(b []byte) (int, error) {
-	if c.p.drawn {
-		fmt.Fprint(c.p.w, "\r\x1b[K")
-		c.p.drawn = false
+	c.p.clear()
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		c.p.col = len(b) - i - 1
+	} else {
+		c.p.col += len(b)
 	}
 	return c.w.Write(b)
 }
