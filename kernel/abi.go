@@ -51,23 +51,6 @@ const (
 	hcCount                       // number of hypercalls, not one
 )
 
-var hypercallNames = map[int]string{
-	hcPrintk: "HC_PRINTK", hcSchedule: "HC_SCHEDULE", hcSetState: "HC_SET_STATE",
-	hcTimeoutArm: "HC_TIMEOUT_ARM", hcTimeoutDel: "HC_TIMEOUT_DEL",
-	hcMsecsToJiffies: "HC_MSECS_TO_JIFFIES", hcNeedResched: "HC_NEED_RESCHED",
-	hcSchedTrySwitch: "HC_SCHED_TRY_SWITCH", hcTIWork: "HC_TI_WORK",
-	hcKlpUpdate: "HC_KLP_UPDATE", hcDoSignal: "HC_DO_SIGNAL", hcIdle: "HC_IDLE",
-	hcDoExit: "HC_DO_EXIT", hcKthreadStart: "HC_KTHREAD_START", hcGetpid: "HC_GETPID",
-	hcSysWrite: "HC_SYS_WRITE", hcSysOther: "HC_SYS_OTHER", hcTimerIRQ: "HC_TIMER_IRQ",
-	hcQueueWork: "HC_QUEUE_WORK", hcQueueDelayedWork: "HC_QUEUE_DELAYED_WORK",
-	hcFlushWork: "HC_FLUSH_WORK", hcWorkerNext: "HC_WORKER_NEXT", hcWorkDone: "HC_WORK_DONE",
-	hcSeqPrintf: "HC_SEQ_PRINTF", hcBug: "HC_BUG", hcFtrace: "HC_FTRACE",
-	hcOpStart: "HC_OP_START", hcOpResume: "HC_OP_RESUME", hcOpStartArgs: "HC_OP_START_ARGS",
-	hcKprobeRegister: "HC_KPROBE_REGISTER", hcKprobeUnregister: "HC_KPROBE_UNREGISTER",
-	hcKprobeEnter: "HC_KPROBE_ENTER", hcKprobeGet: "HC_KPROBE_GET", hcKprobeExit: "HC_KPROBE_EXIT",
-	hcKtimeGetBoottime: "HC_KTIME_GET_BOOTTIME", hcIdleTime: "HC_IDLE_TIME",
-}
-
 // Task states, as Linux numbers them (include/linux/sched.h).
 const (
 	TaskRunning         = 0x0000
@@ -160,8 +143,10 @@ const errnoERESTARTNOHAND = 514
 // with (isa/asm's Defsym).
 func abiSymbols() map[string]int64 {
 	m := map[string]int64{}
-	for n, name := range hypercallNames {
-		m[name] = int64(n)
+	for n, h := range hypercalls {
+		if h.fn != nil {
+			m[h.name] = int64(n)
+		}
 	}
 	for _, c := range []struct {
 		n string

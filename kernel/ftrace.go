@@ -363,3 +363,14 @@ func (k *Kernel) SetRegsIP(regs, ip uint64) {
 
 // Current is the task running the handler that calls it (current).
 func (k *Kernel) Current() *Task { return k.ftraceCPU.curr }
+
+// ftrace_ops_list_func's call into the registered handlers: on every
+// traced call, so served inside Run.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcFtrace: {"HC_FTRACE", func(k *Kernel, c *CPU) uint64 {
+			r := &c.emu.R
+			return k.ftraceCall(c, r[isa.RDI], r[isa.RSI], r[isa.RCX], r[isa.R8])
+		}, hcFast},
+	})
+}

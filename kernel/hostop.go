@@ -5,6 +5,7 @@ import (
 	"iter"
 
 	"klpsim/isa"
+	"klpsim/kernel/vfs"
 )
 
 // Host operations: kernel code written in Go that runs on a task and calls
@@ -162,6 +163,11 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 // budget of its own), and never past the machine's deadline — and returns
 // f's result. Guest functions f calls run on that task. A task still
 // busy at the end is a *WaitError.
+//
+// When the task dies before f returns (an oops in a guest function it
+// called kills it), the error is the shell's report of the signal: a
+// *vfs.ShellError with Msg "Killed" (or "Segmentation fault", ...) and
+// Err a *KilledError.
 func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error) {
 	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
 	if err != nil {
@@ -169,14 +175,47 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	}
 	t.Flags &^= PFKthread // a process in a system call, not a kthread
 	var ret uint64
-	done := false
+	done, finished := false, false
 	t.opFn = func(ctx *OpCtx) uint64 {
 		ret = f(ctx)
+		finished = true
 		return ret
 	}
 	k.onExit(t, func() { done = true })
 	if err := k.waitExit(t, &done, timeout); err != nil {
 		return 0, err
 	}
+	if !finished {
+		return 0, killedError(t)
+	}
 	return ret, nil
+}
+
+// killedError is how the shell reports a command whose task t died of a
+// signal before it finished.
+func killedError(t *Task) error {
+	sig := t.ExitCode & 0x7f
+	if sig == 0 {
+		sig = SIGKILL
+	}
+	return &vfs.ShellError{Msg: signalText(sig), Err: &KilledError{Signal: sig}}
+}
+
+// The host-operation hypercalls of kernel_op and kernel_op_args: each sets
+// the registers for the guest's next step itself.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcOpStart: {"HC_OP_START", func(k *Kernel, c *CPU) uint64 {
+			k.opStart(c, c.emu.R[isa.RDI], c.emu.R[isa.RSI])
+			return 0
+		}, hcSetsRegs},
+		hcOpStartArgs: {"HC_OP_START_ARGS", func(k *Kernel, c *CPU) uint64 {
+			k.opStartArgs(c)
+			return 0
+		}, hcSetsRegs},
+		hcOpResume: {"HC_OP_RESUME", func(k *Kernel, c *CPU) uint64 {
+			k.opResume(c, c.emu.R[isa.RDI])
+			return 0
+		}, hcSetsRegs},
+	})
 }

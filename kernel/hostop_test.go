@@ -57,7 +57,8 @@ six_args:
 }
 
 // A task that dies in the middle of an operation ends the operation's
-// coroutine; the machine goes on.
+// coroutine, and RunOnTask reports the signal as the shell would; the
+// machine goes on.
 func TestHostOpTaskDies(t *testing.T) {
 	k := boot(t, Config{CPUs: 1})
 	_, err := k.RunOnTask("victim", func(ctx *OpCtx) uint64 {
@@ -65,9 +66,7 @@ func TestHostOpTaskDies(t *testing.T) {
 		t.Error("the operation went on after its task died")
 		return 0
 	}, 1e9)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wantShellError(t, err, "Killed", nil)
 	if len(k.Log.Records()) == 0 {
 		t.Fatal("no oops")
 	}

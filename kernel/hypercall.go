@@ -6,20 +6,66 @@ import (
 	"klpsim/isa"
 )
 
-// fastHypercall serves, inside the CPU's Run, the hypercalls that never
-// switch what the CPU runs — the ftrace handler chief among them, on every
-// traced call — so that they cost no Run exit (emu.CPU.HostCall). None of
-// them can stop the machine (set k.err) either: runCPU only looks at that
-// between Run exits.
-func (k *Kernel) fastHypercall(c *CPU) bool {
-	switch c.emu.R[isa.RAX] {
-	case hcFtrace, hcGetpid, hcNeedResched, hcTIWork, hcMsecsToJiffies,
-		hcKlpUpdate, hcSchedTrySwitch, hcPrintk, hcSeqPrintf,
-		hcKtimeGetBoottime, hcIdleTime:
-		k.hypercall(c)
-		return true
+// A hypercall is one service of the host side of the kernel, reached from
+// guest code by vmcall with its number in eax (kernel/abi.go numbers them).
+// Each subsystem registers its own in a table beside the code that serves
+// them (sched.go, time.go, workqueue.go, ...), so a hypercall's number, its
+// handler and whether it may be served inside Run are written once, in one
+// place.
+type hypercall struct {
+	name string  // the guest's name for the number (HC_PRINTK), an assembler symbol
+	fn   hcFunc  // the service; its result goes to the caller's rax
+	how  hcFlags // how the run loop may call it
+}
+
+// hcFunc serves a hypercall on CPU c, whose current task made it; the
+// arguments are in c's C argument registers.
+type hcFunc func(k *Kernel, c *CPU) uint64
+
+// hcFlags say how a hypercall may be served.
+type hcFlags uint8
+
+const (
+	// hcFast: served inside the CPU's Run (emu.CPU.HostCall), at no Run
+	// exit. Only for services that never switch what the CPU runs and never
+	// stop the machine (set k.err): runCPU looks at both only between Run
+	// exits. The ftrace handler, on every traced call, is the reason.
+	hcFast hcFlags = 1 << iota
+	// hcSetsRegs: the handler sets the caller's registers itself (a host
+	// operation's next request, an oops); its result is not written to rax.
+	hcSetsRegs
+)
+
+// hypercalls is the registration table, indexed by number; filled at
+// package init by the subsystems' registerHypercalls calls.
+var hypercalls [hcCount]hypercall
+
+// registerHypercalls adds a subsystem's hypercalls to the table. A number
+// registered twice or out of range is a bug in the kernel model itself.
+func registerHypercalls(table map[int]hypercall) {
+	for nr, h := range table {
+		if nr <= 0 || nr >= hcCount {
+			panic(fmt.Sprintf("BUG: kernel: hypercall %s has number %d outside 1..%d", h.name, nr, hcCount-1))
+		}
+		if hypercalls[nr].fn != nil {
+			panic(fmt.Sprintf("BUG: kernel: hypercall %d registered twice (%s, %s)", nr, hypercalls[nr].name, h.name))
+		}
+		if h.fn == nil || h.name == "" {
+			panic(fmt.Sprintf("BUG: kernel: hypercall %d registered without a name or handler", nr))
+		}
+		hypercalls[nr] = h
 	}
-	return false
+}
+
+// fastHypercall serves, inside the CPU's Run, a hypercall flagged hcFast;
+// any other makes Run exit to runCPU, which calls hypercall.
+func (k *Kernel) fastHypercall(c *CPU) bool {
+	nr := c.emu.R[isa.RAX]
+	if nr >= hcCount || hypercalls[nr].how&hcFast == 0 {
+		return false
+	}
+	k.hypercall(c)
+	return true
 }
 
 // hypercall services the vmcall that stopped CPU c. Arguments are in the
@@ -27,107 +73,17 @@ func (k *Kernel) fastHypercall(c *CPU) bool {
 // saved context if the call switched it out.
 func (k *Kernel) hypercall(c *CPU) {
 	t := c.curr
-	k.hcTask = t
-	defer func() { k.hcTask = nil }()
 	r := &c.emu.R
 	nr := r[isa.RAX]
-	var ret uint64
-	switch nr {
-	case hcPrintk:
-		ret = k.guestPrintk(c)
-	case hcSchedule:
-		k.schedule(c)
-	case hcSetState:
-		t.State = uint32(r[isa.RDI])
-	case hcTimeoutArm:
-		k.armTimeout(t, r[isa.RDI])
-	case hcTimeoutDel:
-		ret = k.cancelTimer(t)
-	case hcMsecsToJiffies:
-		ret = k.msecsToJiffies(r[isa.RDI])
-	case hcNeedResched:
-		k.watchdogSched(c) // cond_resched: the stopper would preempt here
-		if k.needResched(c) {
-			ret = 1
-		}
-	case hcSchedTrySwitch:
-		if k.Hooks.SchedTrySwitch != nil && t.TIF&TIFPatchPending != 0 {
-			k.Hooks.SchedTrySwitch(t)
-		}
-	case hcTIWork:
-		k.watchdogSched(c) // the exit to user mode schedules for the stopper
-		ret = uint64(t.TIF & exitToUserWork)
-		if k.needResched(c) {
-			ret |= TIFNeedResched
-		}
-	case hcKlpUpdate:
-		if t.TIF&TIFPatchPending != 0 {
-			if k.Hooks.UpdatePatchState != nil {
-				k.Hooks.UpdatePatchState(t)
-			} else {
-				t.TIF &^= TIFPatchPending // nothing to switch to
-			}
-		}
-	case hcDoSignal:
-		k.doSignal(c)
-	case hcIdle:
-		if k.needResched(c) {
-			ret = 1
-		}
-	case hcDoExit:
-		k.exit(c, int(r[isa.RDI]))
-	case hcKthreadStart:
-		ret, r[isa.RDX] = t.threadf, t.threadd
-	case hcGetpid:
-		ret = uint64(t.PID)
-	case hcKtimeGetBoottime:
-		ret = k.now
-	case hcIdleTime:
-		for _, c := range k.cpus {
-			ret += c.idleNS
-		}
-	case hcSysWrite:
-		ret = k.sysWrite(c, r[isa.RDI], r[isa.RSI], r[isa.RDX])
-	case hcSysOther:
-		ret = negErrno(errnoENOSYS)
-	case hcTimerIRQ:
-		k.tick(c)
-		if k.cfg.Preempt == PreemptFull {
-			k.watchdogSched(c) // the stopper preempts at the interrupt's return
-		}
-		if k.cfg.Preempt == PreemptFull && k.needResched(c) {
-			ret = 1
-		}
-	case hcQueueWork:
-		ret = b2u(k.queueWork(c, r[isa.RDI]))
-	case hcQueueDelayedWork:
-		ret = b2u(k.queueDelayedWork(c, r[isa.RDI], r[isa.RSI]))
-	case hcFlushWork:
-		ret = k.flushWork(c, r[isa.RDI])
-	case hcWorkerNext:
-		ret = k.workerNext(c)
-	case hcWorkDone:
-		k.workDone(r[isa.RDI])
-	case hcSeqPrintf:
-		k.guestSeqPrintf(c)
-	case hcBug:
-		k.bug(c, "kernel BUG")
-		return
-	case hcOpStart:
-		k.opStart(c, r[isa.RDI], r[isa.RSI])
-		return // opStep set the registers
-	case hcOpStartArgs:
-		k.opStartArgs(c)
-		return
-	case hcOpResume:
-		k.opResume(c, r[isa.RDI])
-		return
-	case hcFtrace:
-		ret = k.ftraceCall(c, r[isa.RDI], r[isa.RSI], r[isa.RCX], r[isa.R8])
-	case hcKprobeRegister, hcKprobeUnregister, hcKprobeEnter, hcKprobeGet, hcKprobeExit:
-		ret = k.kprobeHypercall(c, nr)
-	default:
+	if nr >= hcCount || hypercalls[nr].fn == nil {
 		k.bug(c, fmt.Sprintf("unknown hypercall %d", nr))
+		return
+	}
+	h := &hypercalls[nr]
+	k.hcTask = t
+	ret := h.fn(k, c)
+	k.hcTask = nil
+	if h.how&hcSetsRegs != 0 {
 		return
 	}
 	if c.curr == t {
@@ -135,6 +91,12 @@ func (k *Kernel) hypercall(c *CPU) {
 	} else {
 		t.ctx.r[isa.RAX] = ret
 	}
+}
+
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcPrintk: {"HC_PRINTK", (*Kernel).guestPrintk, hcFast},
+	})
 }
 
 func b2u(b bool) uint64 {

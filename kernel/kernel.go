@@ -116,8 +116,6 @@ type Kernel struct {
 	hcTask      *Task    // the task whose hypercall is being serviced
 	builtins    []*image // LoadBuiltin's images, after vmlinux
 	builtinEnd  uint64
-	// testCodeLoads counts loadTestCode calls (tests only).
-	testCodeLoads int
 	// Subsystem state (one field per subsystem file; keep this block sorted).
 	lib       libState    // lib.S's host side: completions, /proc and sysfs entries (lib.go)
 	modules   moduleState // loadable modules: catalog, list, taints (module.go)

@@ -505,3 +505,17 @@ func (k *Kernel) warn(once *bool, msg, fn string) {
 	k.printk(cpu, fmt.Sprintf(printk.KERN_WARNING+"WARNING: CPU: %d PID: %d at kernel/kprobes.c %s\n", cpu, pid, fn))
 	k.printk(cpu, printk.KERN_WARNING+"---[ end trace 0000000000000000 ]---\n")
 }
+
+// The kprobe hypercalls of kernel/vmlinux/kprobes.S.
+func init() {
+	h := func(nr int) hcFunc {
+		return func(k *Kernel, c *CPU) uint64 { return k.kprobeHypercall(c, uint64(nr)) }
+	}
+	registerHypercalls(map[int]hypercall{
+		hcKprobeRegister:   {"HC_KPROBE_REGISTER", h(hcKprobeRegister), 0},
+		hcKprobeUnregister: {"HC_KPROBE_UNREGISTER", h(hcKprobeUnregister), 0},
+		hcKprobeEnter:      {"HC_KPROBE_ENTER", h(hcKprobeEnter), 0},
+		hcKprobeGet:        {"HC_KPROBE_GET", h(hcKprobeGet), 0},
+		hcKprobeExit:       {"HC_KPROBE_EXIT", h(hcKprobeExit), 0},
+	})
+}

@@ -12,7 +12,6 @@ import (
 	"klpsim/isa/asm"
 	"klpsim/isa/obj"
 	"klpsim/kernel/errno"
-	"klpsim/kernel/kallsyms"
 	"klpsim/kernel/vfs"
 )
 
@@ -335,39 +334,6 @@ type moduleState struct {
 	lastUnloaded string
 }
 
-// Taint flag numbers (include/linux/panic.h TAINT_*).
-const (
-	TaintProprietaryModule = 0  // P
-	TaintCrap              = 10 // C
-	TaintOOTModule         = 12 // O
-	TaintUnsignedModule    = 13 // E
-	TaintLivepatch         = 15 // K
-	TaintTest              = 18 // N
-)
-
-// taintFlags are the module taint letters in taint_flags order.
-var taintFlags = []struct {
-	bit    int
-	letter byte
-}{
-	{TaintProprietaryModule, 'P'}, {TaintCrap, 'C'}, {TaintOOTModule, 'O'},
-	{TaintUnsignedModule, 'E'}, {TaintLivepatch, 'K'}, {TaintTest, 'N'},
-}
-
-func taintLetters(mask uint64) string {
-	var b strings.Builder
-	for _, f := range taintFlags {
-		if mask&(1<<f.bit) != 0 {
-			b.WriteByte(f.letter)
-		}
-	}
-	return b.String()
-}
-
-// Tainted is the kernel's taint mask (/proc/sys/kernel/tainted): bit N is
-// TAINT_N.
-func (k *Kernel) Tainted() uint64 { return k.modules.taints }
-
 // insmodTimeout bounds the simulated time one insmod or rmmod may take
 // (0: as long as the machine's deadline allows, as Linux's insmod waits
 // for init however long it takes). Tests lower it.
@@ -581,28 +547,17 @@ func insmodStrerror(e errno.Errno) string {
 	return e.Error()
 }
 
-// runCommand runs a command's kernel work on a task named comm and reports
-// whether it finished; when the task died instead, the error is the
-// shell's report of the signal.
+// runCommand runs a command's kernel work on a task named comm; when the
+// task died instead of finishing, the error is the shell's report of the
+// signal (RunOnTask).
 func (k *Kernel) runCommand(comm string, f func(ctx *OpCtx) error) error {
 	var res error
-	finished := false
-	var task *Task
 	_, err := k.RunOnTask(comm, func(ctx *OpCtx) uint64 {
-		task = ctx.Task
 		res = f(ctx)
-		finished = true
 		return 0
 	}, insmodTimeout)
 	if err != nil {
 		return err
-	}
-	if !finished {
-		sig := SIGKILL
-		if task != nil && task.ExitCode != 0 {
-			sig = task.ExitCode & 0x7f
-		}
-		return &vfs.ShellError{Msg: signalText(sig), Err: &KilledError{Signal: sig}}
 	}
 	return res
 }
@@ -687,12 +642,8 @@ func (k *Kernel) taskLog(t *Task) func(string) {
 // addTaintModule is add_taint_module: the module and the kernel are
 // tainted with flag.
 func (k *Kernel) addTaintModule(m *Module, flag int, log func(string), lockdepUnreliable bool) {
-	k.modules.taints |= 1 << flag
+	k.addTaint(flag, lockdepUnreliable, log)
 	m.taints |= 1 << flag
-	if lockdepUnreliable && !k.modules.lockdepOff {
-		k.modules.lockdepOff = true
-		log("\x014Disabling lock debugging due to kernel taint\n")
-	}
 }
 
 // gplCompatible is license_is_gpl_compatible (include/linux/license.h).
@@ -702,253 +653,6 @@ func gplCompatible(license string) bool {
 		return true
 	}
 	return false
-}
-
-// loadModule is load_module + do_init_module on the insmod task. On an
-// error everything done so far is undone in reverse, as the error labels
-// of load_module do, and the errno is returned.
-func (k *Kernel) loadModule(ctx *OpCtx, spec *ModuleSpec, args string) error {
-	log := k.taskLog(ctx.Task)
-	// module_patient_check_exists: wait while a namesake is being loaded.
-	for {
-		old := k.findModuleAll(spec.Name)
-		if old == nil {
-			break
-		}
-		if old.State == ModuleStateComing || old.State == ModuleStateUnformed {
-			ctx.Call(k.sym("msleep"), 10) // wait_event_interruptible(module_wq, finished_loading)
-			if k.findModuleAll(spec.Name) == nil {
-				return errno.EBUSY // it failed to load: do not retry right now
-			}
-			continue
-		}
-		if old.State == ModuleStateLive {
-			return errno.EEXIST
-		}
-		return errno.EBUSY
-	}
-
-	license := spec.License
-	if license == "" {
-		license = "GPL"
-	}
-	m := &Module{Name: spec.Name, Livepatch: spec.Livepatch, Spec: spec, State: ModuleStateUnformed}
-
-	// add_unformed_module, then module_augment_kernel_taints.
-	k.modules.list = append([]*Module{m}, k.modules.list...)
-	if !spec.InTree {
-		if k.modules.taints&(1<<TaintOOTModule) == 0 {
-			log(fmt.Sprintf("\x014%s: loading out-of-tree module taints kernel.\n", m.Name))
-		}
-		k.addTaintModule(m, TaintOOTModule, log, false)
-	}
-	if spec.Livepatch {
-		wasLP := k.modules.taints&(1<<TaintLivepatch) != 0
-		k.addTaintModule(m, TaintLivepatch, log, false)
-		if !wasLP { // pr_notice_once
-			log(fmt.Sprintf("\x015%s: tainting kernel with TAINT_LIVEPATCH\n", m.Name))
-		}
-	}
-	if !gplCompatible(license) {
-		if k.modules.taints&(1<<TaintProprietaryModule) == 0 {
-			log(fmt.Sprintf("\x014%s: module license '%s' taints kernel.\n", m.Name, license))
-		}
-		k.addTaintModule(m, TaintProprietaryModule, log, true)
-	}
-	m.refcnt = 1 // module_unload_init: the reference init runs with
-
-	unlink := func() {
-		for i, x := range k.modules.list {
-			if x == m {
-				k.modules.list = append(k.modules.list[:i:i], k.modules.list[i+1:]...)
-				break
-			}
-		}
-	}
-
-	// simplify_symbols: every undefined symbol against the exports, each
-	// unknown one reported.
-	o := spec.Object
-	resolved := map[string]uint64{}
-	var uses []*Module
-	var symErr error
-	for _, s := range o.Symbols {
-		if s.Defined() || s.Type == obj.SymSection || s.Name == "" {
-			continue
-		}
-		if _, done := resolved[s.Name]; done {
-			continue
-		}
-		if s.Name == "__this_module" {
-			continue // defined by withThisModule below
-		}
-		err := errno.ENOENT
-		if x, ok := k.Syms.LookupExport(s.Name); ok && (gplCompatible(license) || !k.Syms.ExportIsGPL(s.Name)) {
-			err = 0
-			if x.Module != "" {
-				owner := k.findModuleAll(x.Module)
-				switch {
-				case owner == nil || owner.State == ModuleStateGoing:
-					err = errno.ENOENT
-				case owner.State == ModuleStateComing || owner.State == ModuleStateUnformed:
-					err = errno.EBUSY // strong_try_module_get
-				default:
-					if !containsModule(uses, owner) {
-						uses = append(uses, owner)
-					}
-				}
-			}
-			if err == 0 {
-				resolved[s.Name] = x.Addr
-				continue
-			}
-		}
-		if s.Bind == obj.BindWeak && err == errno.ENOENT {
-			resolved[s.Name] = 0
-			continue
-		}
-		log(fmt.Sprintf("\x014%s: Unknown symbol %s (err %d)\n", m.Name, s.Name, err.Neg()))
-		symErr = err
-	}
-	if symErr != nil {
-		unlink()
-		return symErr
-	}
-
-	// layout_and_allocate + apply_relocations, with the module's struct
-	// module in its own data, as .gnu.linkonce.this_module is.
-	o = withThisModule(o, m.Name)
-	size := imageSpan(o)
-	base, ok := k.modAlloc(size)
-	if !ok {
-		unlink()
-		return errno.ENOMEM
-	}
-	img, err := link([]string{m.Name}, []*obj.Object{o}, base, func(name string) (uint64, bool) {
-		a, ok := resolved[name]
-		return a, ok
-	})
-	if err != nil {
-		var re *obj.RelocError
-		if errors.As(err, &re) {
-			log(fmt.Sprintf("\x013overflow in relocation type %d val %s\n", int(re.Type), re.Sym))
-			log(fmt.Sprintf("\x013`%s' likely not compiled with -mcmodel=kernel\n", m.Name))
-		} else {
-			log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
-		}
-		unlink()
-		return errno.ENOEXEC
-	}
-	m.img, m.base, m.size = img, base, size
-	if err := img.mapInto(k.mem); err != nil {
-		unlink()
-		return errno.ENOMEM
-	}
-	m.guest, _ = img.sym("__this_module")
-	k.setModuleState(m, m.State)
-	// post_relocation: add_kallsyms. ref_module for the modules it uses.
-	if err := k.addSymbols(m.Name, img); err != nil {
-		log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
-		img.unmapFrom(k.mem)
-		unlink()
-		return errno.ENOEXEC
-	}
-	for _, u := range uses {
-		u.refcnt++
-		u.users = append(u.users, m)
-		m.uses = append(m.uses, u)
-	}
-	if spec.Init != "" {
-		m.initFn, _ = img.sym(spec.Init)
-	}
-	if spec.Exit != "" {
-		m.exitFn, _ = img.sym(spec.Exit)
-	}
-	for _, ps := range spec.Params {
-		p := &modParam{spec: ps, charps: map[uint64]bool{}}
-		p.addr, _ = img.sym(ps.symbol())
-		if ps.NumSymbol != "" {
-			p.numAddr, _ = img.sym(ps.NumSymbol)
-		}
-		m.params = append(m.params, p)
-	}
-	// The variables' initializers (ParamSpec.Default).
-	for _, p := range m.params {
-		if p.spec.Default != "" {
-			v := p.spec.Default
-			if err := p.set(k, &v, log); err != nil {
-				panic("BUG: kernel: a default that passed RegisterModule failed: " + err.Error())
-			}
-		}
-	}
-
-	// ftrace_module_init.
-	k.addFtraceRecords(m.Name, img)
-
-	// complete_formation: verify_exported_symbols, then COMING.
-	for _, ex := range []struct {
-		names []string
-		gpl   bool
-	}{{spec.Exports, false}, {spec.ExportsGPL, true}} {
-		for _, name := range ex.names {
-			if err := k.Syms.Export(m.Name, name, ex.gpl); err != nil {
-				var dup *kallsyms.DuplicateExportError
-				if errors.As(err, &dup) {
-					log("\x013" + dup.Error() + "\n")
-				} else {
-					log(fmt.Sprintf("\x013%s: %v\n", m.Name, err))
-				}
-				k.setModuleState(m, ModuleStateGoing)
-				k.freeModule(m)
-				return errno.ENOEXEC
-			}
-		}
-	}
-	k.setModuleState(m, ModuleStateComing)
-
-	// prepare_coming_module: klp_module_coming (it undoes its own work on
-	// failure; the loader then takes the bug_cleanup path).
-	if h := k.Hooks.ModuleComing; h != nil {
-		if err := h(ctx, m); err != nil {
-			k.setModuleState(m, ModuleStateGoing)
-			k.freeModule(m)
-			return errnoOf(err)
-		}
-	}
-
-	// parse_args, then mod_sysfs_setup.
-	after, err := k.parseArgs(m, args, log)
-	if err != nil {
-		k.comingCleanup(ctx, m)
-		return errnoOf(err)
-	}
-	if after != "" {
-		log(fmt.Sprintf("\x014%s: parameters '%s' after `--' ignored\n", m.Name, after))
-	}
-	if err := k.modSysfsSetup(m); err != nil {
-		k.comingCleanup(ctx, m)
-		return errnoOf(err)
-	}
-
-	// do_init_module.
-	ret := int32(0)
-	if m.initFn != 0 {
-		ret = int32(ctx.Call(m.initFn))
-	}
-	if ret < 0 {
-		k.setModuleState(m, ModuleStateGoing)
-		m.refcnt--
-		k.moduleGoing(ctx, m)
-		k.freeModule(m)
-		return errno.FromInt(int(ret))
-	}
-	if ret > 0 {
-		log(fmt.Sprintf("\x014do_init_module: '%s'->init suspiciously returned %d, it should follow 0/-E convention\n", m.Name, ret))
-		log("\x014do_init_module: loading module anyway...\n")
-	}
-	k.setModuleState(m, ModuleStateLive)
-	m.refcnt-- // drop the initial reference
-	return nil
 }
 
 func containsModule(list []*Module, m *Module) bool {
@@ -969,60 +673,10 @@ func errnoOf(err error) errno.Errno {
 	return errno.EINVAL
 }
 
-// comingCleanup is load_module's coming_cleanup label: GOING, the
-// livepatch going hook, then everything else.
-func (k *Kernel) comingCleanup(ctx *OpCtx, m *Module) {
-	k.setModuleState(m, ModuleStateGoing)
-	k.moduleGoing(ctx, m)
-	k.freeModule(m)
-}
-
 // moduleGoing is the MODULE_STATE_GOING notification: klp_module_going.
 func (k *Kernel) moduleGoing(ctx *OpCtx, m *Module) {
 	if h := k.Hooks.ModuleGoing; h != nil {
 		h(ctx, m)
-	}
-}
-
-// freeModule is ftrace_release_mod + free_module: sysfs, exports,
-// references to other modules, parameters, kallsyms, memory, the list.
-func (k *Kernel) freeModule(m *Module) {
-	k.removeFtraceRecords(m.Name)
-	if m.sysfs {
-		_ = k.FS.Remove("/sys/module/" + m.Name)
-		m.sysfs = false
-		for _, u := range m.uses {
-			_ = k.FS.Remove("/sys/module/" + u.Name + "/holders/" + m.Name)
-		}
-	}
-	k.setModuleState(m, ModuleStateUnformed)
-	// module_unload_free: drop the references to the modules it used.
-	for _, u := range m.uses {
-		u.refcnt--
-		for i, x := range u.users {
-			if x == m {
-				u.users = append(u.users[:i:i], u.users[i+1:]...)
-				break
-			}
-		}
-	}
-	m.uses = nil
-	// destroy_params: the charp copies.
-	for _, p := range m.params {
-		for a := range p.charps {
-			k.kfree(a)
-		}
-		p.charps = nil
-	}
-	k.Syms.UnexportModule(m.Name)
-	k.Syms.RemoveModule(m.Name)
-	m.img.unmapFrom(k.mem)
-	m.freed = true
-	for i, x := range k.modules.list {
-		if x == m {
-			k.modules.list = append(k.modules.list[:i:i], k.modules.list[i+1:]...)
-			break
-		}
 	}
 }
 

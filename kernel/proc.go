@@ -57,5 +57,21 @@ func (k *Kernel) ReadShow(comm string, show, timeout uint64) (string, error) {
 	if err := k.waitExit(t, &done, timeout); err != nil {
 		return "", err
 	}
+	if t.ExitCode != 0 {
+		// proc_reader exits with 0; anything else is a fatal signal, such
+		// as page_fault_oops's SIGKILL for an oops in show: cat dies and
+		// what it read is lost with it.
+		return "", killedError(t)
+	}
 	return out.String(), nil
+}
+
+// The seq_file hypercall.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcSeqPrintf: {"HC_SEQ_PRINTF", func(k *Kernel, c *CPU) uint64 {
+			k.guestSeqPrintf(c)
+			return 0
+		}, hcFast},
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"klpsim/emu"
+	"klpsim/isa"
 )
 
 // maxQuantum bounds how far one CPU runs ahead of the others before the
@@ -236,14 +237,14 @@ func (k *Kernel) timerInterrupts() {
 			continue
 		}
 		if err := c.emu.Interrupt(handler, c.curr.StackTop(), nil); err != nil {
-			k.fatal(c, "double fault delivering the timer interrupt: %v", err)
+			// The frame did not fit on the kernel stack: a double fault.
+			// The first push that faulted is the highest one below the
+			// stack.
+			if addr := min(c.emu.R[isa.RSP]&^15, c.curr.stack) - 8; c.emu.CPL == 0 && onStackGuard(c.curr, addr) {
+				k.handleStackOverflow(c, addr)
+			} else {
+				k.panic(c, "", fmt.Sprintf("double fault delivering the timer interrupt: %v", err))
+			}
 		}
 	}
-}
-
-// fatal stops the machine: a kernel panic.
-func (k *Kernel) fatal(c *CPU, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	k.printk(c.ID, "\x010Kernel panic - not syncing: "+msg+"\n")
-	k.err = fmt.Errorf("kernel panic on CPU %d (%s): %s", c.ID, c.curr, msg)
 }

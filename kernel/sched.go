@@ -1,5 +1,7 @@
 package kernel
 
+import "klpsim/isa"
+
 // The scheduler: one run queue per CPU, round robin, tasks stay on the CPU
 // they were placed on. It is deliberately simple and fully deterministic;
 // what matters to livepatch is where tasks sleep and when they run, not
@@ -137,4 +139,47 @@ func (k *Kernel) onExit(t *Task, f func()) {
 		k.exitWaiters = map[*Task][]func(){}
 	}
 	k.exitWaiters[t] = append(k.exitWaiters[t], f)
+}
+
+// The scheduler's hypercalls.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcSchedule: {"HC_SCHEDULE", func(k *Kernel, c *CPU) uint64 {
+			k.schedule(c)
+			return 0
+		}, 0},
+		hcSetState: {"HC_SET_STATE", func(k *Kernel, c *CPU) uint64 {
+			c.curr.State = uint32(c.emu.R[isa.RDI])
+			return 0
+		}, 0},
+		hcNeedResched: {"HC_NEED_RESCHED", func(k *Kernel, c *CPU) uint64 {
+			k.watchdogSched(c) // cond_resched: the stopper would preempt here
+			return b2u(k.needResched(c))
+		}, hcFast},
+		hcSchedTrySwitch: {"HC_SCHED_TRY_SWITCH", func(k *Kernel, c *CPU) uint64 {
+			if t := c.curr; k.Hooks.SchedTrySwitch != nil && t.TIF&TIFPatchPending != 0 {
+				k.Hooks.SchedTrySwitch(t)
+			}
+			return 0
+		}, hcFast},
+		hcIdle: {"HC_IDLE", func(k *Kernel, c *CPU) uint64 {
+			return b2u(k.needResched(c))
+		}, 0},
+		hcTimerIRQ: {"HC_TIMER_IRQ", func(k *Kernel, c *CPU) uint64 {
+			k.tick(c)
+			if k.cfg.Preempt == PreemptFull {
+				k.watchdogSched(c) // the stopper preempts at the interrupt's return
+			}
+			return b2u(k.cfg.Preempt == PreemptFull && k.needResched(c))
+		}, 0},
+		hcDoExit: {"HC_DO_EXIT", func(k *Kernel, c *CPU) uint64 {
+			k.exit(c, int(c.emu.R[isa.RDI]))
+			return 0
+		}, 0},
+		hcKthreadStart: {"HC_KTHREAD_START", func(k *Kernel, c *CPU) uint64 {
+			t := c.curr
+			c.emu.R[isa.RDX] = t.threadd
+			return t.threadf
+		}, 0},
+	})
 }

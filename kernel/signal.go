@@ -90,3 +90,13 @@ func (k *Kernel) restartSyscall(regs uint64) {
 	_ = k.mem.WriteU64(regs+ptAX, orig)
 	_ = k.mem.WriteU64(regs+ptIP, ip-2) // the syscall instruction
 }
+
+// The signal delivery hypercall.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcDoSignal: {"HC_DO_SIGNAL", func(k *Kernel, c *CPU) uint64 {
+			k.doSignal(c)
+			return 0
+		}, 0},
+	})
+}

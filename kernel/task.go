@@ -51,6 +51,7 @@ type Task struct {
 	ops     []*hostOp // host operations running on the task, innermost last
 	opFn    OpFunc    // what op_thread runs (RunOnTask)
 	parent  *Task
+	mm      *userMM // a user process's mappings (task_struct::mm); nil for kthreads
 	// Stdout receives what the task writes to file descriptors 1 and 2;
 	// nil discards it.
 	Stdout io.Writer

@@ -20,8 +20,14 @@ func loadTestCode(tb testing.TB, k *Kernel, src string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	base := testCodeBase + uint64(k.testCodeLoads)*0x100000
-	k.testCodeLoads++
+	// Each load gets the next free megabyte.
+	base := uint64(testCodeBase)
+	for {
+		if _, mapped := k.mem.PermAt(base); !mapped {
+			break
+		}
+		base += 0x100000
+	}
 	img, err := link([]string{"kselftest"}, []*obj.Object{o}, base, func(name string) (uint64, bool) {
 		return k.vmlinux.sym(name)
 	})

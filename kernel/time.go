@@ -1,6 +1,10 @@
 package kernel
 
-import "container/heap"
+import (
+	"container/heap"
+
+	"klpsim/isa"
+)
 
 // Simulated time. The clock only moves when the machine runs: each CPU
 // retires ClockHz instructions per simulated second, and when every CPU is
@@ -119,4 +123,30 @@ func (k *Kernel) cancelTimer(t *Task) uint64 {
 	k.DelTimer(t.timer)
 	t.timer = nil
 	return left
+}
+
+// The timekeeping hypercalls.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcTimeoutArm: {"HC_TIMEOUT_ARM", func(k *Kernel, c *CPU) uint64 {
+			k.armTimeout(c.curr, c.emu.R[isa.RDI])
+			return 0
+		}, 0},
+		hcTimeoutDel: {"HC_TIMEOUT_DEL", func(k *Kernel, c *CPU) uint64 {
+			return k.cancelTimer(c.curr)
+		}, 0},
+		hcMsecsToJiffies: {"HC_MSECS_TO_JIFFIES", func(k *Kernel, c *CPU) uint64 {
+			return k.msecsToJiffies(c.emu.R[isa.RDI])
+		}, hcFast},
+		hcKtimeGetBoottime: {"HC_KTIME_GET_BOOTTIME", func(k *Kernel, c *CPU) uint64 {
+			return k.now
+		}, hcFast},
+		hcIdleTime: {"HC_IDLE_TIME", func(k *Kernel, c *CPU) uint64 {
+			var ns uint64
+			for _, c := range k.cpus {
+				ns += c.idleNS
+			}
+			return ns
+		}, hcFast},
+	})
 }

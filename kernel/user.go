@@ -28,6 +28,24 @@ const (
 type UserProgram struct {
 	Object *obj.Object
 	Entry  string // default "_start"
+	// Name is the program file's name, as fault reports show its
+	// mappings (print_vma_addr); default the process's comm.
+	Name string
+}
+
+// taskSizeMax is TASK_SIZE_MAX: the end of user addresses.
+const taskSizeMax = 1<<47 - emu.PageSize
+
+// userMM is what klpsim keeps of a process's mm_struct: the file mappings
+// of its program, for fault reports.
+type userMM struct {
+	file string
+	vmas []vma
+}
+
+// vma is a file mapping: [start, end), from page pgoff of the file.
+type vma struct {
+	start, end, pgoff uint64
 }
 
 // SpawnUser starts a user process running prog, placed on the least loaded
@@ -78,6 +96,16 @@ func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
 		return nil, err
 	}
 	k.userSlots[slot] = true
+	t.mm = &userMM{file: prog.Name}
+	if t.mm.file == "" {
+		t.mm.file = comm
+	}
+	for _, r := range img.regions {
+		if r.kind != "bss" { // bss is anonymous memory
+			end := (r.addr + r.size + emu.PageSize - 1) &^ (emu.PageSize - 1)
+			t.mm.vmas = append(t.mm.vmas, vma{start: r.addr, end: end, pgoff: (r.addr - base) / emu.PageSize})
+		}
+	}
 	k.onExit(t, func() {
 		img.unmapFrom(k.mem)
 		_ = k.mem.Unmap(stackTop-userStack, userStack)
@@ -101,11 +129,4 @@ func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
 	k.copyProcess(k.kthreadd, t)
 	k.wakeUp(t, TaskRunning)
 	return t, nil
-}
-
-// userRegs reads a user task's pt_regs (for tests and /proc).
-func (k *Kernel) userRegs(t *Task) (ip, sp uint64) {
-	ip, _ = k.mem.ReadU64(t.PtRegs() + ptIP)
-	sp, _ = k.mem.ReadU64(t.PtRegs() + ptSP)
-	return
 }

@@ -40,9 +40,6 @@ const (
 	samplePeriod     = softlockupThresh * (1e9 / numSamplePeriods) // sample_period, ns
 )
 
-// taintSoftlockup is TAINT_SOFTLOCKUP ('L'), set by the first report.
-const taintSoftlockup = 14
-
 // watchdogCPU is a CPU's soft-lockup state (watchdog.c's per-CPU
 // variables). Owned by the goroutine stepping the machine.
 type watchdogCPU struct {
@@ -130,7 +127,7 @@ func (k *Kernel) watchdogTimerFn(c *CPU) {
 	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		k.Log.Printk(k.now, fmt.Sprintf("C%d", c.ID), l+"\n")
 	}
-	k.modules.taints |= 1 << taintSoftlockup // add_taint(TAINT_SOFTLOCKUP, LOCKDEP_STILL_OK)
+	k.addTaint(TaintSoftlockup, false, nil) // add_taint(TAINT_SOFTLOCKUP, LOCKDEP_STILL_OK)
 }
 
 // isSoftlockup is is_softlockup(): the seconds since the last touch once

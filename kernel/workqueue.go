@@ -1,6 +1,10 @@
 package kernel
 
-import "fmt"
+import (
+	"fmt"
+
+	"klpsim/isa"
+)
 
 // Workqueues (kernel/workqueue.c), the part guest code sees: work items
 // are struct work_struct in guest memory; schedule_work queues one on the
@@ -238,4 +242,24 @@ func (k *Kernel) CancelDelayedWork(w *Work) bool {
 func (k *Kernel) WorkPending(w *Work) bool {
 	st := k.workq.state[w.addr]
 	return k.workq.delayed[w.addr] != nil || st == workPending || st == workRequeued
+}
+
+// The workqueue hypercalls.
+func init() {
+	registerHypercalls(map[int]hypercall{
+		hcQueueWork: {"HC_QUEUE_WORK", func(k *Kernel, c *CPU) uint64 {
+			return b2u(k.queueWork(c, c.emu.R[isa.RDI]))
+		}, 0},
+		hcQueueDelayedWork: {"HC_QUEUE_DELAYED_WORK", func(k *Kernel, c *CPU) uint64 {
+			return b2u(k.queueDelayedWork(c, c.emu.R[isa.RDI], c.emu.R[isa.RSI]))
+		}, 0},
+		hcFlushWork: {"HC_FLUSH_WORK", func(k *Kernel, c *CPU) uint64 {
+			return k.flushWork(c, c.emu.R[isa.RDI])
+		}, 0},
+		hcWorkerNext: {"HC_WORKER_NEXT", (*Kernel).workerNext, 0},
+		hcWorkDone: {"HC_WORK_DONE", func(k *Kernel, c *CPU) uint64 {
+			k.workDone(c.emu.R[isa.RDI])
+			return 0
+		}, 0},
+	})
 }

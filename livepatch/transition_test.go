@@ -1006,19 +1006,33 @@ livepatch: 'test_klp_tpatch': patching complete
 
 // force is the documented way to break the consistency model: the kthread
 // it switches is still in target_sleep_fn's old body. The checker, when
-// on, reports exactly that task and stops the machine.
+// on, reports exactly that task, once however often it runs the old code,
+// and the machine goes on; with StopAtViolation it stops there.
 func TestTransition_CheckerCatchesForce(t *testing.T) {
-	k, c := machine(t, 2)
-	c.EnableChecker()
-	tkTarget(t, k)
-	tkTargetLP(t, k, "test_klp_tpatch", tkFunc{old: "target_sleep_fn"})
-	w := tkStalled(t, k, "test_klp_tpatch")
-	if err := k.FS.Echo(nil, "1", "/sys/kernel/livepatch/test_klp_tpatch/force"); err != nil {
-		t.Fatal(err)
-	}
-	err := k.RunFor(2e9)
-	if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), w.String()) {
-		t.Errorf("after force: %v, want a consistency violation by %s", err, w)
+	for _, stop := range []bool{false, true} {
+		k, c := machine(t, 2)
+		c.EnableChecker()
+		tkTarget(t, k)
+		tkTargetLP(t, k, "test_klp_tpatch", tkFunc{old: "target_sleep_fn"})
+		w := tkStalled(t, k, "test_klp_tpatch")
+		c.StopAtViolation(stop)
+		if err := k.FS.Echo(nil, "1", "/sys/kernel/livepatch/test_klp_tpatch/force"); err != nil {
+			t.Fatal(err)
+		}
+		err := k.RunFor(2e9)
+		if stop {
+			if !errors.Is(err, ErrInconsistent) || !strings.Contains(err.Error(), w.String()) {
+				t.Errorf("after force: %v, want the machine stopped at a consistency violation by %s", err, w)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("after force: %v, want the machine to go on", err)
+		}
+		vs := c.Violations()
+		if len(vs) != 1 || vs[0].PID != w.PID || vs[0].Kind != RanReplaced || vs[0].Func != "target_sleep_fn" {
+			t.Errorf("violations %+v, want one RanReplaced by %s in target_sleep_fn", vs, w)
+		}
 	}
 }
 

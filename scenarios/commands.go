@@ -262,7 +262,7 @@ func checkExpectViolation(p *parser, c *Cmd) {
 	if len(c.Args) > 1 {
 		if s, ok := c.Args[1].Literal(); ok {
 			if _, err := regexp.Compile(s); err != nil {
-				p.errorf(c.Args[1].Pos, "expect_violation: bad regular expression: %v", err)
+				p.errorf(c.Args[1].Pos, "expect_violation: bad regular expression: %s", regexpError(err))
 			}
 		}
 	}

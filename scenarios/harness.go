@@ -272,7 +272,7 @@ func (r *runner) checkResult(c *Cmd) error {
 	got := r.result()
 	switch {
 	case want == got:
-		if r.test != nil && !r.reported {
+		if r.test != nil && !r.reported && r.testViolations == 0 {
 			fmt.Fprintln(r.opts.Stdout, "ok")
 			r.reported = true
 		}

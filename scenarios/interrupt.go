@@ -34,15 +34,15 @@ func (r *runner) interrupted() bool {
 		r.res.Msg = "interrupted"
 	}
 	fmt.Fprintf(r.opts.Stderr, "%s:%d: interrupted in %s at %s of simulated time\n",
-		r.s.File, r.cmd.Pos.Line, r.cmd.Name, fmtSeconds(r.k.Now()))
+		r.s.File, r.cmd.Pos.Line, r.cmd.Name, fmtTimestamp(r.k.Now()))
 	fmt.Fprint(r.opts.Stderr, r.k.ShowAllCPUs())
 	r.finishTest("not ok", "interrupted")
 	return true
 }
 
-// fmtSeconds shows simulated ns as seconds with microseconds, as printk's
-// timestamps do.
-func fmtSeconds(ns uint64) string {
+// fmtTimestamp shows simulated ns as seconds with microseconds, as
+// printk's timestamps do.
+func fmtTimestamp(ns uint64) string {
 	us := strconv.FormatUint(ns/1e3%1e6, 10)
 	return strconv.FormatUint(ns/1e9, 10) + "." + strings.Repeat("0", 6-len(us)) + us + "s"
 }

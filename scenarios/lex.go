@@ -362,11 +362,3 @@ func (l ErrorList) Error() string {
 	}
 	return b.String()
 }
-
-// err returns the list as an error, nil when empty.
-func (l ErrorList) err() error {
-	if len(l) == 0 {
-		return nil
-	}
-	return l
-}

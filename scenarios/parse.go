@@ -2,12 +2,15 @@ package scenarios
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rogpeppe/go-internal/txtar"
 
@@ -20,6 +23,10 @@ import (
 // file's own modules exist). Errors are an ErrorList with file:line:col.
 func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
 	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}}
+	if pos, what := notText(data); what != "" {
+		p.errorf(pos, "not a scenario: %s", what)
+		return nil, p.errs
+	}
 	// txtar.Parse panics on a marker with no name ("-- --"): refuse it.
 	for i, l := range bytes.Split(data, []byte("\n")) {
 		if bytes.HasPrefix(l, []byte("-- ")) && bytes.HasSuffix(l, []byte(" --")) && len(bytes.TrimSpace(l[2:len(l)-2])) == 0 {
@@ -46,6 +53,32 @@ func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
 		return nil, p.errs
 	}
 	return p.s, nil
+}
+
+// notText says why data cannot be a scenario file at all — empty, or not
+// UTF-8 text (a binary file given by mistake) — and where, so that such a
+// file gets one error instead of one per garbled line.
+func notText(data []byte) (Pos, string) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return Pos{1, 1}, "the file is empty (a scenario is a script of commands, docs/scenarios.md)"
+	}
+	line, col := 1, 1
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		switch {
+		case r == 0:
+			return Pos{line, col}, "NUL byte: a binary file, expected UTF-8 text"
+		case r < ' ' && !strings.ContainsRune("\t\n\v\f\r", r):
+			return Pos{line, col}, fmt.Sprintf("control character %#02x: a binary file, expected UTF-8 text", r)
+		case r == utf8.RuneError && n == 1:
+			return Pos{line, col}, fmt.Sprintf("byte %#02x is not UTF-8: a binary file, expected UTF-8 text", data[i])
+		case r == '\n':
+			line, col = line+1, 0
+		}
+		i += n
+		col++
+	}
+	return Pos{}, ""
 }
 
 type parser struct {
@@ -203,7 +236,7 @@ func (p *parser) machine(l line) {
 		case "cpus":
 			m.CPUs, err = parseIntRange(val, 1, 64)
 		case "seed":
-			m.Seed, err = strconv.ParseUint(val, 0, 64)
+			m.Seed, err = parseUint(val, "an unsigned integer")
 		case "hz":
 			var n int
 			n, err = parseIntRange(val, 1, 10000)
@@ -230,7 +263,7 @@ func (p *parser) machine(l line) {
 				err = fmt.Errorf("expected a duration above 0")
 			}
 		case "max-insns":
-			m.MaxInsns, err = strconv.ParseUint(val, 0, 64)
+			m.MaxInsns, err = parseUint(val, "an instruction count (0: no limit)")
 		case "max-tasks":
 			m.MaxTasks, err = parseIntRange(val, 16, 1<<22)
 		case "clock":
@@ -262,6 +295,26 @@ func parseFrequency(s string) (uint64, error) {
 		return 0, fmt.Errorf("expected a frequency from 1MHz to 1000GHz, like 100MHz")
 	}
 	return n * mult, nil
+}
+
+// parseUint reads an unsigned integer (decimal, or 0x hex); the error says
+// what was expected, as want, instead of strconv's text.
+func parseUint(s, want string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 0, 64)
+	if err != nil {
+		return 0, fmt.Errorf("expected %s", want)
+	}
+	return n, nil
+}
+
+// regexpError is a regular expression's compile error without Go's
+// "error parsing regexp: " preamble: what is wrong, and where.
+func regexpError(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s in `%s`", se.Code, se.Expr)
+	}
+	return strings.TrimPrefix(err.Error(), "error parsing regexp: ")
 }
 
 func parseIntRange(s string, lo, hi int) (int, error) {
@@ -733,6 +786,6 @@ func (p *parser) compileRegexp(w Word) {
 		return
 	}
 	if _, err := regexp.Compile(s); err != nil {
-		p.errorf(w.Pos, "bad pattern %q: %v", s, err)
+		p.errorf(w.Pos, "bad pattern %q: %s", s, regexpError(err))
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"klpsim/kernel"
 	"klpsim/livepatch"
@@ -94,8 +93,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	}
 	r.vars = builtinVars(r.machine)
 	for _, c := range s.Cmds {
-		r.cmd = c
+		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := r.waitTimedOut(c.spec.run(r, c))
+		r.newViolations()
 		if r.interrupted() {
 			break
 		}
@@ -106,6 +106,7 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		break
 	}
 	r.endTest()
+	r.violationSummary()
 	if opts.Dmesg {
 		fmt.Fprintf(opts.Stdout, "--- dmesg (%s) ---\n%s", filepath.Base(s.File), r.k.Log.Dmesg(kernelDmesgOpts))
 	}
@@ -128,7 +129,18 @@ type runner struct {
 	lastDmesg string
 	test      *TestResult // the test in progress
 	reported  bool        // the test's result is printed
-	startTime time.Time
+	// cmdSeq and cmdStart are the kernel log's next sequence number and
+	// the simulated time when the running command started: a failure
+	// shows the log lines since (explain.go).
+	cmdSeq, cmdStart uint64
+	// transitionStart is when the transition in progress started.
+	transitionStart uint64
+	// The consistency checker's violations (checker.go): how many were
+	// seen, which expect_violation expected, how many the current test
+	// had.
+	violationsSeen int
+	expected       map[int]bool
+	testViolations int
 }
 
 // boot builds the machine, brings up livepatch with the selftests'
@@ -168,7 +180,7 @@ func (r *runner) boot() error {
 		return err
 	}
 	r.lp = lp
-	lp.OnEvent = r.opts.OnEvent
+	lp.OnEvent = r.onEvent
 	if r.opts.CheckConsistency {
 		lp.EnableChecker()
 	}
@@ -276,6 +288,7 @@ func (r *runner) stop(err error) {
 	}
 	r.finishTest("not ok", msg)
 	fmt.Fprintf(r.opts.Stderr, "%s:%d: ERROR: %s\n", r.s.File, r.cmd.Pos.Line, msg)
+	r.explain(r.opts.Stderr, r.stallReport(err))
 }
 
 // finishTest records the current test's result and prints it unless
@@ -284,6 +297,10 @@ func (r *runner) finishTest(verdict, msg string) {
 	if r.test == nil {
 		return
 	}
+	if verdict == "ok" && r.testViolations > 0 {
+		verdict, msg = "not ok", fmt.Sprintf("%d livepatch consistency violation(s)", r.testViolations)
+	}
+	r.testViolations = 0
 	switch verdict {
 	case "ok":
 		r.test.OK = true

@@ -132,7 +132,7 @@ func grepLines(text, pattern string, fixed, whole, word, invert bool) ([]string,
 		}
 		var err error
 		if re, err = regexp.Compile(pattern); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bad pattern %q: %s", pattern, regexpError(err))
 		}
 	}
 	var out []string
@@ -264,7 +264,7 @@ func (r *runner) spawn(c *Cmd) error {
 	name := opt("as", strings.TrimSuffix(prog, ".S"))
 	var up kernel.UserProgram
 	if o := r.s.programs[prog]; o != nil {
-		up = kernel.UserProgram{Object: o, Entry: opt("entry", "")}
+		up = kernel.UserProgram{Object: o, Entry: opt("entry", ""), Name: strings.TrimSuffix(prog, ".S")}
 	} else if r.opts.Catalog != nil {
 		p, ok, err := r.opts.Catalog.Program(prog)
 		if err != nil || !ok {
@@ -366,15 +366,17 @@ func (r *runner) checkerCmd(*Cmd) error {
 
 // expectViolation is expect_violation DURATION [REGEXP]: within DURATION
 // the consistency checker (checker on) must stop the machine, with a
-// verdict matching REGEXP; the verdict goes to the kernel log as a
-// "klpsim:" line and the machine goes on.
+// verdict matching REGEXP; the checker logs the verdict as a "klpsim:"
+// line, and the machine goes on.
 func (r *runner) expectViolation(c *Cmd) error {
 	a := r.args(c)
 	d, err := ParseDuration(a[0])
 	if err != nil {
 		return r.die("expect_violation: %v", err)
 	}
+	r.lp.StopAtViolation(true)
 	err = r.sleep(d)
+	r.lp.StopAtViolation(false)
 	if !errors.Is(err, livepatch.ErrInconsistent) {
 		if err == nil {
 			return r.die("expect_violation: no consistency violation within %s", a[0])
@@ -382,10 +384,12 @@ func (r *runner) expectViolation(c *Cmd) error {
 		return err
 	}
 	verdict := r.k.ClearStop()
+	// The checker logged it ("klpsim: …") and counts it; it is the
+	// expected one, not a failure.
+	r.expectViolations(1)
 	if len(a) > 1 && !regexp.MustCompile(a[1]).MatchString(verdict.Error()) {
 		return r.die("expect_violation: %q does not match %q", verdict.Error(), a[1])
 	}
-	r.log("klpsim: " + verdict.Error())
 	return nil
 }
 
@@ -432,7 +436,7 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 	case "dmesg":
 		re, err := regexp.Compile(a[0])
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("bad pattern %q: %s", a[0], regexpError(err))
 		}
 		for _, l := range r.k.Log.DmesgLines(kernelDmesg{NoTime: true}) {
 			if re.MatchString(l) {

@@ -28,31 +28,33 @@ flags:
 // cmdElf is `klpsim elf`: run a static Linux executable in user mode.
 func cmdElf(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("elf", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M as the last line on stderr")
-	maxInsns := fs.Uint64("max-insns", defaultElfMaxInsns, "stop with an error after `N` guest instructions (0: no limit)")
+	maxInsnsFlag := fs.String("max-insns", fmt.Sprint(defaultElfMaxInsns), "stop with an error after `N` guest instructions (0: no limit)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, elfUsage)
+		fmt.Fprint(fs.Output(), elfUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
+	// Flags end at PROG: what follows is PROG's arguments.
+	rest, status, done := parseFlags(fs, args, false, stdout, stderr)
+	if done {
+		return status
+	}
+	maxInsns, ferr := intFlag("max-insns", *maxInsnsFlag, 0, 1<<63-1)
+	if ferr != nil {
+		fmt.Fprintf(stderr, "klpsim elf: %v\n", ferr)
 		return exitUsage
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "klpsim elf: missing PROG")
-		fs.Usage()
+	if len(rest) == 0 {
+		fmt.Fprintln(stderr, "klpsim elf: missing PROG\nRun 'klpsim elf --help' for usage.")
 		return exitUsage
 	}
-	path := fs.Arg(0)
+	path := rest[0]
 	prog, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "klpsim elf: %v\n", err)
 		return exitUsage
 	}
-	res, err := elfrun.Run(prog, fs.Args(), stdout, stderr, elfrun.Options{MaxInsns: *maxInsns})
+	res, err := elfrun.Run(prog, rest, stdout, stderr, elfrun.Options{MaxInsns: maxInsns})
 	code := res.ExitCode
 	switch {
 	case errors.Is(err, elfrun.ErrInsnLimit):

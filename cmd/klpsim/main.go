@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// stdin is what a FILE argument of "-" reads.
+var stdin io.Reader = os.Stdin
 
 // Exit codes, as every subcommand uses them.
 const (
@@ -17,11 +21,19 @@ const (
 	exitUsage = 2 // bad flags, arguments or input files
 )
 
+// kernelRelease is the release the guest kernel reports (uname -r, the
+// boot banner).
+const kernelRelease = "6.12.0-klpsim"
+
 const usage = `usage: klpsim <command> [arguments]
 
 commands:
-  run   [FLAGS] [FILE.scn...]     run scenarios (with no FILE, a built-in one); run -h for the flags
-  elf   [--stats] PROG [ARGS...]  run a static x86-64 Linux executable in the emulator
+  run   [FLAGS] [FILE.scn|-...]   run scenarios (with no FILE, a built-in one; - reads standard input)
+  elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
+  help  [COMMAND]                 print this text, or COMMAND's usage and flags
+
+flags:
+  --version                       print klpsim's version and the emulated kernel's release
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -34,10 +46,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "elf":
 		return cmdElf(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	case "help", "-h", "-help", "--help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		switch args[1] {
+		case "run":
+			return cmdRun([]string{"--help"}, stdout, stderr)
+		case "elf":
+			return cmdElf([]string{"--help"}, stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
+		return exitUsage
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "klpsim %s (emulated kernel %s)\n", version(), kernelRelease)
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "klpsim: unknown command %q\n%s", args[0], usage)
 	return exitUsage
+}
+
+// version is the main module's version as the build recorded it: a
+// release tag for `go install klpsim@vX`, else "(devel)" with the VCS
+// revision when the build knows it.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+dirty"
+			}
+		}
+	}
+	if rev != "" && v == "(devel)" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " " + rev + dirty
+	}
+	return v
 }

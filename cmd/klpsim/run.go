@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"klpsim/livepatch"
@@ -22,11 +24,13 @@ import (
 //go:embed default.scn
 var defaultScenario []byte
 
-const runUsage = `usage: klpsim run [flags] [FILE.scn...]
+const runUsage = `usage: klpsim run [flags] [FILE.scn|-...]
 
 Runs scenarios (docs/scenarios.md) and prints, per test, "TEST: NAME ... ok"
 or the diff of the expected and actual transcripts. With no FILE it runs a
-built-in scenario (test-livepatch.sh's "basic function patching").
+built-in scenario (test-livepatch.sh's "basic function patching"); "-"
+reads a scenario from standard input. Flags may come before or after the
+files; "--" ends them.
 
 Exit status: 0 when every scenario passes, 1 when an expectation fails, 2
 for usage or scenario errors.
@@ -37,24 +41,23 @@ flags:
 // cmdRun runs scenario files.
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	seed := fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)")
-	cpus := fs.Int("cpus", 0, "number of `CPUs` (overrides the scenario's machine line)")
+	cpus := fs.String("cpus", "", "number of `CPUs`, 1 to 64 (overrides the scenario's machine line)")
 	dmesg := fs.Bool("dmesg", false, "print the whole kernel log after each scenario")
 	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
-	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker: a task running old code after switching, or new code before, fails the scenario")
+	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker: every task running old code after switching, or new code before, is reported and fails the scenario")
 	timeout := fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)")
-	maxInsns := fs.Uint64("max-insns", 0, "instruction limit per scenario (0: none)")
-	maxTasks := fs.Int("max-tasks", 0, "task limit per scenario (0: the kernel's default, 32768)")
+	maxInsns := fs.String("max-insns", "", "instruction limit per scenario (`N`; 0: none)")
+	maxTasks := fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)")
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	names, code, done := parseFlags(fs, args, true, stdout, stderr)
+	if done {
+		return code
 	}
 	opts := scenarios.Options{Stdout: stdout, Stderr: stderr, Catalog: scenarios.Builtin,
-		CPUs: *cpus, MaxInsns: *maxInsns, MaxTasks: *maxTasks, Dmesg: *dmesg, CheckConsistency: *check,
-		Update: *update}
-	if *update && fs.NArg() == 0 {
+		Dmesg: *dmesg, CheckConsistency: *check, Update: *update}
+	if *update && len(names) == 0 {
 		fmt.Fprintln(stderr, "klpsim run: --update needs FILE arguments: the built-in scenario cannot be rewritten")
 		return exitUsage
 	}
@@ -66,9 +69,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Seed = &n
 	}
-	if *cpus < 0 || *cpus > 64 {
-		fmt.Fprintf(stderr, "klpsim run: --cpus %d: expected 1 to 64\n", *cpus)
-		return exitUsage
+	for _, f := range []struct {
+		name, val string
+		lo, hi    uint64
+		set       func(uint64)
+	}{
+		{"cpus", *cpus, 1, 64, func(n uint64) { opts.CPUs = int(n) }},
+		{"max-insns", *maxInsns, 0, 1<<63 - 1, func(n uint64) { opts.MaxInsns = n }},
+		{"max-tasks", *maxTasks, 16, 1 << 22, func(n uint64) { opts.MaxTasks = int(n) }},
+	} {
+		if f.val == "" {
+			continue
+		}
+		n, err := intFlag(f.name, f.val, f.lo, f.hi)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+			return exitUsage
+		}
+		f.set(n)
 	}
 	if *timeout != "" {
 		d, err := scenarios.ParseDuration(*timeout)
@@ -79,19 +97,37 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		opts.Timeout = d
 	}
 
-	// Parse every file before running any: a bad file runs nothing.
+	// Read and parse every file before running any: a bad file runs
+	// nothing.
 	type file struct {
 		name string
 		data []byte
 	}
 	var files []file
-	if fs.NArg() == 0 {
+	if len(names) == 0 {
 		files = append(files, file{"default.scn", defaultScenario})
 	}
-	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+	readStdin := false
+	for _, name := range names {
+		var data []byte
+		var err error
+		if name == "-" {
+			if readStdin {
+				fmt.Fprintln(stderr, "klpsim run: - (standard input) given twice")
+				return exitUsage
+			}
+			if *update {
+				fmt.Fprintln(stderr, "klpsim run: --update cannot rewrite standard input (-)")
+				return exitUsage
+			}
+			readStdin = true
+			name = stdinName
+			data, err = io.ReadAll(stdin)
+		} else {
+			data, err = os.ReadFile(name)
+		}
 		if err != nil {
-			fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+			fmt.Fprintf(stderr, "klpsim run: %s\n", fileError(name, err))
 			return exitUsage
 		}
 		files = append(files, file{name, data})
@@ -222,6 +258,22 @@ func jsonTest(file string, t scenarios.TestResult) testJSON {
 		j.Result = "ok"
 	}
 	return j
+}
+
+// stdinName is how messages name the scenario read from "-".
+const stdinName = "<stdin>"
+
+// fileError says why a file could not be read, without Go's wording
+// ("open x: no such file or directory" is kept: it is the OS's).
+func fileError(name string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if errors.Is(pe.Err, syscall.EISDIR) {
+			return name + ": is a directory: expected a scenario file"
+		}
+		return pe.Op + " " + name + ": " + pe.Err.Error()
+	}
+	return name + ": " + err.Error()
 }
 
 // printStats prints the --stats line of klpsim elf.

@@ -76,16 +76,15 @@ const (
 // offset; only branches and alignment padding change size while relaxing.
 type item struct {
 	kind  itemKind
-	data  []byte   // itemData contents (nil in NOBITS sections)
-	size  uint64   // current size in bytes
-	fix   []fixup  // fields to patch, offsets relative to the item
-	br    *branch  // itemBranch
-	align uint64   // itemAlign: boundary in bytes
-	fill  int      // itemAlign: fill byte, or -1 for NOPs
-	max   uint64   // itemAlign: skip the padding if it would exceed this (0 = no limit)
-	off   uint64   // offset in the section, set by layout
-	pos   pos      // source position
-	sites []uint64 // .fentry offsets within the item
+	data  []byte  // itemData contents (nil in NOBITS sections)
+	size  uint64  // current size in bytes
+	fix   []fixup // fields to patch, offsets relative to the item
+	br    *branch // itemBranch
+	align uint64  // itemAlign: boundary in bytes
+	fill  int     // itemAlign: fill byte, or -1 for NOPs
+	max   uint64  // itemAlign: skip the padding if it would exceed this (0 = no limit)
+	off   uint64  // offset in the section, set by layout
+	pos   pos     // source position
 }
 
 // branch is a relaxable jmp/jcc.
