@@ -159,8 +159,10 @@ func opTaskFunc(ctx *OpCtx) uint64 {
 
 // RunOnTask runs f as a host operation on a new task named comm (a
 // process in the kernel, like insmod in init_module), runs the machine
-// until the task is done — at most timeout ns of simulated time — and
-// returns f's result. Guest functions f calls run on that task.
+// until the task is done — at most timeout ns of simulated time (0: no
+// budget of its own), and never past the machine's deadline — and returns
+// f's result. Guest functions f calls run on that task. A task still
+// busy at the end is a *WaitError.
 //
 // When the task dies before f returns (an oops in a guest function it
 // called kills it), the error is the shell's report of the signal: a
@@ -177,11 +179,8 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 	if err != nil {
 		return 0, err
 	}
-	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
+	if err := k.waitExit(t, &done, timeout); err != nil {
 		return 0, err
-	}
-	if !done {
-		return 0, fmt.Errorf("kernel: %s did not finish in %d ms of simulated time", comm, timeout/1e6)
 	}
 	if !finished {
 		return 0, killedError(t)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"klpsim/emu"
 	"klpsim/kernel/kallsyms"
@@ -119,7 +120,16 @@ type Kernel struct {
 	lib       libState    // lib.S's host side: completions, /proc and sysfs entries (lib.go)
 	modules   moduleState // loadable modules: catalog, list, taints (module.go)
 	oopsCount int         // oopses so far: the [#N] of the next one
-	tracing   tracingState
+	// Host waits (wait.go): the deadline every wait ends by, the error
+	// text of a wait it ends, and the wait it ended.
+	deadline       uint64
+	deadlineReason string
+	deadlineWait   *WaitError
+	// Attention from other goroutines, read between quanta (sysrq.go).
+	intr     *atomic.Bool
+	pollFlag *atomic.Bool
+	pollFn   func()
+	tracing  tracingState
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
@@ -136,6 +146,7 @@ type CPU struct {
 	// (kcpustat's CPUTIME_IDLE, for /proc/uptime); quantumInsns is where
 	// its instruction count stood when the current quantum began.
 	idleNS, quantumInsns uint64
+	wd                   watchdogCPU // the soft-lockup detector's state (watchdog.go)
 }
 
 // Hooks are the calls the kernel makes into livepatch, at the points Linux
@@ -297,6 +308,7 @@ func (k *Kernel) addCPU(id int) error {
 	k.startKernelTask(idle, k.sym("cpu_startup_entry"), 0)
 	c.idle, c.curr = idle, idle
 	k.load(c, idle)
+	k.watchdogEnable(c)
 	return nil
 }
 

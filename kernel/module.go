@@ -333,10 +333,15 @@ type moduleState struct {
 	taints  uint64    // tainted_mask
 	// lockdepOff: "Disabling lock debugging due to kernel taint" was said.
 	lockdepOff bool
+	// lastUnloaded is last_unloaded_module: its name and flags, for
+	// print_modules.
+	lastUnloaded string
 }
 
-// insmodTimeout bounds the simulated time one insmod or rmmod may take.
-var insmodTimeout uint64 = 120e9
+// insmodTimeout bounds the simulated time one insmod or rmmod may take
+// (0: as long as the machine's deadline allows, as Linux's insmod waits
+// for init however long it takes). Tests lower it.
+var insmodTimeout uint64
 
 // moduleDir is where the catalog's files appear to be, as the selftests
 // load them: insmod test_modules/NAME.ko.
@@ -704,6 +709,7 @@ func (k *Kernel) deleteModule(ctx *OpCtx, name string) error {
 		ctx.Call(m.exitFn)
 	}
 	k.moduleGoing(ctx, m)
+	k.modules.lastUnloaded = m.Name + moduleFlags(m, false)
 	k.freeModule(m)
 	return nil
 }

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"fmt"
 	"strings"
 
 	"klpsim/isa"
@@ -31,7 +30,8 @@ func (k *Kernel) guestSeqPrintf(c *CPU) {
 // ReadShow reads a /proc-style file whose content the guest function show
 // (int show(struct seq_file *m, void *v)) produces: a task named comm runs
 // seq_read on a fresh seq_file, and the machine runs until it is done
-// (at most timeout ns of simulated time).
+// (at most timeout ns of simulated time, 0 for no budget of its own; never
+// past the machine's deadline).
 func (k *Kernel) ReadShow(comm string, show, timeout uint64) (string, error) {
 	m, err := k.kmalloc(seqFileSize)
 	if err != nil {
@@ -54,11 +54,8 @@ func (k *Kernel) ReadShow(comm string, show, timeout uint64) (string, error) {
 	t.Flags &^= PFKthread // a reader is a user process inside the kernel
 	done := false
 	k.onExit(t, func() { done = true })
-	if err := k.RunUntil(k.now+timeout, func() bool { return done }); err != nil {
+	if err := k.waitExit(t, &done, timeout); err != nil {
 		return "", err
-	}
-	if !done {
-		return "", fmt.Errorf("kernel: reading with %s did not finish in %d ms of simulated time", k.Syms.Name(show), timeout/1e6)
 	}
 	if t.ExitCode != 0 {
 		// proc_reader exits with 0; anything else is a fatal signal, such

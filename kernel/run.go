@@ -26,6 +26,9 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 		if k.err != nil {
 			return k.err
 		}
+		if k.intr != nil && k.intr.Load() {
+			return ErrInterrupted
+		}
 		if cond != nil && cond() {
 			return nil
 		}
@@ -69,6 +72,11 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 			k.now = max(next, k.now)
 		}
 		k.accountIdle(k.now - start)
+		// Before the tick: an interrupted machine shows the code the tick
+		// would have interrupted, not the entry of its handler.
+		if k.attention() {
+			return ErrInterrupted
+		}
 		if k.now%k.tickNS() == 0 {
 			k.timerInterrupts()
 		}
@@ -223,6 +231,9 @@ func (k *Kernel) CurrentOn(cpu int) *Task { return k.cpus[cpu].curr }
 func (k *Kernel) timerInterrupts() {
 	handler := k.sym("asm_sysvec_apic_timer_interrupt")
 	for _, c := range k.cpus {
+		if c.wd.hrtimer <= k.now {
+			k.watchdogTick(c)
+		}
 		if c.halted || c.curr.IsIdle() || c.emu.RFLAGS()&emu.FlagIF == 0 {
 			continue
 		}

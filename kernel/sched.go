@@ -85,6 +85,7 @@ func (k *Kernel) deliverIPI(c *CPU) {
 // two instructions of the guest's schedule(): the old task resumes after
 // its vmcall when it is switched back in.
 func (k *Kernel) schedule(c *CPU) {
+	k.watchdogSched(c)
 	prev := c.curr
 	// No livepatch switch point here: 6.12 switches a task in
 	// cond_resched only (klp_sched_try_switch); __schedule's
@@ -185,6 +186,7 @@ func init() {
 			return 0
 		}, 0},
 		hcNeedResched: {"HC_NEED_RESCHED", func(k *Kernel, c *CPU) uint64 {
+			k.watchdogSched(c) // cond_resched: the stopper would preempt here
 			return b2u(k.needResched(c))
 		}, hcFast},
 		hcSchedTrySwitch: {"HC_SCHED_TRY_SWITCH", func(k *Kernel, c *CPU) uint64 {
@@ -198,6 +200,9 @@ func init() {
 		}, 0},
 		hcTimerIRQ: {"HC_TIMER_IRQ", func(k *Kernel, c *CPU) uint64 {
 			k.tick(c)
+			if k.cfg.Preempt == PreemptFull {
+				k.watchdogSched(c) // the stopper preempts at the interrupt's return
+			}
 			return b2u(k.cfg.Preempt == PreemptFull && k.needResched(c))
 		}, 0},
 		hcDoExit: {"HC_DO_EXIT", func(k *Kernel, c *CPU) uint64 {

@@ -49,6 +49,7 @@ func init() {
 			return negErrno(errnoENOSYS)
 		}, 0},
 		hcTIWork: {"HC_TI_WORK", func(k *Kernel, c *CPU) uint64 {
+			k.watchdogSched(c) // the exit to user mode schedules for the stopper
 			ret := uint64(c.curr.TIF & exitToUserWork)
 			if k.needResched(c) {
 				ret |= TIFNeedResched

@@ -117,7 +117,7 @@ func (c *Core) onTask(ctx any, f func(*kernel.OpCtx) error) error {
 	_, rerr := c.k.RunOnTask("bash", func(oc *kernel.OpCtx) uint64 {
 		err = f(oc)
 		return 0
-	}, 60e9)
+	}, 0) // as long as the machine's deadline allows
 	if rerr != nil {
 		return rerr
 	}

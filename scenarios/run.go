@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"klpsim/kernel"
 	"klpsim/livepatch"
@@ -43,6 +44,12 @@ type Options struct {
 	// new contents, for Rewrite. (A check that found no canary still
 	// fails: there is nothing to accept.)
 	Update bool
+	// Interrupt, once set (by a SIGINT handler), stops the machine between
+	// quanta: the scenario ends with each CPU's backtrace on Stderr and
+	// Result.Interrupted. Progress, whenever set (by a ticker), makes the
+	// goroutine stepping the machine call OnProgress with a snapshot.
+	Interrupt, Progress *atomic.Bool
+	OnProgress          func(kernel.Status)
 }
 
 // TestResult is one start_test's outcome.
@@ -61,6 +68,8 @@ type Result struct {
 	// Updates are the expected sections that Options.Update accepted new
 	// contents for, by name.
 	Updates map[string]string
+	// Interrupted: Options.Interrupt stopped the scenario.
+	Interrupted bool
 }
 
 // SetupError is a failure to set the scenario up (boot, module
@@ -85,8 +94,11 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	r.vars = builtinVars(r.machine)
 	for _, c := range s.Cmds {
 		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
-		err := c.spec.run(r, c)
+		err := r.waitTimedOut(c.spec.run(r, c))
 		r.newViolations()
+		if r.interrupted() {
+			break
+		}
 		if err == nil {
 			continue
 		}
@@ -201,6 +213,8 @@ func (r *runner) boot() error {
 		}
 	}
 	r.deadline = k.Now() + m.Timeout
+	r.setDeadline()
+	r.watchAttention()
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -153,6 +154,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		enc = json.NewEncoder(stdout)
 		opts.Stdout = stderr
 	}
+	var intr atomic.Bool
+	defer watchSIGINT(&intr)()
+	opts.Interrupt = &intr
+	if p := startProgress(stderr); p != nil {
+		defer p.end()
+		opts.Progress, opts.OnProgress = &p.flag, p.draw
+		opts.Stdout, opts.Stderr = p.wrap(opts.Stdout), p.wrap(opts.Stderr)
+	}
 	status := exitOK
 	for _, s := range parsed {
 		if enc != nil {
@@ -169,6 +178,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 				status = exitFail
 			}
 			continue
+		}
+		if res.Interrupted {
+			return exitInterrupted
 		}
 		if enc != nil {
 			for _, t := range res.Tests {

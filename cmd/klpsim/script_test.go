@@ -12,6 +12,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the expected output in testdata/script from the actual output")
 
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" { // the test binary as klpsim, for signal tests
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"klpsim": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
