@@ -47,7 +47,14 @@ func (k *Kernel) Warn(ctx *OpCtx, file string, line int, msg string) {
 	c := t.cpu
 	r := &c.emu.R
 	// kernel_op's frame: [rbp] the caller's rbp, [rbp+8] the return address.
+	// The splat shows the caller's frame as it is at that return address
+	// (where its WARN's ud2 would be), not kernel_op's; the CPU's own
+	// registers are put back after.
 	rip, _ := k.mem.ReadU64(r[isa.RBP] + 8)
+	callerBP, _ := k.mem.ReadU64(r[isa.RBP])
+	savedSP, savedBP := r[isa.RSP], r[isa.RBP]
+	r[isa.RSP], r[isa.RBP] = savedBP+16, callerBP
+	defer func() { r[isa.RSP], r[isa.RBP] = savedSP, savedBP }()
 	var b strings.Builder
 	b.WriteString("------------[ cut here ]------------\n")
 	if msg != "" {
