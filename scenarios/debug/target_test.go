@@ -1,0 +1,46 @@
+package debug
+
+import (
+	"strings"
+	"testing"
+
+	"klpsim/kernel"
+)
+
+func TestParseAddress(t *testing.T) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := &Target{K: k}
+	msleep, _ := k.Sym("msleep")
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		err  string
+	}{
+		{in: "0x1000", want: 0x1000},
+		{in: "4096", want: 4096},
+		{in: "msleep", want: msleep},
+		{in: "*msleep", want: msleep},
+		{in: "msleep+0x5", want: msleep + 5},
+		{in: "msleep+5", want: msleep + 5},
+		{in: "vmlinux:msleep", want: msleep},
+		{in: "", err: "an address or a symbol is needed"},
+		{in: "no_such_fn", err: `no symbol "no_such_fn"`},
+		{in: "msleep+zz", err: `offset "zz" is not a number`},
+		{in: "0xzz", err: "not a number"},
+		{in: "nomod:msleep", err: `no symbol "msleep"`},
+	} {
+		got, err := ParseAddress(tg, tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseAddress(%q) = %#x, %v; want error containing %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ParseAddress(%q) = %#x, %v; want %#x", tc.in, got, err, tc.want)
+		}
+	}
+}
