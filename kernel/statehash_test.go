@@ -105,3 +105,53 @@ func TestStateHash_CoversTheState(t *testing.T) {
 		})
 	}
 }
+
+// hashAt runs a fresh busy machine to instruction count n, stopping on
+// the way at each count in via (and stepping CPU 0 a few instructions at
+// each), and returns the state hash at n.
+func hashAt(t *testing.T, seed, n uint64, via ...uint64) [32]byte {
+	t.Helper()
+	k := busyMachine(t, seed)
+	var got [32]byte
+	var hit bool
+	targets := append(via, n)
+	var d *Debugger
+	d = k.AttachDebugger(func(s Stop) error {
+		if s.Reason&StopInsns == 0 {
+			return nil
+		}
+		if s.Insns == n {
+			got, hit = k.StateHash(), true
+			return nil
+		}
+		targets = targets[1:]
+		d.StepCPU(0, 3)
+		d.StopAtInsns(targets[0])
+		return nil
+	})
+	d.StopAtInsns(targets[0])
+	for !hit {
+		if err := k.RunFor(1e6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return got
+}
+
+// The hash at an exact instruction count does not depend on how the
+// machine got there (stops and steps on the way leave its history alone),
+// and one instruction later it differs.
+func TestStateHash_AtAnInstructionCount(t *testing.T) {
+	start := busyMachine(t, 1).Insns()
+	n := start + 1_000_003
+	straight := hashAt(t, 1, n)
+	if stopped := hashAt(t, 1, n, start+10, start+500_000, n-1); stopped != straight {
+		t.Error("a run with stops on the way hashes differently at the same count")
+	}
+	if hashAt(t, 1, n+1) == straight {
+		t.Error("one instruction later hashes the same")
+	}
+	if hashAt(t, 2, n) == straight {
+		t.Error("another seed hashes the same at the same count")
+	}
+}
