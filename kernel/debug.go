@@ -59,6 +59,7 @@ type Debugger struct {
 	// report the breakpoint under it a second time.
 	lastCPU   int
 	lastInsns uint64
+	lastEmu   uint64 // the CPU's own count there
 	lastSet   bool
 }
 
@@ -99,6 +100,10 @@ func (d *Debugger) RequestStop(why string) {
 	}
 }
 
+// CancelRequest withdraws a RequestStop not yet served (the debugger
+// stopped the machine by other means first).
+func (d *Debugger) CancelRequest() { d.soon, d.soonWhy = false, "" }
+
 // SetBreakpoint stops the machine before any CPU executes addr. It shares
 // the emulator's breakpoint bit with Kernel.SetBreakpoint's owner (the
 // consistency checker): each owner sees its own hits.
@@ -136,10 +141,17 @@ func (d *Debugger) limit(c *CPU, n uint64) uint64 {
 	return n
 }
 
-// after runs when CPU c's Run returned having retired ran instructions
-// and the kernel handled its exit: it stops when a condition hit.
-func (d *Debugger) after(c *CPU, ran uint64) {
+// after runs when CPU c's Run, begun at its instruction count before,
+// returned and the kernel handled its exit: it stops when a condition
+// hit.
+func (d *Debugger) after(c *CPU, before uint64) {
 	var why StopReason
+	if d.lastSet && d.lastCPU == c.ID && d.lastEmu > before {
+		// The machine stopped at the exit (a breakpoint): a step budget
+		// set there counts from there.
+		before = d.lastEmu
+	}
+	ran := c.emu.Insns - before
 	if d.stepLeft != 0 && c.ID == d.stepCPU {
 		d.stepLeft -= min(d.stepLeft, ran)
 		if d.stepLeft == 0 {
@@ -174,7 +186,7 @@ func (d *Debugger) stop(c *CPU, why StopReason, waddr uint64) {
 		s.Why = d.soonWhy
 		d.soon, d.soonWhy = false, ""
 	}
-	d.lastCPU, d.lastInsns, d.lastSet = c.ID, k.insns, true
+	d.lastCPU, d.lastInsns, d.lastEmu, d.lastSet = c.ID, k.insns, c.emu.Insns, true
 	if d.OnStop == nil {
 		return
 	}

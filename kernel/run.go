@@ -168,7 +168,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 			k.breakpoint(c)
 		}
 		if d != nil {
-			d.after(c, c.emu.Insns-before)
+			d.after(c, before)
 		}
 	}
 	return true
