@@ -47,3 +47,7 @@ func (c *CPU) WriteState(w io.Writer) {
 	}
 	w.Write(b)
 }
+
+// Pages is the number of mapped pages: the machine's guest memory is
+// Pages() * PageSize bytes.
+func (m *Memory) Pages() int { return len(m.pages) }

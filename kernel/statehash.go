@@ -256,3 +256,7 @@ func sortedKeys[V any](m map[uint64]V) []uint64 {
 	slices.Sort(ks)
 	return ks
 }
+
+// Insns is how many instructions this CPU has retired: its own position
+// in the machine's history, which stepi counts in.
+func (c *CPU) Insns() uint64 { return c.emu.Insns }

@@ -48,6 +48,9 @@ type Session struct {
 	deleted  []*Breakpoint // the temporary breakpoints the last stop deleted
 	// lineRunning is the scenario line whose command runs now.
 	lineRunning int
+	// rev is reverse execution's state: parked machines, the event
+	// numbering (reverse.go).
+	rev timeTravel
 }
 
 // runState is what the machine stops for during one resume, besides the
@@ -244,8 +247,11 @@ func (ss *Session) park(pos Position) error {
 	if pos.Kind == AtMachine {
 		pos.Line = ss.lineRunning
 	}
+	// The channel is read before the stop is sent: once parked, the
+	// Session may swap this machine out for another (reverse.go).
+	resume := ss.resumeCh
 	ss.stopCh <- stopMsg{pos: pos}
-	if !<-ss.resumeCh {
+	if !<-resume {
 		return kernel.ErrKilled
 	}
 	return nil
@@ -291,6 +297,7 @@ func (ss *Session) hit(b *Breakpoint) { b.Hits++ }
 
 // onEvent sees the livepatch event stream; on the machine's goroutine.
 func (ss *Session) onEvent(e livepatch.Event) {
+	ss.rev.sawEvent(ss, e)
 	if ss.run.ignore || ss.run.event != nil || ss.d == nil {
 		return
 	}

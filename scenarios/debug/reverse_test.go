@@ -1,0 +1,218 @@
+package debug
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"klpsim/scenarios"
+)
+
+const teach01 = "../teach/01-sleeping-task.scn"
+
+// busyScn keeps a CPU busy in user mode while the other sleeps and wakes.
+const busyScn = `machine cpus=2 seed=3
+spawn spin.S
+run 10ms
+-- spin.S --
+_start:
+1:  inc rbx
+    jmp 1b
+`
+
+func newSession(t *testing.T, file string, src []byte) *Session {
+	t.Helper()
+	sc, err := scenarios.Parse(file, src, scenarios.Builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := New(sc, src, scenarios.Options{Catalog: scenarios.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ss.Kill)
+	return ss
+}
+
+func sessionOf(t *testing.T, file string) (*Session, func() *Session) {
+	t.Helper()
+	var src []byte
+	name := file
+	if file == "busy" {
+		src, name = []byte(busyScn), "busy.scn"
+	} else {
+		var err error
+		if src, err = os.ReadFile(file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := func() *Session { return newSession(t, name, src) }
+	return fresh(), fresh
+}
+
+func exec(t *testing.T, ss *Session, line string) Answer {
+	t.Helper()
+	a, err := ss.Exec(line)
+	if err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	return a
+}
+
+// straight is the state hash of a fresh run of the scenario straight to
+// instruction count n.
+func straight(t *testing.T, fresh func() *Session, n uint64) [32]byte {
+	t.Helper()
+	ss := fresh()
+	exec(t, ss, "goto "+strconv.FormatUint(n, 10))
+	if got := ss.t.K.Insns(); got != n {
+		t.Fatalf("straight run to %d stopped at %d", n, got)
+	}
+	return ss.t.K.StateHash()
+}
+
+// checkStraight fails unless the Session's machine equals a straight run
+// to its instruction count.
+func checkStraight(t *testing.T, ss *Session, fresh func() *Session, after string) {
+	t.Helper()
+	if ss.ended {
+		t.Fatalf("after %s: the scenario ended", after)
+	}
+	n := ss.t.K.Insns()
+	if got, want := ss.t.K.StateHash(), straight(t, fresh, n); got != want {
+		t.Errorf("after %s: the state at instruction %d differs from a straight run's", after, n)
+	}
+}
+
+// checkStraightStop fails unless the Session's machine equals a fresh
+// run's, set up with setup, at the same stop reached forward with next
+// (which stops at every scenario line and every breakpoint): a line stop
+// can be later than the first moment at its instruction count, when the
+// machine was idle, and a straight run to the stop is what it must equal.
+func checkStraightStop(t *testing.T, ss *Session, fresh func() *Session, setup string) {
+	t.Helper()
+	want := ss.pos
+	f := fresh()
+	exec(t, f, setup)
+	for f.pos.Insns < want.Insns || f.pos.Kind != want.Kind || f.pos.Line != want.Line {
+		if f.ended || f.pos.Insns > want.Insns {
+			t.Fatalf("a straight run never stops at %s line %d, instruction %d", want.Kind, want.Line, want.Insns)
+		}
+		exec(t, f, "next")
+	}
+	if f.t.K.StateHash() != ss.t.K.StateHash() {
+		t.Errorf("the state at the stop at %s line %d, instruction %d differs from a straight run's", want.Kind, want.Line, want.Insns)
+	}
+}
+
+// Every reverse command lands on a state equal to a straight run's to
+// the same instruction count.
+func TestReverse_LandsOnAStraightRunsState(t *testing.T) {
+	ss, fresh := sessionOf(t, "busy")
+	exec(t, ss, "goto 2000000")
+	exec(t, ss, "stepi 7")
+	exec(t, ss, "reverse-stepi 3")
+	checkStraight(t, ss, fresh, "reverse-stepi 3")
+	exec(t, ss, "goto 1000000")
+	checkStraight(t, ss, fresh, "goto back")
+	exec(t, ss, "goto 3000000")
+	checkStraight(t, ss, fresh, "goto forward (to a parked machine's count and past it)")
+	exec(t, ss, "rsi")
+	checkStraight(t, ss, fresh, "rsi")
+}
+
+// stepi N then reverse-stepi N from a step's stop is the identity.
+func TestReverse_StepiThenReverseStepi(t *testing.T) {
+	ss, _ := sessionOf(t, "busy")
+	exec(t, ss, "goto 1500000")
+	exec(t, ss, "stepi")
+	before, n := ss.t.K.StateHash(), ss.t.K.Insns()
+	exec(t, ss, "stepi 5")
+	if ss.t.K.Insns() == n {
+		t.Fatal("stepi 5 did not move")
+	}
+	exec(t, ss, "reverse-stepi 5")
+	if got := ss.t.K.Insns(); got != n {
+		t.Fatalf("reverse-stepi 5 went to instruction %d, want %d", got, n)
+	}
+	if ss.t.K.StateHash() != before {
+		t.Error("reverse-stepi 5 after stepi 5 does not give back the same state")
+	}
+}
+
+// goto event K lands one instruction after the K-th livepatch event,
+// forward and back, on a straight run's state.
+func TestReverse_GotoEvent(t *testing.T) {
+	ss, fresh := sessionOf(t, teach01)
+	a := exec(t, ss, "goto event 3")
+	if !strings.HasPrefix(a.Text, "Event 3 at instruction ") {
+		t.Fatalf("goto event 3 answered:\n%s", a.Text)
+	}
+	at := ss.rev.eventInsns[2]
+	if ss.t.K.Insns() != at+1 || ss.eventsSeen() < 3 {
+		t.Fatalf("goto event 3: at instruction %d having seen %d events; want %d, >= 3", ss.t.K.Insns(), ss.eventsSeen(), at+1)
+	}
+	checkStraight(t, ss, fresh, "goto event 3 (forward)")
+	exec(t, ss, "goto event 5")
+	exec(t, ss, "goto event 1")
+	if ss.eventsSeen() != 1 && ss.rev.eventInsns[1] > ss.rev.eventInsns[0] {
+		t.Errorf("goto event 1 (back): the machine has seen %d events", ss.eventsSeen())
+	}
+	checkStraight(t, ss, fresh, "goto event 1 (back)")
+	if _, err := ss.Exec("goto event 100000"); err == nil || !strings.Contains(err.Error(), "no event 100000") {
+		t.Errorf("goto event 100000: %v", err)
+	}
+}
+
+// reverse-continue goes back to the previous stop: a breakpoint's, a
+// scenario line's.
+func TestReverse_Continue(t *testing.T) {
+	ss, fresh := sessionOf(t, teach01)
+	exec(t, ss, "break msleep")
+	exec(t, ss, "continue")
+	first := ss.t.K.StateHash()
+	firstN := ss.t.K.Insns()
+	exec(t, ss, "continue")
+	if ss.t.K.Insns() == firstN {
+		t.Fatal("the second continue did not move")
+	}
+	// Going back stop by stop (lines, breakpoints) reaches the first
+	// breakpoint's stop, each stop earlier than the one before.
+	last := ss.t.K.Insns()
+	for i := 0; ; i++ {
+		a := exec(t, ss, "reverse-continue")
+		n := ss.t.K.Insns()
+		if n > last {
+			t.Fatalf("reverse-continue went forward, from %d to %d:\n%s", last, n, a.Text)
+		}
+		checkStraightStop(t, ss, fresh, "break msleep")
+		last = n
+		if n == firstN && len(ss.pos.BPs) > 0 {
+			if ss.t.K.StateHash() != first {
+				t.Fatal("reverse-continue to the first breakpoint: not the state the breakpoint stopped in")
+			}
+			if !strings.Contains(a.Text, "Breakpoint 1") {
+				t.Errorf("reverse-continue's stop does not say Breakpoint 1:\n%s", a.Text)
+			}
+			break
+		}
+		if n < firstN || i > 20 {
+			t.Fatalf("reverse-continue passed the first breakpoint (%d): at %d", firstN, n)
+		}
+	}
+	exec(t, ss, "delete")
+	exec(t, ss, "rc")
+	if ss.pos.Kind != AtLine {
+		t.Errorf("reverse-continue with no breakpoints stopped at %v, want a scenario line", ss.pos.Kind)
+	}
+	for range 20 {
+		if _, err := ss.Exec("rc"); err != nil {
+			if !strings.Contains(err.Error(), "this is the start") {
+				t.Fatalf("rc: %v", err)
+			}
+			return
+		}
+	}
+	t.Error("20 reverse-continues never reached the start")
+}
