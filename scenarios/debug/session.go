@@ -547,3 +547,6 @@ func (ss *Session) Scenario() *scenarios.Scenario { return ss.sc }
 func (ss *Session) Debugger() *kernel.Debugger { return ss.d }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// Where answers with the current stop, as the stepping commands do.
+func (ss *Session) Where() Answer { return ss.stopAnswer() }
