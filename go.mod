@@ -3,6 +3,7 @@ module klpsim
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/google/btree v1.1.3
 	github.com/rogpeppe/go-internal v1.16.0
 	golang.org/x/arch v0.32.0
