@@ -142,7 +142,7 @@ func (ss *Session) Exec(line string) (a Answer, err error) {
 		}
 		return insp.Run(&ss.t, args)
 	}
-	return Answer{}, &UnknownCommandError{Name: words[0], Suggest: suggest(words)}
+	return Answer{}, &UnknownCommandError{Name: unknownName(words), Suggest: suggest(words)}
 }
 
 // lookup finds the command of words: two-word names first ("info
@@ -201,35 +201,29 @@ func allNames() []string {
 	return out
 }
 
-// suggest are the full command names nearest to what was typed: by edit
-// distance, or those it is a prefix of (more than one: ambiguous).
+// suggest are the full command names nearest to what was typed (two
+// words after "info"): by edit distance up to 2, or those it is a prefix
+// of.
 func suggest(words []string) []string {
-	typed := words[0]
-	if len(words) >= 2 {
-		if _, ok := commands[typed+" "+words[1]]; !ok {
-			if _, ok := LookupInspector(typed + " " + words[1]); !ok && (typed == "info" || typed == "i") {
-				typed += " " + words[1]
-			}
-		}
-	}
-	best, seen := []string{}, map[string]bool{}
-	bestD := 3
+	typed := unknownName(words)
+	dist := map[string]int{}
 	for _, n := range allNames() {
-		full := canonical(n)
-		if seen[full] {
-			continue
-		}
 		d := editDistance(typed, n)
 		if strings.HasPrefix(n, typed) {
 			d = min(d, 1)
 		}
+		full := canonical(n)
+		if old, ok := dist[full]; !ok || d < old {
+			dist[full] = d
+		}
+	}
+	best, bestD := []string{}, 3
+	for full, d := range dist {
 		switch {
 		case d < bestD:
 			bestD, best = d, []string{full}
-			seen = map[string]bool{full: true}
 		case d == bestD:
 			best = append(best, full)
-			seen[full] = true
 		}
 	}
 	sort.Strings(best)
@@ -237,6 +231,15 @@ func suggest(words []string) []string {
 		best = best[:5]
 	}
 	return best
+}
+
+// unknownName is the name a user typed for an unknown command: "info X"
+// is two words.
+func unknownName(words []string) string {
+	if len(words) >= 2 && (words[0] == "info" || words[0] == "i") {
+		return words[0] + " " + words[1]
+	}
+	return words[0]
 }
 
 // canonical is a name's command's full name.
@@ -558,7 +561,7 @@ func (ss *Session) cmdHelp(args []string) (Answer, error) {
 		case insp != nil:
 			return Answer{Text: fmt.Sprintf("%s\n  %s\n", insp.Usage, insp.Help)}, nil
 		}
-		return Answer{}, &UnknownCommandError{Name: args[0], Suggest: suggest(args)}
+		return Answer{}, &UnknownCommandError{Name: unknownName(args), Suggest: suggest(args)}
 	}
 	sort.Slice(es, func(i, j int) bool { return es[i].usage < es[j].usage })
 	var b strings.Builder
@@ -576,4 +579,21 @@ func firstWords(u string) string {
 		}
 	}
 	return u
+}
+
+// Complete is the one command name that starts with prefix (for a line
+// editor's Tab), "" when none or several do.
+func Complete(prefix string) string {
+	found := ""
+	for _, n := range allNames() {
+		if strings.HasPrefix(n, prefix) && !strings.Contains(n, " ") {
+			if found != "" && canonical(n) != canonical(found) {
+				return ""
+			}
+			if found == "" || len(n) > len(found) {
+				found = canonical(n)
+			}
+		}
+	}
+	return found
 }

@@ -101,6 +101,9 @@ func (ss *Session) stopAnswer() Answer {
 	if len(p.BPs) > 0 {
 		data["breakpoints"] = p.BPs
 	}
+	if p.Event != "" {
+		data["event"] = p.Event
+	}
 	if ws := ss.whyText(); ws != "" {
 		b.WriteString(ws + "\n")
 	}
@@ -154,10 +157,8 @@ func (ss *Session) whyText() string {
 			parts = append(parts, fmt.Sprintf("%s %d, %s", name, b.N, b.describe()))
 		}
 	}
-	for _, w := range strings.Split(p.Why, ", ") {
-		if strings.HasPrefix(w, "transition ") || strings.HasPrefix(w, "violation: ") {
-			parts = append(parts, w)
-		}
+	if p.Event != "" {
+		parts = append(parts, p.Event)
 	}
 	return strings.Join(parts, "; ")
 }

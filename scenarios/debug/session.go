@@ -96,7 +96,8 @@ type Position struct {
 	Kind  PositionKind
 	Line  int         // the scenario command about to run, or running
 	Stop  kernel.Stop // AtMachine: the kernel's stop
-	Why   string      // "Breakpoint 2", "Watchpoint 3", "transition complete", ...
+	Why   string      // what stopped it: "Breakpoint", "step", "next", "event", "goto", ...
+	Event string      // an event breakpoint's stop: the event, in one line
 	BPs   []int       // the breakpoints that stopped it
 	Insns uint64      // the machine's instruction count
 	NowNS uint64      // simulated time
@@ -271,7 +272,7 @@ func (ss *Session) beforeCommand(line int) error {
 		// The event was raised by host code with no instruction run
 		// since: the command boundary is the next stop point.
 		ss.d.CancelRequest()
-		pos.Why, pos.BPs = r.eventWhy, []int{r.event.N}
+		pos.Why, pos.Event, pos.BPs = "event", r.eventWhy, []int{r.event.N}
 		ss.hit(r.event)
 	case r.nextLine:
 		pos.Why = "next"
@@ -382,7 +383,8 @@ func (ss *Session) onStop(s kernel.Stop) error {
 	if s.Reason&kernel.StopRequest != 0 && r.event != nil {
 		pos.BPs = append(pos.BPs, r.event.N)
 		ss.hit(r.event)
-		why = append(why, r.eventWhy)
+		pos.Event = r.eventWhy
+		why = append(why, "event")
 	}
 	if s.Reason&kernel.StopInsns != 0 {
 		why = append(why, "goto")
@@ -554,3 +556,6 @@ func (ss *Session) Scenario() *scenarios.Scenario { return ss.sc }
 func (ss *Session) Debugger() *kernel.Debugger { return ss.d }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// Where answers with the current stop, as the stepping commands do.
+func (ss *Session) Where() Answer { return ss.stopAnswer() }
