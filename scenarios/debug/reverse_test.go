@@ -60,9 +60,9 @@ func exec(t *testing.T, ss *Session, line string) Answer {
 	return a
 }
 
-// straight is the state hash of a fresh run of the scenario straight to
+// straightHash is the state hash of a fresh run of the scenario straight to
 // instruction count n.
-func straight(t *testing.T, fresh func() *Session, n uint64) [32]byte {
+func straightHash(t *testing.T, fresh func() *Session, n uint64) [32]byte {
 	t.Helper()
 	ss := fresh()
 	exec(t, ss, "goto "+strconv.FormatUint(n, 10))
@@ -80,7 +80,7 @@ func checkStraight(t *testing.T, ss *Session, fresh func() *Session, after strin
 		t.Fatalf("after %s: the scenario ended", after)
 	}
 	n := ss.t.K.Insns()
-	if got, want := ss.t.K.StateHash(), straight(t, fresh, n); got != want {
+	if got, want := ss.t.K.StateHash(), straightHash(t, fresh, n); got != want {
 		t.Errorf("after %s: the state at instruction %d differs from a straight run's", after, n)
 	}
 }
