@@ -251,9 +251,15 @@ func (ss *Session) travelTo(n uint64) (Answer, error) {
 	if ss.t.K == nil {
 		return Answer{}, ErrNotRunning
 	}
-	if !ss.ended && n >= ss.t.K.Insns() {
+	ahead := false
+	for _, m := range ss.rev.parked {
+		ahead = ahead || (m.t.K.Insns() <= n && (ss.ended || m.t.K.Insns() > ss.t.K.Insns()))
+	}
+	if !ss.ended && n >= ss.t.K.Insns() && !ahead {
 		return ss.RunTo(n, false)
 	}
+	// Back, or forward past a parked machine: start from the machine
+	// closest before n.
 	hist := ss.history
 	if err := ss.source(func(k *kernel.Kernel) bool { return k.Insns() <= n }, fmt.Sprintf("instruction %d", n)); err != nil {
 		return Answer{}, err

@@ -21,7 +21,7 @@ _start:
     jmp 1b
 `
 
-func newSession(t *testing.T, file string, src []byte) *Session {
+func newSession(t testing.TB, file string, src []byte) *Session {
 	t.Helper()
 	sc, err := scenarios.Parse(file, src, scenarios.Builtin)
 	if err != nil {
@@ -215,4 +215,54 @@ func TestReverse_Continue(t *testing.T) {
 		}
 	}
 	t.Error("20 reverse-continues never reached the start")
+}
+
+// A goto forward starts from a parked machine when one is closer than the
+// machine attached, and still lands on a straight run's state.
+func TestReverse_GotoForwardFromAParkedMachine(t *testing.T) {
+	ss, fresh := sessionOf(t, "busy")
+	exec(t, ss, "goto 3000000")
+	far := ss.t.K
+	exec(t, ss, "goto 1000000")
+	near := ss.t.K
+	exec(t, ss, "goto 3500000")
+	if ss.t.K != far {
+		t.Error("goto 3500000 did not continue the machine parked at 3000000")
+	}
+	if len(ss.rev.parked) != 1 || ss.rev.parked[0].t.K != near {
+		t.Error("the machine left at 1000000 is not parked")
+	}
+	checkStraight(t, ss, fresh, "goto forward from a parked machine")
+	a := exec(t, ss, "info checkpoints")
+	if !strings.Contains(a.Text, "instruction 1000000, scenario line 3") {
+		t.Errorf("info checkpoints:\n%s", a.Text)
+	}
+}
+
+// Bad input gets one clear line and leaves the machine where it was.
+func TestReverse_BadInput(t *testing.T) {
+	ss, _ := sessionOf(t, "busy")
+	exec(t, ss, "goto 100000")
+	h := ss.t.K.StateHash()
+	for _, tc := range []struct{ line, err string }{
+		{"goto", "usage: goto INSTRUCTION-COUNT | event K"},
+		{"goto x", `goto: "x" is not an instruction count`},
+		{"goto event 0", `goto: "0" is not an event number`},
+		{"reverse-stepi 0", "is not a positive count"},
+		{"reverse-stepi 99999999999", "has executed only"},
+		{"reverse-continue now", `reverse-continue: unexpected "now"`},
+		{"info statehash x", `unexpected "x"`},
+		{"goto event 1", "the scenario ended after 0 events; there is no event 1"}, // last: it runs to the end
+	} {
+		_, err := ss.Exec(tc.line)
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %v; want an error containing %q", tc.line, err, tc.err)
+		}
+		if tc.line == "goto event 1" {
+			continue // it ran the scenario to its end looking for the event
+		}
+		if ss.t.K.StateHash() != h {
+			t.Fatalf("%s moved the machine", tc.line)
+		}
+	}
 }
