@@ -67,6 +67,74 @@ type timeTravel struct {
 	// eventStop, when not 0, stops the machine one instruction after
 	// event eventStop (goto event K forward).
 	eventStop int
+	// record: after every command that ran the machine forward, a
+	// checkpoint is brought to at most trailWindow instructions behind it.
+	record bool
+}
+
+// trailWindow is how far behind the machine `record` keeps a checkpoint:
+// 2^24 instructions, about a tenth of a second of replay.
+var trailWindow uint64 = 1 << 24
+
+// afterCommand is the Session's hook after each command: with record on,
+// a command that ran the machine forward leaves a checkpoint at most
+// trailWindow behind it, brought there from the newest one before it (so
+// a forward run costs about twice as much, and going back a little after
+// it costs at most trailWindow instructions of replay).
+func (ss *Session) afterCommand(before uint64) {
+	tt := &ss.rev
+	if !tt.record || ss.ended || ss.t.K == nil {
+		return
+	}
+	p := ss.t.K.Insns()
+	if p <= before || p <= trailWindow {
+		return
+	}
+	for _, m := range tt.parked {
+		if n := m.t.K.Insns(); n < p && n+trailWindow >= p {
+			return
+		}
+	}
+	_ = ss.checkpointAt(p - trailWindow/2)
+}
+
+// checkpointAt parks a machine at instruction count n, behind the
+// attached one, brought there from the newest machine before n.
+func (ss *Session) checkpointAt(n uint64) error {
+	hist := ss.history
+	defer func() { ss.history = hist }()
+	main := ss.leave()
+	best := -1
+	for i, m := range ss.rev.parked {
+		if m != main.m && m.t.K.Insns() <= n && (best < 0 || m.t.K.Insns() > ss.rev.parked[best].t.K.Insns()) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		m := ss.rev.parked[best]
+		ss.unpark(m)
+		ss.attach(m)
+	} else if err := ss.start(); err != nil {
+		ss.back(main)
+		return err
+	}
+	_, err := ss.RunTo(n, true)
+	ss.leave()
+	ss.back(main)
+	ss.trimParked()
+	return err
+}
+
+func (ss *Session) cmdRecord(args []string) (Answer, error) {
+	switch {
+	case len(args) == 0:
+		ss.rev.record = true
+		return Answer{Text: fmt.Sprintf("Recording: a checkpoint follows the machine at most %d instructions behind.\n", trailWindow)}, nil
+	case len(args) == 1 && args[0] == "stop":
+		ss.rev.record = false
+		return Answer{Text: "Recording stopped: going back replays from the nearest checkpoint or the start.\n"}, nil
+	}
+	return Answer{}, fmt.Errorf("usage: record [stop]")
 }
 
 // sawEvent numbers a livepatch event; on the machine's goroutine.
@@ -498,6 +566,8 @@ func init() {
 			Help: "go back to the previous stop (scenario command, breakpoint, watchpoint, event)", Run: (*Session).cmdReverseContinue},
 		{Name: "goto", Usage: "goto INSTRUCTION-COUNT | event K",
 			Help: "go to an instruction count of the machine, or just after the K-th livepatch event, back or forward", Run: (*Session).cmdGoto},
+		{Name: "record", Usage: "record [stop]",
+			Help: "keep a checkpoint close behind the machine as it runs forward (about twice the cost), so going back a little is fast", Run: (*Session).cmdRecord},
 		{Name: "info checkpoints", Usage: "info checkpoints",
 			Help: "the parked machines going back starts from, and their memory", Run: (*Session).cmdInfoCheckpoints},
 	} {

@@ -17,10 +17,10 @@ _start:
     jmp 1b
 `
 
-// BenchmarkReverseStepi is one reverse-stepi after N instructions with no
-// checkpoint near (a replay from the start: the cold case), reported as
-// s/op; and after a goto back to N-D that left a parked machine D behind
-// (the warm case). B/checkpoint is the heap one parked machine holds.
+// BenchmarkReverseStepi is one reverse-stepi after N instructions: with
+// no checkpoint near (a replay from the start: cold), and with record on
+// (a checkpoint at most trailWindow behind). B/checkpoint is the heap one
+// parked machine holds, guest-B/machine its guest memory.
 //
 //	go test ./scenarios/debug -run '^$' -bench ReverseStepi -benchtime 1x
 func BenchmarkReverseStepi(b *testing.B) {
@@ -39,14 +39,18 @@ func BenchmarkReverseStepi(b *testing.B) {
 			}
 		})
 	}
-	b.Run("warm/after=1e9/checkpoint=1e7-behind", func(b *testing.B) {
-		ss := benchSession(b)
-		benchExec(b, ss, "goto 990000000")
-		benchExec(b, ss, "goto 1000000000")
-		for range b.N {
-			benchExec(b, ss, "reverse-stepi")
-		}
-	})
+	for _, n := range []uint64{1e8, 1e9} {
+		b.Run(fmt.Sprintf("record/after=%.0e", float64(n)), func(b *testing.B) {
+			ss := benchSession(b)
+			benchExec(b, ss, "record")
+			for range b.N {
+				b.StopTimer()
+				benchExec(b, ss, "goto "+strconv.FormatUint(n, 10))
+				b.StartTimer()
+				benchExec(b, ss, "reverse-stepi")
+			}
+		})
+	}
 	b.Run("checkpoint-memory", func(b *testing.B) {
 		ss := benchSession(b)
 		benchExec(b, ss, "goto 1000000")

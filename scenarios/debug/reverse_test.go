@@ -266,3 +266,35 @@ func TestReverse_BadInput(t *testing.T) {
 		}
 	}
 }
+
+// With record on, a forward run leaves a checkpoint close behind the
+// machine, and reverse-stepi starts from it.
+func TestReverse_Record(t *testing.T) {
+	old := trailWindow
+	trailWindow = 100_000
+	defer func() { trailWindow = old }()
+	ss, fresh := sessionOf(t, "busy")
+	exec(t, ss, "record")
+	exec(t, ss, "goto 2000000")
+	var shadow *machine
+	for _, m := range ss.rev.parked {
+		if n := m.t.K.Insns(); n < 2000000 && n+trailWindow >= 2000000 {
+			shadow = m
+		}
+	}
+	if shadow == nil {
+		t.Fatal("record left no checkpoint within the window behind the machine")
+	}
+	exec(t, ss, "reverse-stepi")
+	if ss.t.K != shadow.t.K {
+		t.Error("reverse-stepi did not start from record's checkpoint")
+	}
+	checkStraight(t, ss, fresh, "reverse-stepi from record's checkpoint")
+	exec(t, ss, "record stop")
+	exec(t, ss, "goto 3000000")
+	for _, m := range ss.rev.parked {
+		if n := m.t.K.Insns(); n < 3000000 && n+trailWindow >= 3000000 {
+			t.Error("record stop: a checkpoint still follows the machine")
+		}
+	}
+}
