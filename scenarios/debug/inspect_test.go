@@ -109,6 +109,12 @@ func TestInspectors_Golden(t *testing.T) {
 		{"info-patches", "info patches"},
 		{"info-ftrace", "info ftrace"},
 		{"info-ftrace-one", "info ftrace msleep"},
+		{"info-registers", "info registers"},
+		{"info-registers-cpu", "info registers cpu0"},
+		{"backtrace", "bt"},
+		{"backtrace-kthreadd", "backtrace 2"},
+		{"dmesg", "dmesg 12"},
+		{"why", "why"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := run(tg, tc.cmd)

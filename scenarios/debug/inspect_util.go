@@ -84,6 +84,6 @@ func patchStateName(s int) string {
 	return "invalid"
 }
 
-// fmtTime shows simulated ns as seconds with millisecond precision:
-// "3.014s".
-func fmtTime(ns uint64) string { return fmt.Sprintf("%d.%03ds", ns/1e9, ns/1e6%1000) }
+// fmtTime shows simulated ns as seconds to the microsecond, as dmesg's
+// timestamps do: "3.000061s".
+func fmtTime(ns uint64) string { return fmt.Sprintf("%d.%06ds", ns/1e9, ns/1e3%1e6) }
