@@ -115,6 +115,13 @@ func TestInspectors_Golden(t *testing.T) {
 		{"backtrace-kthreadd", "backtrace 2"},
 		{"dmesg", "dmesg 12"},
 		{"why", "why"},
+		{"disassemble-msleep", "disassemble msleep"},
+		{"disassemble-patched", "disassemble teach_sleep_fn"},
+		{"disassemble-current", "disassemble"},
+		{"x-i", "x/5i teach_sleep_fn+0x2c"},
+		{"x-g", "x/4xg meminfo_values"},
+		{"x-s", "x/s saved_command_line"},
+		{"x-bd", "x/6db teach_sleep_fn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := run(tg, tc.cmd)
