@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"klpsim/kernel"
+	"klpsim/livepatch"
 	"klpsim/scenarios"
 )
 
@@ -122,6 +124,13 @@ func TestInspectors_Golden(t *testing.T) {
 		{"x-g", "x/4xg meminfo_values"},
 		{"x-s", "x/s saved_command_line"},
 		{"x-bd", "x/6db teach_sleep_fn"},
+		{"print-rip", "print $rip"},
+		{"print-task", "p task 4"},
+		{"print-patch", "print patch test_klp_teach_patch"},
+		{"print-object", "print object test_klp_teach_target"},
+		{"print-func", "print func teach_sleep_fn"},
+		{"print-func-stack", "print func_stack teach_show"},
+		{"print-word", "print meminfo_values"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := run(tg, tc.cmd)
@@ -136,4 +145,84 @@ func TestInspectors_Golden(t *testing.T) {
 			golden(t, tc.name, a.Text)
 		})
 	}
+}
+
+// TestWhy_Teach01 is the issue's check: on teach/01 stopped while the
+// kworker holds the transition, why names the kworker and the function
+// it sleeps in, and marks that frame.
+func TestWhy_Teach01(t *testing.T) {
+	tg := teach01Target(t)
+	a, err := run(tg, "why")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kworker/1:0 (pid 4)", "sleeping on function teach_sleep_fn", "=> #4  0xffffffffa000003f teach_sleep_fn+0x3f", "fake signal at retry 15 (at 15.000061s)"} {
+		if !strings.Contains(a.Text, want) {
+			t.Errorf("why does not say %q:\n%s", want, a.Text)
+		}
+	}
+}
+
+// TestWhy_NoTransition: a machine with livepatch up and no patch.
+func TestWhy_NoTransition(t *testing.T) {
+	k, err := kernelBootLP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := run(k, "why")
+	if err != nil || !strings.HasPrefix(a.Text, "No transition in progress") {
+		t.Errorf("why = %q, %v", a.Text, err)
+	}
+	a, err = run(k, "info patches")
+	if err != nil || a.Text != "No livepatches.\n" {
+		t.Errorf("info patches = %q, %v", a.Text, err)
+	}
+}
+
+// TestInspectors_Errors: bad input gets one clear line, never a panic.
+func TestInspectors_Errors(t *testing.T) {
+	tg := teach01Target(t)
+	for _, tc := range []struct{ cmd, err string }{
+		{"info tasks extra", "usage: info tasks"},
+		{"backtrace 999", "no task with pid 999"},
+		{"backtrace abc", `"abc" is not a pid`},
+		{"backtrace 0", "pid 0 is every CPU's idle task"},
+		{"bt 1 2", "usage: backtrace [PID]"},
+		{"info registers cpu9", `no CPU "cpu9"`},
+		{"info ftrace no_such_fn", `no symbol "no_such_fn"`},
+		{"info ftrace saved_command_line", "no ftrace site"},
+		{"x/4xg 0x10", "Cannot access memory at address 0x10"},
+		{"x/4qz msleep", "Invalid format letter"},
+		{"x/0x msleep", "bad count"},
+		{"x", "usage: x/FMT ADDRESS"},
+		{"x/i 0x10", "Cannot access memory at address 0x10"},
+		{"disassemble 0x10", "No function contains specified address 0x10."},
+		{"disassemble nosuch", `no symbol "nosuch"`},
+		{"print", "usage: print"},
+		{"print $nosuch", `no register "$nosuch"`},
+		{"print patch nosuch", `no patch "nosuch"`},
+		{"print func_stack msleep", "no patch changes the function"},
+		{"print *(struct foo *)0x10", "no struct foo"},
+		{"print *(struct klp_patch *)0x10", "Cannot access memory at address 0x10"},
+		{"print 0x10", "Cannot access memory at address 0x10"},
+		{"dmesg -3", "is not a line count"},
+		{"why now", "usage: why"},
+	} {
+		a, err := run(tg, tc.cmd)
+		if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %q, %v; want one line containing %q", tc.cmd, a.Text, err, tc.err)
+		}
+	}
+}
+
+func kernelBootLP() (*Target, error) {
+	k, err := kernel.Boot(kernel.Config{CPUs: 1})
+	if err != nil {
+		return nil, err
+	}
+	lp, err := livepatch.Init(k)
+	if err != nil {
+		return nil, err
+	}
+	return &Target{K: k, LP: lp}, nil
 }
