@@ -29,6 +29,24 @@ func (o *klpOps) below(f *Func) *Func {
 	return nil
 }
 
+// pick is klp_ftrace_handler's choice for task t: the func whose code t
+// runs, or nil for the original code.
+func (o *klpOps) pick(t *kernel.Task) *Func {
+	f := o.top()
+	// Pairs with the write barrier in __klp_enable_patch between setting
+	// func->transition and pushing the func.
+	if f.Transition {
+		// Pairs with the barrier in klp_init_transition: the task's
+		// patch_state is set before any func is marked in transition.
+		if t.PatchState == KLPTransitionUnpatched {
+			// The task still runs the previous version: the func below,
+			// or the original code if there is none.
+			return o.below(f)
+		}
+	}
+	return f
+}
+
 func (c *Core) findOps(oldFunc uint64) *klpOps {
 	for _, o := range c.ops {
 		if o.oldFunc == oldFunc {
@@ -47,22 +65,10 @@ func (c *Core) ftraceHandler(ip, parentIP uint64, fops *kernel.FtraceOps, regs u
 	if len(ops.stack) == 0 {
 		return // WARN_ON_ONCE(!func) in Linux: cannot happen
 	}
-	f := ops.top()
-	// Pairs with the write barrier in __klp_enable_patch between setting
-	// func->transition and pushing the func.
-	if f.Transition {
-		// Pairs with the barrier in klp_init_transition: the task's
-		// patch_state is set before any func is marked in transition.
-		if c.k.Current().PatchState == KLPTransitionUnpatched {
-			// The task still runs the previous version: the func below,
-			// or the original code if there is none.
-			if f = ops.below(f); f == nil {
-				return
-			}
-		}
-	}
-	if f.Nop {
-		// Run the original code: setting ip to old_func would loop.
+	f := ops.pick(c.k.Current())
+	if f == nil || f.Nop {
+		// The original code: a nop func must not set ip to old_func,
+		// which would loop.
 		return
 	}
 	c.k.SetRegsIP(regs, f.NewFunc)

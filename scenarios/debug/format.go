@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"golang.org/x/arch/x86/x86asm"
-
 	"klpsim/isa"
 	"klpsim/kernel"
 )
@@ -30,45 +28,33 @@ func (ss *Session) symbolize(a uint64) string {
 	return fmt.Sprintf("%s+%#x", name, off)
 }
 
-// decodeAt decodes the instruction at a.
+// decodeAt decodes the instruction at a, with its bytes.
 func decodeAt(k *kernel.Kernel, a uint64) (isa.Inst, error) {
+	in, _, err := decodeBytes(k, a)
+	return in, err
+}
+
+func decodeBytes(k *kernel.Kernel, a uint64) (isa.Inst, []byte, error) {
 	var buf [isa.MaxInstLen]byte
 	n := len(buf)
 	for n > 0 && k.Memory().Read(a, buf[:n]) != nil {
 		n-- // the instruction may end just before an unmapped page
 	}
 	if n == 0 {
-		return isa.Inst{}, fmt.Errorf("%#x is not mapped", a)
+		return isa.Inst{}, nil, fmt.Errorf("%#x is not mapped", a)
 	}
-	return isa.Decode(buf[:n])
+	in, err := isa.Decode(buf[:n])
+	return in, buf[:n], err
 }
 
-// formatInsn is one instruction in Intel syntax with symbolized targets:
-//
-//	call   0xffffffff81234560 <cmdline_proc_show>
-//
-// (a minimal formatter; the inspect commands' disassembler is the full one).
+// formatInsn is one instruction as disassemble shows it (objdump -M
+// intel, targets named).
 func (ss *Session) formatInsn(a uint64) string {
-	in, err := decodeAt(ss.t.K, a)
+	in, code, err := decodeBytes(ss.t.K, a)
 	if err != nil {
 		return fmt.Sprintf("(bad: %v)", err)
 	}
-	if in.Op == isa.VMCALL {
-		return "vmcall"
-	}
-	text := x86asm.IntelSyntax(in.Inst, a, func(uint64) (string, uint64) { return "", 0 })
-	op, rest, _ := strings.Cut(text, " ")
-	if rest != "" {
-		text = fmt.Sprintf("%-6s %s", op, rest)
-	}
-	// A direct branch: name its target.
-	if len(in.Args) > 0 {
-		if rel, ok := in.Args[0].(x86asm.Rel); ok {
-			t := a + uint64(in.Len) + uint64(int64(rel))
-			text = fmt.Sprintf("%-6s %#x <%s>", op, t, ss.symbolize(t))
-		}
-	}
-	return text
+	return formatInst(in, a, code, symLabel(&ss.t))
 }
 
 // where is the "=> ADDRESS <symbol+off>:\tINSN" line of a machine stop.
