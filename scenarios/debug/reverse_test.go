@@ -9,7 +9,7 @@ import (
 	"klpsim/scenarios"
 )
 
-const teach01 = "../teach/01-sleeping-task.scn"
+const teach01File = "../teach/01-sleeping-task.scn"
 
 // busyScn keeps a CPU busy in user mode while the other sleeps and wakes.
 const busyScn = `machine cpus=2 seed=3
@@ -144,7 +144,7 @@ func TestReverse_StepiThenReverseStepi(t *testing.T) {
 // goto event K lands one instruction after the K-th livepatch event,
 // forward and back, on a straight run's state.
 func TestReverse_GotoEvent(t *testing.T) {
-	ss, fresh := sessionOf(t, teach01)
+	ss, fresh := sessionOf(t, teach01File)
 	a := exec(t, ss, "goto event 3")
 	if !strings.HasPrefix(a.Text, "Event 3 at instruction ") {
 		t.Fatalf("goto event 3 answered:\n%s", a.Text)
@@ -168,7 +168,7 @@ func TestReverse_GotoEvent(t *testing.T) {
 // reverse-continue goes back to the previous stop: a breakpoint's, a
 // scenario line's.
 func TestReverse_Continue(t *testing.T) {
-	ss, fresh := sessionOf(t, teach01)
+	ss, fresh := sessionOf(t, teach01File)
 	exec(t, ss, "break msleep")
 	exec(t, ss, "continue")
 	first := ss.t.K.StateHash()
