@@ -521,8 +521,10 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 			return Answer{}, err
 		}
 	}
+	// The replay's stops deleted temporary breakpoints in this machine:
+	// set its breakpoints afresh from the list put back.
 	ss.restoreBPs(bps)
-	ss.rearm()
+	ss.attach(ss.detach())
 	ss.trimParked()
 	ss.history = append(hist, ss.pos)
 	return ss.stopAnswer(), nil

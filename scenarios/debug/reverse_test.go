@@ -298,3 +298,27 @@ func TestReverse_Record(t *testing.T) {
 		}
 	}
 }
+
+// A reverse command keeps the breakpoints as they are (a replay's stops
+// neither count hits nor delete temporary ones), and one deleted after
+// going back does not stop the machine any more.
+func TestReverse_KeepsBreakpoints(t *testing.T) {
+	ss, _ := sessionOf(t, teach01File)
+	exec(t, ss, "break msleep")
+	exec(t, ss, "continue")
+	exec(t, ss, "watch klp_mutex")
+	exec(t, ss, "tbreak schedule")
+	exec(t, ss, "tbreak mutex_lock")
+	exec(t, ss, "continue")
+	before := exec(t, ss, "info breakpoints").Text
+	exec(t, ss, "reverse-continue")
+	exec(t, ss, "reverse-continue")
+	if after := exec(t, ss, "info breakpoints").Text; after != before {
+		t.Errorf("reverse-continue changed the breakpoints:\n%s\nbecame\n%s", before, after)
+	}
+	exec(t, ss, "delete")
+	a := exec(t, ss, "continue")
+	if ss.pos.Kind != AtEnd {
+		t.Errorf("with every breakpoint deleted, continue stopped:\n%s", a.Text)
+	}
+}
