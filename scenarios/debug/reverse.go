@@ -462,21 +462,35 @@ func (ss *Session) restoreBPs(s bpState) {
 }
 
 // stopAtNext resumes to the next point next or continue would stop at (a
-// scenario command, a breakpoint, a watchpoint, an event), quietly.
-func (ss *Session) stopAtNext() error {
+// scenario command, a breakpoint, a watchpoint, an event), quietly and
+// without formatting an answer: a replay may pass millions of stops.
+func (ss *Session) stopAtNext() {
 	ss.run.nextLine = true
 	ss.quiet = true
-	_, err := ss.resume()
+	ss.resumeCh <- true
+	msg := <-ss.stopCh
 	ss.quiet = false
-	return err
+	ss.out.take()
+	ss.took(msg.pos)
+	ss.history = ss.history[:0]
 }
+
+// firstRCWindow is how far back reverse-continue looks for the previous
+// stop first; it doubles until a stop is found or the start is reached.
+var firstRCWindow uint64 = 1 << 20
 
 // cmdReverseContinue goes back to the previous stop: the last point
 // before this one where next or continue would have stopped (a scenario
 // command, a breakpoint, a watchpoint, a transition event), as the
-// breakpoints are now. It replays from the start twice: once to find the
-// stop (the last one before the machine's count, or at it with another
-// state), once to land on it, counting stops.
+// breakpoints are now.
+//
+// It looks in a window before the machine's count: a machine is brought
+// to the window's first instruction (from a checkpoint or the start,
+// past every stop), then runs stop by stop to here; the last stop before
+// here (or at here with another state) is the one. None, and the window
+// doubles. A second machine brought to the same point runs the same
+// number of stops to land on it (the same state, the same future: the
+// same stops).
 func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 	if len(args) > 0 {
 		return Answer{}, fmt.Errorf("reverse-continue: unexpected %q", args[0])
@@ -488,38 +502,53 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 	hist, bps := ss.history, ss.saveBPs()
 	defer func() { ss.restoreBPs(bps) }()
 	cur := ss.leave()
-	// Pass 1: find it.
-	if err := ss.start(); err != nil {
-		return Answer{}, err
+	if cur.parked {
+		cur.m.used = ^uint64(0) // not evicted while the window moves
 	}
-	target := -1
-	for i := 0; ; i++ {
-		p := ss.pos
-		if p.Kind == AtEnd || p.Insns > here || (p.Insns == here && ss.t.K.StateHash() == hash) {
-			break
+	for w := firstRCWindow; ; w *= 2 {
+		from := uint64(0)
+		if here > w {
+			from = here - w
 		}
-		target = i
-		if err := ss.stopAtNext(); err != nil {
+		if err := ss.positionAt(from, cur.m); err != nil {
 			return Answer{}, err
 		}
-	}
-	ss.restoreBPs(bps)
-	scan := ss.leave()
-	if target < 0 {
-		// Nothing before: back where it was.
-		ss.drop(scan)
-		ss.back(cur)
-		ss.history = hist
-		return Answer{}, fmt.Errorf("reverse-continue: no stop before this one: this is the start")
-	}
-	// Pass 2: land on it.
-	if err := ss.start(); err != nil {
-		return Answer{}, err
-	}
-	for range target {
-		if err := ss.stopAtNext(); err != nil {
+		// Stop k is where the machine is after k stopAtNext; the first
+		// instruction of a window is not a stop, the start is.
+		target := -1
+		for k := 0; ; k++ {
+			p := ss.pos
+			if p.Kind == AtEnd || p.Insns > here || (p.Insns == here && ss.t.K.StateHash() == hash) {
+				break
+			}
+			if k > 0 || from == 0 {
+				target = k
+			}
+			ss.stopAtNext()
+		}
+		ss.restoreBPs(bps)
+		ss.leave()
+		if target < 0 && from > 0 {
+			continue
+		}
+		if target < 0 {
+			// Nothing before: back where it was.
+			ss.back(cur)
+			ss.trimParked()
+			ss.history = hist
+			return Answer{}, fmt.Errorf("reverse-continue: no stop before this one: this is the start")
+		}
+		if err := ss.positionAt(from, cur.m); err != nil {
 			return Answer{}, err
 		}
+		for range target {
+			ss.stopAtNext()
+		}
+		break
+	}
+	if cur.parked {
+		ss.rev.clock++
+		cur.m.used = ss.rev.clock
 	}
 	// The replay's stops deleted temporary breakpoints in this machine:
 	// set its breakpoints afresh from the list put back.
@@ -528,6 +557,36 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 	ss.trimParked()
 	ss.history = append(hist, ss.pos)
 	return ss.stopAnswer(), nil
+}
+
+// positionAt attaches a machine at the first moment of instruction count
+// from — a parked one before it (not skip) brought there, or a fresh
+// boot — or, for 0, a fresh boot at its start. No machine may be
+// attached.
+func (ss *Session) positionAt(from uint64, skip *machine) error {
+	best := -1
+	if from > 0 {
+		for i, m := range ss.rev.parked {
+			if m != skip && m.t.K.Insns() <= from && (best < 0 || m.t.K.Insns() > ss.rev.parked[best].t.K.Insns()) {
+				best = i
+			}
+		}
+	}
+	if best >= 0 {
+		m := ss.rev.parked[best]
+		ss.unpark(m)
+		ss.attach(m)
+	} else if err := ss.start(); err != nil {
+		return err
+	}
+	ss.trimParked()
+	if from > 0 {
+		if _, err := ss.RunTo(from, true); err != nil {
+			return err
+		}
+	}
+	ss.history = ss.history[:0]
+	return nil
 }
 
 // cmdInfoCheckpoints lists the parked machines.

@@ -1,6 +1,7 @@
 package debug
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -168,6 +169,19 @@ func TestReverse_GotoEvent(t *testing.T) {
 // reverse-continue goes back to the previous stop: a breakpoint's, a
 // scenario line's.
 func TestReverse_Continue(t *testing.T) {
+	// The first window holds the whole scenario; the small one makes the
+	// search start mid-history and widen.
+	for _, w := range []uint64{firstRCWindow, 64} {
+		t.Run(fmt.Sprintf("window=%d", w), func(t *testing.T) {
+			old := firstRCWindow
+			firstRCWindow = w
+			defer func() { firstRCWindow = old }()
+			testReverseContinue(t)
+		})
+	}
+}
+
+func testReverseContinue(t *testing.T) {
 	ss, fresh := sessionOf(t, teach01File)
 	exec(t, ss, "break msleep")
 	exec(t, ss, "continue")
