@@ -476,7 +476,11 @@ func (ss *Session) stopAtNext() {
 }
 
 // firstRCWindow is how far back reverse-continue looks for the previous
-// stop first; it doubles until a stop is found or the start is reached.
+// stop first; it grows 64 times until a stop is found or the start is
+// reached. Each try replays to the window (from a checkpoint or the
+// start, past stops, at full speed) and then stop by stop: a small
+// window keeps densely hit breakpoints cheap, the growth keeps the number
+// of replays small when the previous stop is far back.
 var firstRCWindow uint64 = 1 << 20
 
 // cmdReverseContinue goes back to the previous stop: the last point
@@ -488,7 +492,7 @@ var firstRCWindow uint64 = 1 << 20
 // to the window's first instruction (from a checkpoint or the start,
 // past every stop), then runs stop by stop to here; the last stop before
 // here (or at here with another state) is the one. None, and the window
-// doubles. A second machine brought to the same point runs the same
+// grows. A second machine brought to the same point runs the same
 // number of stops to land on it (the same state, the same future: the
 // same stops).
 func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
@@ -505,7 +509,7 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 	if cur.parked {
 		cur.m.used = ^uint64(0) // not evicted while the window moves
 	}
-	for w := firstRCWindow; ; w *= 2 {
+	for w := firstRCWindow; ; w *= 64 {
 		from := uint64(0)
 		if here > w {
 			from = here - w
