@@ -131,7 +131,7 @@ func (c *CPU) wpage(a uint64) *page {
 	if p == nil || p.perm&PermW == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, true, false)
 	}
-	if p.code != nil || p.spill != 0 {
+	if p.code != nil || p.spill != 0 || p.watch != 0 {
 		return p
 	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
@@ -182,6 +182,9 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 			binary.LittleEndian.PutUint64(p.data[off:], v)
 		}
 		c.mem.written(p, off, uint64(sz))
+		if p.watch != 0 {
+			c.watchStop()
+		}
 		return
 	}
 	q := c.wpage((a + uint64(sz) - 1) &^ (PageSize - 1))
@@ -195,6 +198,9 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 	}
 	c.mem.written(p, off, PageSize-off)
 	c.mem.written(q, 0, off+uint64(sz)-PageSize)
+	if p.watch != 0 || q.watch != 0 {
+		c.watchStop()
+	}
 }
 
 // xpage returns the page holding code at a, checking execute permission.

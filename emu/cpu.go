@@ -143,8 +143,10 @@ type CPU struct {
 	// instruction like any other.
 	bpAt   uint64
 	bpSkip bool
-	exc    Exception
-	exit   Exit // set by generic for the instructions that end Run
+	// wleft is the budget a watchpoint hit set aside (watch.go).
+	wleft uint64
+	exc   Exception
+	exit  Exit // set by generic for the instructions that end Run
 }
 
 // NewCPU returns a CPU attached to mem, at CPL 0 with all registers zero

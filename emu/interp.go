@@ -26,6 +26,8 @@ func (c *CPU) Run(budget uint64) (exit Exit) {
 			c.left++ // the faulting instruction did not retire
 			exit = Exit{Reason: ExitException, Exc: c.exc}
 		}
+		c.left += c.wleft // a watchpoint's early end (watch.go)
+		c.wleft = 0
 		c.Insns += budget - c.left
 	}()
 	return c.run(budget)
@@ -755,6 +757,9 @@ func (c *CPU) generic(op *isa.Op) bool {
 		}
 		c.RIP = next
 		if c.HostCall != nil && c.HostCall() {
+			if c.mem.watchHit {
+				c.watchStop() // the host's write was this instruction's
+			}
 			return false // served in place; the budget keeps running
 		}
 		return c.stop(Exit{Reason: ExitHypercall})

@@ -56,6 +56,9 @@ type page struct {
 	// that start on the previous page: a write to them must drop the
 	// previous page's ops too.
 	spill uint8
+	// watch counts the watchpoints on this page (watch.go); while non-zero
+	// no CPU caches the page for writing.
+	watch uint16
 }
 
 // codePage caches decoded ops for one page. idx maps a page offset to an
@@ -108,6 +111,10 @@ type Memory struct {
 	// bps holds the addresses with a breakpoint; it is read only when an
 	// instruction is decoded, to set TrapBreak in its op.
 	bps map[uint64]bool
+	// Write watchpoints (watch.go) and the hit not yet taken.
+	watches   []watchRange
+	watchHit  bool
+	watchAddr uint64
 }
 
 // NewMemory returns an empty address space.
@@ -142,6 +149,7 @@ func (m *Memory) Unmap(addr, size uint64) error {
 	for i := uint64(0); i < n; i++ {
 		if p := m.pages[first+i]; p != nil {
 			m.dropCode(p)
+			m.dropWatches(p)
 			delete(m.pages, first+i)
 		}
 	}
@@ -290,6 +298,9 @@ func (m *Memory) ClearBreakpoint(addr uint64) {
 // the next instruction is fetched; the instruction doing the write keeps
 // its op.
 func (m *Memory) written(p *page, off, n uint64) {
+	if p.watch != 0 {
+		m.checkWatch(p.vpn<<12+off, n)
+	}
 	if p.code != nil && p.code.overlaps(off, n) {
 		m.dropCode(p)
 	}

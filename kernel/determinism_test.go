@@ -12,8 +12,15 @@ import (
 // kthread workload, preemption on two CPUs — and fingerprints everything
 // observable: the log, every task's state and stack, and the instruction
 // counts.
-func history(t *testing.T, seed uint64) string {
+func history(t *testing.T, seed uint64) string { return historyWith(t, seed, nil) }
+
+// historyWith is history with attach called on the booted machine (a
+// debugger's stops).
+func historyWith(t *testing.T, seed uint64, attach func(k *Kernel)) string {
 	k := boot(t, Config{CPUs: 2, Seed: seed, Preempt: PreemptFull})
+	if attach != nil {
+		attach(k)
+	}
 	for i := range 2 {
 		if _, err := k.SpawnUser(fmt.Sprintf("hammer-%d", i), userProg(t, "1: mov eax, 39\n syscall\n jmp 1b\n")); err != nil {
 			t.Fatal(err)

@@ -130,6 +130,9 @@ type Kernel struct {
 	pollFlag *atomic.Bool
 	pollFn   func()
 	tracing  tracingState
+	// The breakpoints Hooks.Breakpoint owns, and the debugger (debug.go).
+	hookBPs map[uint64]bool
+	dbg     *Debugger
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

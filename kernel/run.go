@@ -128,12 +128,28 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 		budget = 1
 	}
 	start := c.emu.Insns
+	d := k.dbg
 	for used := uint64(0); used < budget && !c.halted && k.err == nil; used = c.emu.Insns - start {
-		if k.cfg.MaxInsns != 0 && k.insns+used >= k.cfg.MaxInsns {
+		if k.cfg.MaxInsns != 0 && k.insns >= k.cfg.MaxInsns {
 			k.err = fmt.Errorf("kernel: %d instructions: %w (MaxInsns)", k.cfg.MaxInsns, ErrLimit)
 			break
 		}
-		x := c.emu.Run(budget - used)
+		n := budget - used
+		if d != nil {
+			if d.soon {
+				// Raised outside this CPU's run (a timer): stop here.
+				d.stop(c, StopRequest, 0)
+				if k.err != nil {
+					break
+				}
+			}
+			n = d.limit(c, n)
+		}
+		before := c.emu.Insns
+		x := c.emu.Run(n)
+		// The count is kept current so that a stop sees the machine's
+		// position exactly.
+		k.insns += c.emu.Insns - before
 		switch x.Reason {
 		case emu.ExitBudget:
 		case emu.ExitHypercall:
@@ -151,8 +167,10 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 			// report the breakpoint it resumes from.
 			k.breakpoint(c)
 		}
+		if d != nil {
+			d.after(c, before)
+		}
 	}
-	k.insns += c.emu.Insns - start
 	return true
 }
 
@@ -187,11 +205,13 @@ func (k *Kernel) Step(cpu int) error {
 // breakpoint reports a breakpoint hit to the hook that set it; an error
 // from the hook stops the machine.
 func (k *Kernel) breakpoint(c *CPU) {
-	if k.Hooks.Breakpoint == nil {
-		return
+	if k.Hooks.Breakpoint != nil && k.hookBPs[c.emu.RIP] {
+		if err := k.Hooks.Breakpoint(c.curr, c.emu.RIP); err != nil && k.err == nil {
+			k.err = &StopError{Err: err}
+		}
 	}
-	if err := k.Hooks.Breakpoint(c.curr, c.emu.RIP); err != nil && k.err == nil {
-		k.err = &StopError{Err: err}
+	if k.dbg != nil && k.err == nil {
+		k.dbg.breakpoint(c)
 	}
 }
 
@@ -215,10 +235,22 @@ func (k *Kernel) ClearStop() error {
 
 // SetBreakpoint stops the machine's CPUs before the instruction at addr
 // and reports each hit to Hooks.Breakpoint; ClearBreakpoint removes it.
-func (k *Kernel) SetBreakpoint(addr uint64) { k.mem.SetBreakpoint(addr) }
+// A Debugger's breakpoints share the emulator's bit (debug.go).
+func (k *Kernel) SetBreakpoint(addr uint64) {
+	if k.hookBPs == nil {
+		k.hookBPs = map[uint64]bool{}
+	}
+	k.hookBPs[addr] = true
+	k.mem.SetBreakpoint(addr)
+}
 
 // ClearBreakpoint removes a breakpoint set with SetBreakpoint.
-func (k *Kernel) ClearBreakpoint(addr uint64) { k.mem.ClearBreakpoint(addr) }
+func (k *Kernel) ClearBreakpoint(addr uint64) {
+	delete(k.hookBPs, addr)
+	if k.dbg == nil || !k.dbg.bps[addr] {
+		k.mem.ClearBreakpoint(addr)
+	}
+}
 
 // RIP is where CPU cpu executes next.
 func (k *Kernel) RIP(cpu int) uint64 { return k.cpus[cpu].emu.RIP }

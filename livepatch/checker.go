@@ -367,6 +367,9 @@ func (ch *checker) report(t *kernel.Task, rip uint64, w watch, kind ViolationKin
 	v := Violation{Kind: kind, Task: t.Comm, PID: t.PID, PatchState: t.PatchState, Where: k.Syms.Format(rip),
 		Addr: rip, Func: w.fn, Patch: w.patch, Target: w.target}
 	ch.violations = append(ch.violations, v)
+	if ch.c.OnViolation != nil {
+		ch.c.OnViolation(v)
+	}
 	k.Log.Printk(k.Now(), fmt.Sprintf("T%d", t.PID), kernWarn+"klpsim: "+v.Error()+"\n")
 	if ch.stopNext {
 		ch.stopNext = false

@@ -50,6 +50,9 @@ type Core struct {
 	// OnEvent, when set, receives every Event as it happens (the debugger,
 	// the timeline and tests subscribe here).
 	OnEvent func(Event)
+	// OnViolation, when set, receives each consistency violation the
+	// checker reports, as it is reported (the debugger's break violation).
+	OnViolation func(Violation)
 	// checker, when on, watches every task's execution for consistency
 	// violations (see checker.go).
 	checker *checker

@@ -50,6 +50,12 @@ type Options struct {
 	// goroutine stepping the machine call OnProgress with a snapshot.
 	Interrupt, Progress *atomic.Bool
 	OnProgress          func(kernel.Status)
+	// Booted, when set, is called with the booted machine before the
+	// script starts (the debugger attaches there). BeforeCommand is called
+	// before each command with its line; an error ends the script there
+	// (Result.Failed, with the error as Msg) without a report.
+	Booted        func(k *kernel.Kernel, lp *livepatch.Core)
+	BeforeCommand func(line int) error
 }
 
 // TestResult is one start_test's outcome.
@@ -92,7 +98,16 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		return nil, &SetupError{err}
 	}
 	r.vars = builtinVars(r.machine)
+	if opts.Booted != nil {
+		opts.Booted(r.k, r.lp)
+	}
 	for _, c := range s.Cmds {
+		if opts.BeforeCommand != nil {
+			if err := opts.BeforeCommand(c.Pos.Line); err != nil {
+				r.res.Failed, r.res.Msg = true, err.Error()
+				break
+			}
+		}
 		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := r.waitTimedOut(c.spec.run(r, c))
 		r.newViolations()

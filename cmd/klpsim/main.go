@@ -29,6 +29,7 @@ const usage = `usage: klpsim <command> [arguments]
 
 commands:
   run   [FLAGS] [FILE.scn|-...]   run scenarios (with no FILE, a built-in one; - reads standard input)
+  debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "elf":
 		return cmdElf(args[1:], stdout, stderr)
+	case "debug":
+		return cmdDebug(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -56,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdRun([]string{"--help"}, stdout, stderr)
 		case "elf":
 			return cmdElf([]string{"--help"}, stdout, stderr)
+		case "debug":
+			return cmdDebug([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"klpsim/scenarios"
+	"klpsim/scenarios/debug"
+)
+
+const debugUsage = `usage: klpsim debug [flags] FILE.scn
+
+Boots the scenario's machine and stops before its first command, then
+reads debugger commands (docs/debugging.md; "help" lists them): from the
+terminal with line editing and history, from standard input when it is not
+a terminal, or from --batch FILE. Without a terminal every command is
+echoed after the prompt, so the output reads as a session. An empty line
+repeats the last stepping command. At the end of the input the machine is
+killed.
+
+Exit status: 0; 1 when a --batch or standard-input command failed; 2 for
+usage or scenario errors.
+
+flags:
+`
+
+// prompt is the debugger's prompt, gdb's with klpsim's name.
+const prompt = "(klpsim) "
+
+// cmdDebug is `klpsim debug`.
+func cmdDebug(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), debugUsage); fs.PrintDefaults() }
+	seed := fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)")
+	cpus := fs.String("cpus", "", "number of `CPUs`, 1 to 64 (overrides the scenario's machine line)")
+	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker (break violation stops at its verdicts)")
+	timeout := fs.String("timeout", "", "simulated time limit (`duration`, e.g. 10m; default the machine line's, or 10m)")
+	maxInsns := fs.String("max-insns", "", "instruction limit (`N`; 0: none)")
+	maxTasks := fs.String("max-tasks", "", "task limit (`N`; default the kernel's, 32768)")
+	batch := fs.String("batch", "", "run the commands in `FILE` and exit")
+	jsonOut := fs.Bool("json", false, `answer with one JSON object per command: {"command", "text", "data", "error"}`)
+	names, code, done := parseFlags(fs, args, true, stdout, stderr)
+	if done {
+		return code
+	}
+	if len(names) != 1 {
+		fmt.Fprintln(stderr, "klpsim debug: expected one FILE.scn\nRun 'klpsim debug --help' for usage.")
+		return exitUsage
+	}
+	opts := scenarios.Options{Catalog: scenarios.Builtin, CheckConsistency: *check}
+	if *seed != "" {
+		n, err := strconv.ParseUint(*seed, 0, 64)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim debug: --seed %q: expected an unsigned integer\n", *seed)
+			return exitUsage
+		}
+		opts.Seed = &n
+	}
+	for _, f := range []struct {
+		name, val string
+		lo, hi    uint64
+		set       func(uint64)
+	}{
+		{"cpus", *cpus, 1, 64, func(n uint64) { opts.CPUs = int(n) }},
+		{"max-insns", *maxInsns, 0, 1<<63 - 1, func(n uint64) { opts.MaxInsns = n }},
+		{"max-tasks", *maxTasks, 16, 1 << 22, func(n uint64) { opts.MaxTasks = int(n) }},
+	} {
+		if f.val == "" {
+			continue
+		}
+		n, err := intFlag(f.name, f.val, f.lo, f.hi)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim debug: %v\n", err)
+			return exitUsage
+		}
+		f.set(n)
+	}
+	if *timeout != "" {
+		d, err := scenarios.ParseDuration(*timeout)
+		if err != nil || d == 0 {
+			fmt.Fprintf(stderr, "klpsim debug: --timeout %q: expected a duration like 30s or 10m\n", *timeout)
+			return exitUsage
+		}
+		opts.Timeout = d
+	}
+	data, err := os.ReadFile(names[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "klpsim debug: %s\n", fileError(names[0], err))
+		return exitUsage
+	}
+	sc, err := scenarios.Parse(names[0], data, opts.Catalog)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	var in io.Reader = stdin
+	if *batch != "" {
+		f, err := os.Open(*batch)
+		if err != nil {
+			fmt.Fprintf(stderr, "klpsim debug: --batch: %s\n", fileError(*batch, err))
+			return exitUsage
+		}
+		defer f.Close()
+		in = f
+	}
+	ss, err := debug.New(sc, data, opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", names[0], err)
+		return exitUsage
+	}
+	defer ss.Kill()
+	out := &answerWriter{w: stdout, json: *jsonOut}
+	out.answer("", ss.Where(), nil)
+	if f, ok := in.(*os.File); ok && *batch == "" && isTerminal(f) && !*jsonOut {
+		if of, ok := stdout.(*os.File); ok && isTerminal(of) {
+			return interactive(ss, f, of)
+		}
+	}
+	failed := false
+	sc2 := bufio.NewScanner(in)
+	sc2.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc2.Scan() {
+		line := sc2.Text()
+		if !*jsonOut {
+			fmt.Fprintf(stdout, "%s%s\n", prompt, line)
+		}
+		a, err := ss.Exec(line)
+		if errors.Is(err, debug.ErrQuit) {
+			return status(failed)
+		}
+		if err != nil {
+			failed = true
+		}
+		out.answer(line, a, err)
+	}
+	return status(failed)
+}
+
+func status(failed bool) int {
+	if failed {
+		return exitFail
+	}
+	return exitOK
+}
+
+// answerWriter prints answers as text, or one JSON object each.
+type answerWriter struct {
+	w    io.Writer
+	json bool
+}
+
+func (o *answerWriter) answer(cmd string, a debug.Answer, err error) {
+	if o.json {
+		obj := struct {
+			Command string `json:"command"`
+			Text    string `json:"text"`
+			Data    any    `json:"data,omitempty"`
+			Error   string `json:"error,omitempty"`
+		}{Command: cmd, Text: a.Text, Data: a.Data}
+		if err != nil {
+			obj.Error = err.Error()
+		}
+		enc := json.NewEncoder(o.w)
+		enc.SetEscapeHTML(false) // "=> 0x... <symbol>" stays readable
+		if err := enc.Encode(obj); err != nil {
+			_ = enc.Encode(map[string]string{"command": cmd, "error": "answer not encodable: " + err.Error()})
+		}
+		return
+	}
+	fmt.Fprint(o.w, a.Text)
+	if err != nil {
+		fmt.Fprintln(o.w, err)
+	}
+}
+
+// interactive reads commands from the terminal with golang.org/x/term's
+// line editor: arrow keys, backspace, Ctrl-A/E/K/U/W, history on up and
+// down, and Tab completing command names.
+func interactive(ss *debug.Session, in, out *os.File) int {
+	old, err := term.MakeRaw(int(in.Fd()))
+	if err != nil {
+		fmt.Fprintf(out, "klpsim debug: the terminal: %v\n", err)
+		return exitFail
+	}
+	defer term.Restore(int(in.Fd()), old)
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, out}, prompt)
+	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+		if key != '\t' || pos != len(line) || strings.Contains(line, " ") {
+			return "", 0, false
+		}
+		c := debug.Complete(line)
+		if c == "" {
+			return "", 0, false
+		}
+		return c, len(c), true
+	}
+	for {
+		line, err := t.ReadLine()
+		if err != nil { // io.EOF: Ctrl-D on an empty line
+			fmt.Fprint(t, "quit\r\n")
+			return exitOK
+		}
+		a, err := ss.Exec(line)
+		if errors.Is(err, debug.ErrQuit) {
+			return exitOK
+		}
+		text := a.Text
+		if err != nil {
+			text += err.Error() + "\n"
+		}
+		fmt.Fprint(t, text) // the Terminal returns the carriage at each newline
+	}
+}
