@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"sync/atomic"
 
 	"klpsim/emu"
 )
@@ -48,6 +49,11 @@ type Debugger struct {
 	// OnStop is called at every stop; an error ends the machine with it
 	// (a *StopError wrapping it).
 	OnStop func(Stop) error
+	// Interrupt, when set, is the debugger's Ctrl-C: another goroutine
+	// sets it, and the machine stops (StopRequest, Why "interrupt") at the
+	// next Run boundary of whichever CPU looks first — checked once per
+	// Run exit, never per instruction.
+	Interrupt *atomic.Bool
 
 	stepCPU  int
 	stepLeft uint64 // 0: no step budget

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/term"
 
@@ -133,7 +135,7 @@ func cmdDebug(args []string, stdout, stderr io.Writer) int {
 		if !*jsonOut {
 			fmt.Fprintf(stdout, "%s%s\n", prompt, line)
 		}
-		a, err := ss.Exec(line)
+		a, err := execInterruptible(ss, line)
 		if errors.Is(err, debug.ErrQuit) {
 			return status(failed)
 		}
@@ -195,7 +197,23 @@ func interactive(ss *debug.Session, in, out *os.File) int {
 	t := term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{in, out}, prompt)
+	}{ctrlCEraser{in}, out}, prompt)
+	// SIGINT, which only a cooked terminal sends, interrupts a running
+	// command; one that lands between commands is dropped.
+	var running atomic.Bool
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt)
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs)
+	}()
+	go func() {
+		for range sigs {
+			if running.Load() {
+				ss.Interrupt()
+			}
+		}
+	}()
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
 		if key != '\t' || pos != len(line) || strings.Contains(line, " ") {
 			return "", 0, false
@@ -212,7 +230,16 @@ func interactive(ss *debug.Session, in, out *os.File) int {
 			fmt.Fprint(t, "quit\r\n")
 			return exitOK
 		}
+		// The machine runs with the terminal cooked, so that Ctrl-C is a
+		// SIGINT that interrupts it, as in gdb.
+		_ = term.Restore(int(in.Fd()), old)
+		running.Store(true)
 		a, err := ss.Exec(line)
+		running.Store(false)
+		if _, rerr := term.MakeRaw(int(in.Fd())); rerr != nil {
+			fmt.Fprintf(out, "klpsim debug: the terminal: %v\n", rerr)
+			return exitFail
+		}
 		if errors.Is(err, debug.ErrQuit) {
 			return exitOK
 		}
@@ -222,4 +249,47 @@ func interactive(ss *debug.Session, in, out *os.File) int {
 		}
 		fmt.Fprint(t, text) // the Terminal returns the carriage at each newline
 	}
+}
+
+// execInterruptible runs one debugger command; a SIGINT (Ctrl-C) while it
+// runs stops the machine and the command returns at that stop, as gdb's
+// Ctrl-C does. Outside a command SIGINT keeps its default meaning.
+func execInterruptible(ss *debug.Session, line string) (debug.Answer, error) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-ch:
+				ss.Interrupt()
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer func() {
+		signal.Stop(ch)
+		close(done)
+	}()
+	return ss.Exec(line)
+}
+
+// ctrlCEraser turns Ctrl-C at the prompt into "erase the line" (^A ^K):
+// golang.org/x/term's line editor would end input on it, and gdb only
+// discards the line.
+type ctrlCEraser struct{ r io.Reader }
+
+func (c ctrlCEraser) Read(p []byte) (int, error) {
+	buf := make([]byte, (len(p)+1)/2)
+	n, err := c.r.Read(buf)
+	out := p[:0]
+	for _, b := range buf[:n] {
+		if b == 3 {
+			out = append(out, 1, 11)
+		} else {
+			out = append(out, b)
+		}
+	}
+	return len(out), err
 }

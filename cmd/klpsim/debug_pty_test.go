@@ -99,3 +99,114 @@ func TestDebug_Terminal(t *testing.T) {
 		t.Fatal("klpsim debug did not exit at Ctrl-D")
 	}
 }
+
+// Ctrl-C on a real terminal: while a command runs the machine it
+// interrupts it (the prompt comes back, stopped in the runaway loop); at
+// the prompt it only erases the line being typed.
+func TestDebug_TerminalCtrlC(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scn := t.TempDir() + "/runaway.scn"
+	if err := os.WriteFile(scn, []byte(`machine cpus=1 timeout=10m
+module runaway init=runaway_init
+start_test "runaway"
+load_mod runaway
+-- runaway.S --
+	.text
+	.globl runaway_init
+	.type runaway_init, @function
+runaway_init:
+	.fentry
+	push rbp
+	mov rbp, rsp
+1:	jmp 1b
+	.size runaway_init, .-runaway_init
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "debug", scn)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	defer cmd.Process.Kill()
+	var mu sync.Mutex
+	var out bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			mu.Lock()
+			out.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	// find reports where s ends in the output after from, or -1.
+	find := func(from int, s string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if i := strings.Index(out.String()[from:], s); i >= 0 {
+			return from + i + len(s)
+		}
+		return -1
+	}
+	waitFor := func(from int, s string) int {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if i := find(from, s); i >= 0 {
+				return i
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("no %q in the terminal output after byte %d:\n%q", s, from, out.String())
+		return 0
+	}
+	typeIn := func(s string) {
+		t.Helper()
+		if _, err := tty.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := waitFor(0, "(klpsim) ")
+	typeIn("continue\r")
+	at = waitFor(at, "continue")
+	// Ctrl-C until the machine stops: the first may land before the
+	// terminal is back in cooked mode, where it is only a byte.
+	for deadline := time.Now().Add(60 * time.Second); find(at, "Interrupted (Ctrl-C).") < 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Ctrl-C did not interrupt continue:\n%q", out.String())
+		}
+		typeIn("\x03")
+	}
+	at = waitFor(at, "Interrupted (Ctrl-C).")
+	at = waitFor(at, "runaway_init")
+	at = waitFor(at, "(klpsim) ")
+	time.Sleep(300 * time.Millisecond) // let stray Ctrl-Cs reach the prompt
+	// At the prompt, Ctrl-C erases the line: "bogus" never runs.
+	typeIn("bogus\x03info tasks\r")
+	at = waitFor(at, "PID COMM")
+	if find(0, `undefined command: "bogus`) >= 0 {
+		t.Errorf("the erased line ran:\n%q", out.String())
+	}
+	at = waitFor(at, "(klpsim) ")
+	typeIn("\x04")
+	waitFor(at, "quit")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("klpsim debug: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("klpsim debug did not exit at Ctrl-D")
+	}
+}

@@ -28,6 +28,40 @@ var gnuMnemonic = map[string]string{
 	"jz": "je", "jnz": "jne", "jnb": "jae", "jnbe": "ja", "jnl": "jge", "jnle": "jg", "jnge": "jl", "jng": "jle",
 	"setz": "sete", "setnz": "setne", "cmovz": "cmove", "cmovnz": "cmovne", "setnbe": "seta", "setnb": "setae",
 	"cmovnbe": "cmova", "cmovnb": "cmovae", "jrcxz": "jrcxz",
+	// 64-bit forms objdump names by what they do.
+	"pushfq": "pushf", "popfq": "popf", "sysret": "sysretq",
+}
+
+// gnuReg is a register as objdump names it: x86asm calls r8d..r15d
+// R8L..R15L.
+func gnuReg(r x86asm.Reg) string {
+	n := strings.ToLower(r.String())
+	if r >= x86asm.R8L && r <= x86asm.R15L {
+		n = strings.TrimSuffix(n, "l") + "d"
+	}
+	return n
+}
+
+// prefixText is the lock or rep prefix objdump writes before the
+// mnemonic ("lock cmpxchg ...", "rep stos ...").
+func prefixText(in isa.Inst) string {
+	for _, p := range in.Prefix {
+		if p == 0 {
+			break
+		}
+		if p&x86asm.PrefixImplicit != 0 || p&x86asm.PrefixIgnored != 0 {
+			continue
+		}
+		switch p &^ (x86asm.PrefixImplicit | x86asm.PrefixIgnored | x86asm.PrefixInvalid) {
+		case x86asm.PrefixLOCK:
+			return "lock "
+		case x86asm.PrefixREP:
+			return "rep "
+		case x86asm.PrefixREPN:
+			return "repnz "
+		}
+	}
+	return ""
 }
 
 var memSizes = map[int]string{1: "BYTE PTR ", 2: "WORD PTR ", 4: "DWORD PTR ", 8: "QWORD PTR ", 16: "XMMWORD PTR "}
@@ -45,13 +79,7 @@ func formatInst(in isa.Inst, pc uint64, code []byte, sym func(uint64) string) st
 	if g, ok := gnuMnemonic[mn]; ok {
 		mn = g
 	}
-	switch in.Op {
-	case x86asm.RET, x86asm.LEAVE, x86asm.PUSH, x86asm.POP, x86asm.CALL, x86asm.JMP:
-	default:
-		if in.Op == x86asm.CDQE || in.Op == x86asm.CQO {
-			break
-		}
-	}
+	mn = prefixText(in) + mn
 	if in.Op == x86asm.RET && in.Args[0] == nil {
 		return "ret"
 	}
@@ -63,7 +91,7 @@ func formatInst(in isa.Inst, pc uint64, code []byte, sym func(uint64) string) st
 		}
 		switch a := a.(type) {
 		case x86asm.Reg:
-			ops = append(ops, strings.ToLower(a.String()))
+			ops = append(ops, gnuReg(a))
 		case x86asm.Imm:
 			ops = append(ops, fmt.Sprintf("%#x", immValue(in, int64(a))))
 		case x86asm.Rel:
@@ -76,17 +104,22 @@ func formatInst(in isa.Inst, pc uint64, code []byte, sym func(uint64) string) st
 			}
 			if a.Segment != 0 {
 				m.WriteString(strings.ToLower(a.Segment.String()) + ":")
+				if a.Base == 0 && a.Index == 0 {
+					// objdump: a segment and an absolute address, no brackets.
+					ops = append(ops, m.String()+fmt.Sprintf("%#x", uint64(a.Disp)))
+					continue
+				}
 			}
 			m.WriteString("[")
 			parts := ""
 			if a.Base != 0 {
-				parts = strings.ToLower(a.Base.String())
+				parts = gnuReg(a.Base)
 			}
 			if a.Index != 0 {
 				if parts != "" {
 					parts += "+"
 				}
-				parts += fmt.Sprintf("%s*%d", strings.ToLower(a.Index.String()), a.Scale)
+				parts += fmt.Sprintf("%s*%d", gnuReg(a.Index), a.Scale)
 			}
 			switch {
 			case parts == "":

@@ -146,5 +146,8 @@ func (ss *Session) whyText() string {
 	if p.Event != "" {
 		parts = append(parts, p.Event)
 	}
+	if strings.Contains(p.Why, "interrupted") {
+		parts = append(parts, "Interrupted (Ctrl-C).")
+	}
 	return strings.Join(parts, "; ")
 }

@@ -113,6 +113,7 @@ func TestInspectors_Golden(t *testing.T) {
 		{"info-ftrace-one", "info ftrace msleep"},
 		{"info-registers", "info registers"},
 		{"info-registers-cpu", "info registers cpu0"},
+		{"info-registers-some", "info registers 2 $rip rsp"},
 		{"backtrace", "bt"},
 		{"backtrace-kthreadd", "backtrace 2"},
 		{"dmesg", "dmesg 12"},

@@ -17,7 +17,7 @@ import (
 func init() {
 	registerInspector(&Inspector{
 		Name: "info registers", Aliases: []string{"i registers", "info r", "i r"},
-		Usage: "info registers [PID|cpuN]",
+		Usage: "info registers [PID|cpuN] [REGISTER...]",
 		Help:  "registers of the selected task, a task, or a CPU (rflags decoded)",
 		Run:   infoRegisters,
 	})
@@ -100,7 +100,7 @@ var regOrder = []string{"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", 
 
 // regsFor resolves info registers' argument.
 func regsFor(t *Target, args []string) (r kernel.Regs, whose string, live bool, err error) {
-	const usage = "info registers [PID|cpuN]"
+	const usage = "info registers [PID|cpuN] [REGISTER...]"
 	if len(args) > 1 {
 		return r, "", false, &UsageError{Usage: usage}
 	}
@@ -125,6 +125,16 @@ func regsFor(t *Target, args []string) (r kernel.Regs, whose string, live bool, 
 }
 
 func infoRegisters(t *Target, args []string) (Answer, error) {
+	// info registers REG...: only those registers, of the selected task.
+	var only []string
+	for len(args) > 0 {
+		name := strings.ToLower(strings.TrimPrefix(args[len(args)-1], "$"))
+		if _, ok := regValue(kernel.Regs{}, name); !ok {
+			break
+		}
+		only = append([]string{name}, only...)
+		args = args[:len(args)-1]
+	}
 	r, whose, live, err := regsFor(t, args)
 	if err != nil {
 		return Answer{}, err
@@ -132,7 +142,11 @@ func infoRegisters(t *Target, args []string) (Answer, error) {
 	info := RegistersInfo{Whose: whose, Live: live, Regs: map[string]uint64{}}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Registers of %s:\n", whose)
-	for _, name := range regOrder {
+	names := regOrder
+	if only != nil {
+		names = only
+	}
+	for _, name := range names {
 		v, _ := regValue(r, name)
 		info.Regs[name] = v
 		var natural string

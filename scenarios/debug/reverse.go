@@ -464,15 +464,21 @@ func (ss *Session) restoreBPs(s bpState) {
 // stopAtNext resumes to the next point next or continue would stop at (a
 // scenario command, a breakpoint, a watchpoint, an event), quietly and
 // without formatting an answer: a replay may pass millions of stops.
+// A Ctrl-C on the way is not a stop of the history: the replay goes on.
 func (ss *Session) stopAtNext() {
-	ss.run.nextLine = true
-	ss.quiet = true
-	ss.resumeCh <- true
-	msg := <-ss.stopCh
-	ss.quiet = false
-	ss.out.take()
-	ss.took(msg.pos)
-	ss.history = ss.history[:0]
+	for {
+		ss.run.nextLine = true
+		ss.quiet = true
+		ss.resumeCh <- true
+		msg := <-ss.stopCh
+		ss.quiet = false
+		ss.out.take()
+		ss.took(msg.pos)
+		ss.history = ss.history[:0]
+		if msg.pos.Kind != AtMachine || msg.pos.Why != "interrupted" {
+			return
+		}
+	}
 }
 
 // firstRCWindow is how far back reverse-continue looks for the previous

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"klpsim/kernel"
 	"klpsim/livepatch"
@@ -51,7 +52,17 @@ type Session struct {
 	// rev is reverse execution's state: parked machines, the event
 	// numbering (reverse.go).
 	rev timeTravel
+	// intr is the user's Ctrl-C (Interrupt): the machine stops at its next
+	// Run boundary, or before the next scenario command.
+	intr atomic.Bool
 }
+
+// Interrupt stops the running machine as soon as it can, as Ctrl-C does
+// in gdb: the command that resumed it returns, stopped "interrupted".
+// Safe from any goroutine (a signal handler's); a machine already stopped
+// stops again at once when next resumed, unless Interrupt is taken back
+// by the stop.
+func (ss *Session) Interrupt() { ss.intr.Store(true) }
 
 // runState is what the machine stops for during one resume, besides the
 // breakpoints.
@@ -168,6 +179,7 @@ func (ss *Session) start() error {
 	opts.Booted = func(k *kernel.Kernel, lp *livepatch.Core) {
 		ss.t = Target{K: k, LP: lp}
 		ss.d = k.AttachDebugger(ss.onStop)
+		ss.d.Interrupt = &ss.intr
 		if lp != nil {
 			lp.OnViolation = ss.onViolation
 		}
@@ -268,6 +280,8 @@ func (ss *Session) beforeCommand(line int) error {
 	}
 	pos := Position{Kind: AtLine, Line: line}
 	switch {
+	case ss.intr.CompareAndSwap(true, false):
+		pos.Why = "interrupted"
 	case r.event != nil:
 		// The event was raised by host code with no instruction run
 		// since: the command boundary is the next stop point.
@@ -379,6 +393,9 @@ func (ss *Session) onStop(s kernel.Stop) error {
 			}
 		}
 		why = append(why, "Watchpoint")
+	}
+	if s.Reason&kernel.StopRequest != 0 && strings.Contains(s.Why, "interrupt") {
+		why = append(why, "interrupted")
 	}
 	if s.Reason&kernel.StopRequest != 0 && r.event != nil {
 		pos.BPs = append(pos.BPs, r.event.N)

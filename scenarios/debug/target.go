@@ -50,9 +50,11 @@ func (e *AddressError) Error() string { return fmt.Sprintf("%s: %s", e.Input, e.
 
 // ParseAddress resolves what a user types for an address: a number (0x
 // hex, or decimal), a symbol, "module:symbol" for a module's symbol,
-// "symbol+off" with a hex or decimal offset, or "*ADDRESS" (gdb's form
-// for a location). A name that is ambiguous (static functions of the
-// same name) is an error listing the choices, as gdb does.
+// "symbol+off" with a hex or decimal offset, a register of the selected
+// task ($pc or $rip, $sp or $rsp, $rbp, $rax, ..., optionally +off), or
+// "*ADDRESS" (gdb's form for a location). A name that is ambiguous
+// (static functions of the same name) is an error listing the choices,
+// as gdb does.
 func ParseAddress(t *Target, s string) (uint64, error) {
 	in := s
 	s = strings.TrimPrefix(strings.TrimSpace(s), "*")
@@ -66,6 +68,13 @@ func ParseAddress(t *Target, s string) (uint64, error) {
 			return 0, &AddressError{Input: in, Why: fmt.Sprintf("offset %q is not a number", s[i+1:])}
 		}
 		base, off = s[:i], o
+	}
+	if base[0] == '$' {
+		v, err := registerValue(t, base)
+		if err != nil {
+			return 0, &AddressError{Input: in, Why: err.Error()}
+		}
+		return v + off, nil
 	}
 	if base[0] >= '0' && base[0] <= '9' {
 		a, err := strconv.ParseUint(base, 0, 64)
@@ -99,4 +108,18 @@ func ParseAddress(t *Target, s string) (uint64, error) {
 		where = append(where, fmt.Sprintf("%s:%s at %#x", obj, f.Name, f.Addr))
 	}
 	return 0, &AddressError{Input: in, Why: "ambiguous: " + strings.Join(where, ", ")}
+}
+
+// registerValue is $NAME of the selected task (gdb's register names, as
+// info registers reads them): its live registers while it runs, its saved
+// context while it sleeps.
+func registerValue(t *Target, name string) (uint64, error) {
+	if t.Task == nil {
+		return 0, fmt.Errorf("no task selected (thread PID selects one)")
+	}
+	r, _ := t.K.TaskRegs(t.Task)
+	if v, ok := regValue(r, strings.ToLower(strings.TrimPrefix(name, "$"))); ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("no register %s", name)
 }

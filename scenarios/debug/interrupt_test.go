@@ -1,0 +1,82 @@
+package debug
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"klpsim/scenarios"
+)
+
+// runawaySrc is a module init that never returns under a 10-minute limit:
+// `continue` would run for minutes of wall time unless interrupted.
+const runawaySrc = `machine cpus=2 seed=1 timeout=10m
+
+module runaway init=runaway_init
+
+start_test "runaway"
+load_mod runaway
+-- runaway.S --
+	.text
+	.globl runaway_init
+	.type runaway_init, @function
+runaway_init:
+	.fentry
+	push rbp
+	mov rbp, rsp
+1:	jmp 1b
+	.size runaway_init, .-runaway_init
+`
+
+// Ctrl-C (Session.Interrupt, from another goroutine) stops a running
+// machine at its next Run boundary: continue returns, stopped
+// "interrupted" in the runaway loop, and the session goes on.
+func TestSessionInterrupt(t *testing.T) {
+	sc, err := scenarios.Parse("runaway.scn", []byte(runawaySrc), scenarios.Builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := New(sc, []byte(runawaySrc), scenarios.Options{Catalog: scenarios.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Kill()
+	type result struct {
+		a   Answer
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		a, err := ss.Exec("continue")
+		done <- result{a, err}
+	}()
+	var r result
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+wait:
+	for {
+		select {
+		case r = <-done:
+			break wait
+		case <-tick.C:
+			ss.Interrupt()
+		case <-deadline:
+			t.Fatal("continue did not return within 60 s of interrupts")
+		}
+	}
+	if r.err != nil {
+		t.Fatalf("continue: %v", r.err)
+	}
+	if !strings.Contains(r.a.Text, "Interrupted (Ctrl-C).") || !strings.Contains(r.a.Text, "runaway_init") {
+		t.Errorf("continue's answer:\n%s\nwant an interrupted stop in runaway_init", r.a.Text)
+	}
+	if ss.pos.Kind != AtMachine || !strings.Contains(ss.pos.Why, "interrupted") {
+		t.Errorf("stopped at %+v, want a machine stop, interrupted", ss.pos)
+	}
+	// The machine is usable: a step executes the loop's jmp.
+	a, err := ss.Exec("stepi")
+	if err != nil || !strings.Contains(a.Text, "runaway_init") {
+		t.Errorf("stepi after the interrupt: %v\n%s", err, a.Text)
+	}
+}
