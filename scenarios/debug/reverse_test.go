@@ -52,7 +52,7 @@ func sessionOf(t *testing.T, file string) (*Session, func() *Session) {
 	return fresh(), fresh
 }
 
-func exec(t *testing.T, ss *Session, line string) Answer {
+func rdo(t *testing.T, ss *Session, line string) Answer {
 	t.Helper()
 	a, err := ss.Exec(line)
 	if err != nil {
@@ -66,7 +66,7 @@ func exec(t *testing.T, ss *Session, line string) Answer {
 func straightHash(t *testing.T, fresh func() *Session, n uint64) [32]byte {
 	t.Helper()
 	ss := fresh()
-	exec(t, ss, "goto "+strconv.FormatUint(n, 10))
+	rdo(t, ss, "goto "+strconv.FormatUint(n, 10))
 	if got := ss.t.K.Insns(); got != n {
 		t.Fatalf("straight run to %d stopped at %d", n, got)
 	}
@@ -95,12 +95,12 @@ func checkStraightStop(t *testing.T, ss *Session, fresh func() *Session, setup s
 	t.Helper()
 	want := ss.pos
 	f := fresh()
-	exec(t, f, setup)
+	rdo(t, f, setup)
 	for f.pos.Insns < want.Insns || f.pos.Kind != want.Kind || f.pos.Line != want.Line {
 		if f.ended || f.pos.Insns > want.Insns {
 			t.Fatalf("a straight run never stops at %s line %d, instruction %d", want.Kind, want.Line, want.Insns)
 		}
-		exec(t, f, "next")
+		rdo(t, f, "next")
 	}
 	if f.t.K.StateHash() != ss.t.K.StateHash() {
 		t.Errorf("the state at the stop at %s line %d, instruction %d differs from a straight run's", want.Kind, want.Line, want.Insns)
@@ -111,29 +111,29 @@ func checkStraightStop(t *testing.T, ss *Session, fresh func() *Session, setup s
 // the same instruction count.
 func TestReverse_LandsOnAStraightRunsState(t *testing.T) {
 	ss, fresh := sessionOf(t, "busy")
-	exec(t, ss, "goto 2000000")
-	exec(t, ss, "stepi 7")
-	exec(t, ss, "reverse-stepi 3")
+	rdo(t, ss, "goto 2000000")
+	rdo(t, ss, "stepi 7")
+	rdo(t, ss, "reverse-stepi 3")
 	checkStraight(t, ss, fresh, "reverse-stepi 3")
-	exec(t, ss, "goto 1000000")
+	rdo(t, ss, "goto 1000000")
 	checkStraight(t, ss, fresh, "goto back")
-	exec(t, ss, "goto 3000000")
+	rdo(t, ss, "goto 3000000")
 	checkStraight(t, ss, fresh, "goto forward (to a parked machine's count and past it)")
-	exec(t, ss, "rsi")
+	rdo(t, ss, "rsi")
 	checkStraight(t, ss, fresh, "rsi")
 }
 
 // stepi N then reverse-stepi N from a step's stop is the identity.
 func TestReverse_StepiThenReverseStepi(t *testing.T) {
 	ss, _ := sessionOf(t, "busy")
-	exec(t, ss, "goto 1500000")
-	exec(t, ss, "stepi")
+	rdo(t, ss, "goto 1500000")
+	rdo(t, ss, "stepi")
 	before, n := ss.t.K.StateHash(), ss.t.K.Insns()
-	exec(t, ss, "stepi 5")
+	rdo(t, ss, "stepi 5")
 	if ss.t.K.Insns() == n {
 		t.Fatal("stepi 5 did not move")
 	}
-	exec(t, ss, "reverse-stepi 5")
+	rdo(t, ss, "reverse-stepi 5")
 	if got := ss.t.K.Insns(); got != n {
 		t.Fatalf("reverse-stepi 5 went to instruction %d, want %d", got, n)
 	}
@@ -146,7 +146,7 @@ func TestReverse_StepiThenReverseStepi(t *testing.T) {
 // forward and back, on a straight run's state.
 func TestReverse_GotoEvent(t *testing.T) {
 	ss, fresh := sessionOf(t, teach01File)
-	a := exec(t, ss, "goto event 3")
+	a := rdo(t, ss, "goto event 3")
 	if !strings.HasPrefix(a.Text, "Event 3 at instruction ") {
 		t.Fatalf("goto event 3 answered:\n%s", a.Text)
 	}
@@ -155,8 +155,8 @@ func TestReverse_GotoEvent(t *testing.T) {
 		t.Fatalf("goto event 3: at instruction %d having seen %d events; want %d, >= 3", ss.t.K.Insns(), ss.eventsSeen(), at+1)
 	}
 	checkStraight(t, ss, fresh, "goto event 3 (forward)")
-	exec(t, ss, "goto event 5")
-	exec(t, ss, "goto event 1")
+	rdo(t, ss, "goto event 5")
+	rdo(t, ss, "goto event 1")
 	if ss.eventsSeen() != 1 && ss.rev.eventInsns[1] > ss.rev.eventInsns[0] {
 		t.Errorf("goto event 1 (back): the machine has seen %d events", ss.eventsSeen())
 	}
@@ -183,11 +183,11 @@ func TestReverse_Continue(t *testing.T) {
 
 func testReverseContinue(t *testing.T) {
 	ss, fresh := sessionOf(t, teach01File)
-	exec(t, ss, "break msleep")
-	exec(t, ss, "continue")
+	rdo(t, ss, "break msleep")
+	rdo(t, ss, "continue")
 	first := ss.t.K.StateHash()
 	firstN := ss.t.K.Insns()
-	exec(t, ss, "continue")
+	rdo(t, ss, "continue")
 	if ss.t.K.Insns() == firstN {
 		t.Fatal("the second continue did not move")
 	}
@@ -195,7 +195,7 @@ func testReverseContinue(t *testing.T) {
 	// breakpoint's stop, each stop earlier than the one before.
 	last := ss.t.K.Insns()
 	for i := 0; ; i++ {
-		a := exec(t, ss, "reverse-continue")
+		a := rdo(t, ss, "reverse-continue")
 		n := ss.t.K.Insns()
 		if n > last {
 			t.Fatalf("reverse-continue went forward, from %d to %d:\n%s", last, n, a.Text)
@@ -215,8 +215,8 @@ func testReverseContinue(t *testing.T) {
 			t.Fatalf("reverse-continue passed the first breakpoint (%d): at %d", firstN, n)
 		}
 	}
-	exec(t, ss, "delete")
-	exec(t, ss, "rc")
+	rdo(t, ss, "delete")
+	rdo(t, ss, "rc")
 	if ss.pos.Kind != AtLine {
 		t.Errorf("reverse-continue with no breakpoints stopped at %v, want a scenario line", ss.pos.Kind)
 	}
@@ -235,11 +235,11 @@ func testReverseContinue(t *testing.T) {
 // machine attached, and still lands on a straight run's state.
 func TestReverse_GotoForwardFromAParkedMachine(t *testing.T) {
 	ss, fresh := sessionOf(t, "busy")
-	exec(t, ss, "goto 3000000")
+	rdo(t, ss, "goto 3000000")
 	far := ss.t.K
-	exec(t, ss, "goto 1000000")
+	rdo(t, ss, "goto 1000000")
 	near := ss.t.K
-	exec(t, ss, "goto 3500000")
+	rdo(t, ss, "goto 3500000")
 	if ss.t.K != far {
 		t.Error("goto 3500000 did not continue the machine parked at 3000000")
 	}
@@ -247,7 +247,7 @@ func TestReverse_GotoForwardFromAParkedMachine(t *testing.T) {
 		t.Error("the machine left at 1000000 is not parked")
 	}
 	checkStraight(t, ss, fresh, "goto forward from a parked machine")
-	a := exec(t, ss, "info checkpoints")
+	a := rdo(t, ss, "info checkpoints")
 	if !strings.Contains(a.Text, "instruction 1000000, scenario line 3") {
 		t.Errorf("info checkpoints:\n%s", a.Text)
 	}
@@ -256,7 +256,7 @@ func TestReverse_GotoForwardFromAParkedMachine(t *testing.T) {
 // Bad input gets one clear line and leaves the machine where it was.
 func TestReverse_BadInput(t *testing.T) {
 	ss, _ := sessionOf(t, "busy")
-	exec(t, ss, "goto 100000")
+	rdo(t, ss, "goto 100000")
 	h := ss.t.K.StateHash()
 	for _, tc := range []struct{ line, err string }{
 		{"goto", "usage: goto INSTRUCTION-COUNT | event K"},
@@ -288,8 +288,8 @@ func TestReverse_Record(t *testing.T) {
 	trailWindow = 100_000
 	defer func() { trailWindow = old }()
 	ss, fresh := sessionOf(t, "busy")
-	exec(t, ss, "record")
-	exec(t, ss, "goto 2000000")
+	rdo(t, ss, "record")
+	rdo(t, ss, "goto 2000000")
 	var shadow *machine
 	for _, m := range ss.rev.parked {
 		if n := m.t.K.Insns(); n < 2000000 && n+trailWindow >= 2000000 {
@@ -299,13 +299,13 @@ func TestReverse_Record(t *testing.T) {
 	if shadow == nil {
 		t.Fatal("record left no checkpoint within the window behind the machine")
 	}
-	exec(t, ss, "reverse-stepi")
+	rdo(t, ss, "reverse-stepi")
 	if ss.t.K != shadow.t.K {
 		t.Error("reverse-stepi did not start from record's checkpoint")
 	}
 	checkStraight(t, ss, fresh, "reverse-stepi from record's checkpoint")
-	exec(t, ss, "record stop")
-	exec(t, ss, "goto 3000000")
+	rdo(t, ss, "record stop")
+	rdo(t, ss, "goto 3000000")
 	for _, m := range ss.rev.parked {
 		if n := m.t.K.Insns(); n < 3000000 && n+trailWindow >= 3000000 {
 			t.Error("record stop: a checkpoint still follows the machine")
@@ -318,20 +318,20 @@ func TestReverse_Record(t *testing.T) {
 // going back does not stop the machine any more.
 func TestReverse_KeepsBreakpoints(t *testing.T) {
 	ss, _ := sessionOf(t, teach01File)
-	exec(t, ss, "break msleep")
-	exec(t, ss, "continue")
-	exec(t, ss, "watch klp_mutex")
-	exec(t, ss, "tbreak schedule")
-	exec(t, ss, "tbreak mutex_lock")
-	exec(t, ss, "continue")
-	before := exec(t, ss, "info breakpoints").Text
-	exec(t, ss, "reverse-continue")
-	exec(t, ss, "reverse-continue")
-	if after := exec(t, ss, "info breakpoints").Text; after != before {
+	rdo(t, ss, "break msleep")
+	rdo(t, ss, "continue")
+	rdo(t, ss, "watch klp_mutex")
+	rdo(t, ss, "tbreak schedule")
+	rdo(t, ss, "tbreak mutex_lock")
+	rdo(t, ss, "continue")
+	before := rdo(t, ss, "info breakpoints").Text
+	rdo(t, ss, "reverse-continue")
+	rdo(t, ss, "reverse-continue")
+	if after := rdo(t, ss, "info breakpoints").Text; after != before {
 		t.Errorf("reverse-continue changed the breakpoints:\n%s\nbecame\n%s", before, after)
 	}
-	exec(t, ss, "delete")
-	a := exec(t, ss, "continue")
+	rdo(t, ss, "delete")
+	a := rdo(t, ss, "continue")
 	if ss.pos.Kind != AtEnd {
 		t.Errorf("with every breakpoint deleted, continue stopped:\n%s", a.Text)
 	}
