@@ -63,6 +63,7 @@ var errOpAborted = fmt.Errorf("kernel: host operation aborted")
 // hostOp is a running operation: its coroutine and final result.
 type hostOp struct {
 	ctx  *OpCtx
+	name string // the name it was registered with
 	next func() (guestCall, bool)
 	stop func()
 	ret  uint64
@@ -98,7 +99,7 @@ func (k *Kernel) opStartCtx(c *CPU, op uint64, ctx *OpCtx) {
 	}
 	f := k.opFuncs[op-1]
 	ctx.K, ctx.Task = k, t
-	h := &hostOp{ctx: ctx}
+	h := &hostOp{ctx: ctx, name: k.opNames[op-1]}
 	seq := func(yield func(guestCall) bool) {
 		ctx.yield = yield
 		defer func() {

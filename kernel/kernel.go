@@ -16,6 +16,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"hash"
 	"math/rand/v2"
 	"sync/atomic"
 
@@ -81,6 +82,7 @@ type Kernel struct {
 	mem  *emu.Memory
 	cpus []*CPU
 	rng  *rand.Rand
+	pcg  *rand.PCG // rng's source, whose state StateHash reads
 	// order is the CPU order of the current quantum (cpuOrder).
 	order []int
 
@@ -173,6 +175,9 @@ type Hooks struct {
 	// ModuleGoing is klp_module_going(mod): after the module's exit ran
 	// (rmmod task) or its load failed after ModuleComing succeeded.
 	ModuleGoing func(ctx *OpCtx, m *Module)
+	// StateHash writes the livepatch core's state into a machine state
+	// hash (Kernel.StateHash).
+	StateHash func(h hash.Hash)
 }
 
 // Boot builds the machine: assembles and maps vmlinux, fills kallsyms,
@@ -188,11 +193,12 @@ func Boot(cfg Config) (*Kernel, error) {
 	k := &Kernel{
 		cfg:   cfg,
 		mem:   emu.NewMemory(),
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0x6b6c7073696d)), // "klpsim"
+		pcg:   rand.NewPCG(cfg.Seed, 0x6b6c7073696d), // "klpsim"
 		Syms:  kallsyms.New(),
 		Log:   printk.New(cfg.LogBuf),
 		byPID: map[int]*Task{},
 	}
+	k.rng = rand.New(k.pcg)
 	img, err := buildVmlinux()
 	if err != nil {
 		return nil, err

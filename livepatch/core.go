@@ -56,6 +56,9 @@ type Core struct {
 	// checker, when on, watches every task's execution for consistency
 	// violations (see checker.go).
 	checker *checker
+	// shadow is klp_shadow_hash, for the state hash (its guest entry
+	// points hold it too).
+	shadow *shadowTable
 }
 
 // Constants of the consistency model (transition.c).
@@ -125,6 +128,7 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	k.Hooks.SchedTrySwitch = c.schedTrySwitch
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
+	k.Hooks.StateHash = c.writeStateHash
 	return c, nil
 }
 

@@ -132,6 +132,7 @@ func (c *Core) initShadow() error {
 		return err
 	}
 	t.allocWarn = site
+	c.shadow = t
 	return nil
 }
 

@@ -32,6 +32,7 @@
 package printk
 
 import (
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -501,4 +502,16 @@ func (l *Log) Clear() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.clearSeq = l.nextReadableSeq()
+}
+
+// WriteState writes the ring's contents and counters to w, for a machine
+// state hash: every live record and what decides which records come next
+// and which are dropped.
+func (l *Log) WriteState(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(w, "printk %d %d %t %d %d %d %d %d\n", l.head, l.nextSeq, l.open, l.used, l.bufLen, l.clearSeq, l.consoleLoglevel, l.defaultMessageLoglevel)
+	for _, r := range l.recs[l.head:] {
+		fmt.Fprintf(w, "%d %d %d %d %d %q %q\n", r.Seq, r.TimeNS, r.Level, r.Facility, r.Flags, r.Caller, r.Text)
+	}
 }

@@ -114,6 +114,9 @@ func (ss *Session) Exec(line string) (a Answer, err error) {
 			a, err = Answer{}, fmt.Errorf("internal error in %q: %v", strings.TrimSpace(line), r)
 		}
 	}()
+	if ss.t.K != nil && !ss.ended {
+		defer ss.afterCommand(ss.t.K.Insns()) // record's checkpoints (reverse.go)
+	}
 	words := strings.Fields(line)
 	if len(words) == 0 {
 		if ss.lastCmd == "" {

@@ -49,6 +49,9 @@ type Session struct {
 	deleted  []*Breakpoint // the temporary breakpoints the last stop deleted
 	// lineRunning is the scenario line whose command runs now.
 	lineRunning int
+	// rev is reverse execution's state: parked machines, the event
+	// numbering (reverse.go).
+	rev timeTravel
 	// intr is the user's Ctrl-C (Interrupt): the machine stops at its next
 	// Run boundary, or before the next scenario command.
 	intr atomic.Bool
@@ -257,8 +260,11 @@ func (ss *Session) park(pos Position) error {
 	if pos.Kind == AtMachine {
 		pos.Line = ss.lineRunning
 	}
+	// The channel is read before the stop is sent: once parked, the
+	// Session may swap this machine out for another (reverse.go).
+	resume := ss.resumeCh
 	ss.stopCh <- stopMsg{pos: pos}
-	if !<-ss.resumeCh {
+	if !<-resume {
 		return kernel.ErrKilled
 	}
 	return nil
@@ -306,6 +312,7 @@ func (ss *Session) hit(b *Breakpoint) { b.Hits++ }
 
 // onEvent sees the livepatch event stream; on the machine's goroutine.
 func (ss *Session) onEvent(e livepatch.Event) {
+	ss.rev.sawEvent(ss, e)
 	if ss.run.ignore || ss.run.event != nil || ss.d == nil {
 		return
 	}
