@@ -35,6 +35,9 @@ func busyMachine(t *testing.T, seed uint64) *Kernel {
 }
 
 func TestStateHash_SameRunSameHash(t *testing.T) {
+	if raceEnabled {
+		t.Skip("one goroutine, several whole machines: run without -race (go test ./kernel)")
+	}
 	a, b := busyMachine(t, 1), busyMachine(t, 1)
 	if a.insns != b.insns {
 		t.Fatalf("instruction counts differ: %d, %d", a.insns, b.insns)
@@ -142,6 +145,9 @@ func hashAt(t *testing.T, seed, n uint64, via ...uint64) [32]byte {
 // machine got there (stops and steps on the way leave its history alone),
 // and one instruction later it differs.
 func TestStateHash_AtAnInstructionCount(t *testing.T) {
+	if raceEnabled {
+		t.Skip("one goroutine, several whole machines: run without -race (go test ./kernel)")
+	}
 	start := busyMachine(t, 1).Insns()
 	n := start + 300_007
 	straight := hashAt(t, 1, n)
