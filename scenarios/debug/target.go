@@ -46,7 +46,13 @@ type AddressError struct {
 	Why   string
 }
 
-func (e *AddressError) Error() string { return fmt.Sprintf("%s: %s", e.Input, e.Why) }
+func (e *AddressError) Error() string {
+	in := e.Input
+	if in == "" || strings.IndexFunc(in, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		in = strconv.Quote(in) // an empty input, or control characters: shown, not obeyed
+	}
+	return fmt.Sprintf("%s: %s", in, e.Why)
+}
 
 // ParseAddress resolves what a user types for an address: a number (0x
 // hex, or decimal), a symbol, "module:symbol" for a module's symbol,
@@ -56,8 +62,8 @@ func (e *AddressError) Error() string { return fmt.Sprintf("%s: %s", e.Input, e.
 // (static functions of the same name) is an error listing the choices,
 // as gdb does.
 func ParseAddress(t *Target, s string) (uint64, error) {
-	in := s
-	s = strings.TrimPrefix(strings.TrimSpace(s), "*")
+	in := strings.TrimSpace(s)
+	s = strings.TrimPrefix(in, "*")
 	if s == "" {
 		return 0, &AddressError{Input: in, Why: "an address or a symbol is needed"}
 	}
@@ -121,5 +127,5 @@ func registerValue(t *Target, name string) (uint64, error) {
 	if v, ok := regValue(r, strings.ToLower(strings.TrimPrefix(name, "$"))); ok {
 		return v, nil
 	}
-	return 0, fmt.Errorf("no register %s", name)
+	return 0, fmt.Errorf("no register %q", name)
 }

@@ -66,7 +66,7 @@ func TestParseAddress_Registers(t *testing.T) {
 		{in: "$RBP", want: r.R[isa.RBP]},
 		{in: "$r12", want: r.R[isa.R12]},
 		{in: "*$pc", want: r.RIP},
-		{in: "$xmm0", err: "no register $xmm0"},
+		{in: "$xmm0", err: `no register "$xmm0"`},
 	} {
 		got, err := ParseAddress(tg, tc.in)
 		if tc.err != "" {
