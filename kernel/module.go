@@ -397,15 +397,8 @@ func procModulesLine(m *Module) string {
 		b.WriteString(" Live")
 	}
 	fmt.Fprintf(&b, " 0x%016x", m.base)
-	if m.taints != 0 || m.State == ModuleStateGoing || m.State == ModuleStateComing {
-		b.WriteString(" (" + taintLetters(m.taints))
-		switch m.State {
-		case ModuleStateGoing:
-			b.WriteString("-")
-		case ModuleStateComing:
-			b.WriteString("+")
-		}
-		b.WriteString(")")
+	if f := moduleFlags(m, true); f != "" {
+		b.WriteString(" " + f)
 	}
 	b.WriteString("\n")
 	return b.String()

@@ -61,34 +61,9 @@ func (k *Kernel) Warn(ctx *OpCtx, file string, line int, msg string) {
 		b.WriteString(strings.TrimSuffix(msg, "\n") + "\n")
 	}
 	fmt.Fprintf(&b, "WARNING: CPU: %d PID: %d at %s:%d %s\n", c.ID, t.PID, file, line, k.Syms.Format(rip))
-	b.WriteString(k.modulesLinkedIn() + "\n")
+	b.WriteString(k.printModules())
 	k.oopsTail(&b, c, t, rip)
 	b.WriteString("---[ end trace 0000000000000000 ]---\n")
 	k.logLines(t, "\x014", b.String())
 	k.addTaint(TaintWarn, false, nil) // add_taint(TAINT_WARN, LOCKDEP_STILL_OK)
-}
-
-// modulesLinkedIn is print_modules' line: every module but the unformed,
-// newest first, each with module_flags (its taint letters, + while it is
-// COMING, - while GOING).
-func (k *Kernel) modulesLinkedIn() string {
-	var b strings.Builder
-	b.WriteString("Modules linked in:")
-	for _, m := range k.modules.list {
-		if m.State == ModuleStateUnformed {
-			continue
-		}
-		b.WriteString(" " + m.Name)
-		if m.taints != 0 || m.State == ModuleStateGoing || m.State == ModuleStateComing {
-			b.WriteString("(" + taintLetters(m.taints))
-			switch m.State {
-			case ModuleStateGoing:
-				b.WriteString("-")
-			case ModuleStateComing:
-				b.WriteString("+")
-			}
-			b.WriteString(")")
-		}
-	}
-	return b.String()
 }

@@ -145,6 +145,9 @@ func (k *Kernel) printModules() string {
 	var b strings.Builder
 	b.WriteString("Modules linked in:")
 	for _, m := range k.modules.list {
+		if m.State == ModuleStateUnformed {
+			continue
+		}
 		b.WriteString(" " + m.Name + moduleFlags(m, true))
 	}
 	if k.modules.lastUnloaded != "" {
