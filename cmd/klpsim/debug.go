@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -42,12 +41,7 @@ const prompt = "(klpsim) "
 func cmdDebug(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("debug", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), debugUsage); fs.PrintDefaults() }
-	seed := fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)")
-	cpus := fs.String("cpus", "", "number of `CPUs`, 1 to 64 (overrides the scenario's machine line)")
-	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker (break violation stops at its verdicts)")
-	timeout := fs.String("timeout", "", "simulated time limit (`duration`, e.g. 10m; default the machine line's, or 10m)")
-	maxInsns := fs.String("max-insns", "", "instruction limit (`N`; 0: none)")
-	maxTasks := fs.String("max-tasks", "", "task limit (`N`; default the kernel's, 32768)")
+	mf := addMachineFlags(fs, "run the livepatch consistency checker (break violation stops at its verdicts)")
 	batch := fs.String("batch", "", "run the commands in `FILE` and exit")
 	jsonOut := fs.Bool("json", false, `answer with one JSON object per command: {"command", "text", "data", "error"}`)
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
@@ -58,41 +52,10 @@ func cmdDebug(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "klpsim debug: expected one FILE.scn\nRun 'klpsim debug --help' for usage.")
 		return exitUsage
 	}
-	opts := scenarios.Options{Catalog: scenarios.Builtin, CheckConsistency: *check}
-	if *seed != "" {
-		n, err := strconv.ParseUint(*seed, 0, 64)
-		if err != nil {
-			fmt.Fprintf(stderr, "klpsim debug: --seed %q: expected an unsigned integer\n", *seed)
-			return exitUsage
-		}
-		opts.Seed = &n
-	}
-	for _, f := range []struct {
-		name, val string
-		lo, hi    uint64
-		set       func(uint64)
-	}{
-		{"cpus", *cpus, 1, 64, func(n uint64) { opts.CPUs = int(n) }},
-		{"max-insns", *maxInsns, 0, 1<<63 - 1, func(n uint64) { opts.MaxInsns = n }},
-		{"max-tasks", *maxTasks, 16, 1 << 22, func(n uint64) { opts.MaxTasks = int(n) }},
-	} {
-		if f.val == "" {
-			continue
-		}
-		n, err := intFlag(f.name, f.val, f.lo, f.hi)
-		if err != nil {
-			fmt.Fprintf(stderr, "klpsim debug: %v\n", err)
-			return exitUsage
-		}
-		f.set(n)
-	}
-	if *timeout != "" {
-		d, err := scenarios.ParseDuration(*timeout)
-		if err != nil || d == 0 {
-			fmt.Fprintf(stderr, "klpsim debug: --timeout %q: expected a duration like 30s or 10m\n", *timeout)
-			return exitUsage
-		}
-		opts.Timeout = d
+	opts := scenarios.Options{Catalog: scenarios.Builtin}
+	if err := mf.apply(&opts); err != nil {
+		fmt.Fprintf(stderr, "klpsim debug: %v\n", err)
+		return exitUsage
 	}
 	data, err := os.ReadFile(names[0])
 	if err != nil {

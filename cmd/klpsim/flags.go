@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"klpsim/scenarios"
 )
 
 // parseFlags parses a subcommand's flags the way users expect of a modern
@@ -61,4 +63,63 @@ func intFlag(name, val string, lo, hi uint64) (uint64, error) {
 		return 0, fmt.Errorf("--%s %q: expected an integer from %d to %d", name, val, lo, hi)
 	}
 	return n, nil
+}
+
+// machineFlags are the flags that set up a scenario's machine, shared by
+// run and debug: each overrides the scenario's machine line.
+type machineFlags struct {
+	seed, cpus, timeout, maxInsns, maxTasks *string
+	check                                   *bool
+}
+
+// addMachineFlags defines them on fs; what is "per scenario" in run's help
+// reads the same for debug's one scenario.
+func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
+	return &machineFlags{
+		seed:     fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)"),
+		cpus:     fs.String("cpus", "", "number of `CPUs`, 1 to 64 (overrides the scenario's machine line)"),
+		check:    fs.Bool("check-consistency", false, checkHelp),
+		timeout:  fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)"),
+		maxInsns: fs.String("max-insns", "", "instruction limit per scenario (`N`; 0: none)"),
+		maxTasks: fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)"),
+	}
+}
+
+// apply checks the values and sets them in opts; the error is one usage
+// line, without the command's name.
+func (m *machineFlags) apply(opts *scenarios.Options) error {
+	opts.CheckConsistency = *m.check
+	if *m.seed != "" {
+		n, err := strconv.ParseUint(*m.seed, 0, 64)
+		if err != nil {
+			return fmt.Errorf("--seed %q: expected an unsigned integer", *m.seed)
+		}
+		opts.Seed = &n
+	}
+	for _, f := range []struct {
+		name, val string
+		lo, hi    uint64
+		set       func(uint64)
+	}{
+		{"cpus", *m.cpus, 1, 64, func(n uint64) { opts.CPUs = int(n) }},
+		{"max-insns", *m.maxInsns, 0, 1<<63 - 1, func(n uint64) { opts.MaxInsns = n }},
+		{"max-tasks", *m.maxTasks, 16, 1 << 22, func(n uint64) { opts.MaxTasks = int(n) }},
+	} {
+		if f.val == "" {
+			continue
+		}
+		n, err := intFlag(f.name, f.val, f.lo, f.hi)
+		if err != nil {
+			return err
+		}
+		f.set(n)
+	}
+	if *m.timeout != "" {
+		d, err := scenarios.ParseDuration(*m.timeout)
+		if err != nil || d == 0 {
+			return fmt.Errorf("--timeout %q: expected a duration like 30s or 10m", *m.timeout)
+		}
+		opts.Timeout = d
+	}
+	return nil
 }

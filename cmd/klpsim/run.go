@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -42,59 +41,23 @@ flags:
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
-	seed := fs.String("seed", "", "scheduling `seed` (overrides the scenario's machine line)")
-	cpus := fs.String("cpus", "", "number of `CPUs`, 1 to 64 (overrides the scenario's machine line)")
+	mf := addMachineFlags(fs, "run the livepatch consistency checker: every task running old code after switching, or new code before, is reported and fails the scenario")
 	dmesg := fs.Bool("dmesg", false, "print the whole kernel log after each scenario")
 	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
-	check := fs.Bool("check-consistency", false, "run the livepatch consistency checker: every task running old code after switching, or new code before, is reported and fails the scenario")
-	timeout := fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)")
-	maxInsns := fs.String("max-insns", "", "instruction limit per scenario (`N`; 0: none)")
-	maxTasks := fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)")
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
 	if done {
 		return code
 	}
 	opts := scenarios.Options{Stdout: stdout, Stderr: stderr, Catalog: scenarios.Builtin,
-		Dmesg: *dmesg, CheckConsistency: *check, Update: *update}
+		Dmesg: *dmesg, Update: *update}
 	if *update && len(names) == 0 {
 		fmt.Fprintln(stderr, "klpsim run: --update needs FILE arguments: the built-in scenario cannot be rewritten")
 		return exitUsage
 	}
-	if *seed != "" {
-		n, err := strconv.ParseUint(*seed, 0, 64)
-		if err != nil {
-			fmt.Fprintf(stderr, "klpsim run: --seed %q: expected an unsigned integer\n", *seed)
-			return exitUsage
-		}
-		opts.Seed = &n
-	}
-	for _, f := range []struct {
-		name, val string
-		lo, hi    uint64
-		set       func(uint64)
-	}{
-		{"cpus", *cpus, 1, 64, func(n uint64) { opts.CPUs = int(n) }},
-		{"max-insns", *maxInsns, 0, 1<<63 - 1, func(n uint64) { opts.MaxInsns = n }},
-		{"max-tasks", *maxTasks, 16, 1 << 22, func(n uint64) { opts.MaxTasks = int(n) }},
-	} {
-		if f.val == "" {
-			continue
-		}
-		n, err := intFlag(f.name, f.val, f.lo, f.hi)
-		if err != nil {
-			fmt.Fprintf(stderr, "klpsim run: %v\n", err)
-			return exitUsage
-		}
-		f.set(n)
-	}
-	if *timeout != "" {
-		d, err := scenarios.ParseDuration(*timeout)
-		if err != nil || d == 0 {
-			fmt.Fprintf(stderr, "klpsim run: --timeout %q: expected a duration like 30s or 10m\n", *timeout)
-			return exitUsage
-		}
-		opts.Timeout = d
+	if err := mf.apply(&opts); err != nil {
+		fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+		return exitUsage
 	}
 
 	// Read and parse every file before running any: a bad file runs
