@@ -18,55 +18,8 @@ import (
 // Ctrl-A, arrow keys), history recall with the up arrow, and Ctrl-D
 // ending the session.
 func TestDebug_Terminal(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "debug", "../../scenarios/selftests/test-livepatch.scn")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	defer cmd.Process.Kill()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	// waitFor waits for s to appear in the output after from; the
-	// deadline only turns a hang into a failure.
-	waitFor := func(from int, s string) int {
-		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			mu.Lock()
-			b := out.String()
-			mu.Unlock()
-			if i := strings.Index(b[from:], s); i >= 0 {
-				return from + i + len(s)
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("no %q in the terminal output after byte %d:\n%q", s, from, out.String())
-		return 0
-	}
-	typeIn := func(s string) {
-		t.Helper()
-		if _, err := tty.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := startPTY(t, "debug", "../../scenarios/selftests/test-livepatch.scn")
+	waitFor, typeIn := p.waitFor, p.typeIn
 	at := waitFor(0, "test-livepatch.scn:12: set MOD_LIVEPATCH1")
 	at = waitFor(at, "(klpsim) ")
 	// "breakx", backspace, " 24".
@@ -88,26 +41,13 @@ func TestDebug_Terminal(t *testing.T) {
 	at = waitFor(at, "(klpsim) ")
 	typeIn("\x04") // Ctrl-D
 	waitFor(at, "quit")
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("klpsim debug: %v", err)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("klpsim debug did not exit at Ctrl-D")
-	}
+	p.exits()
 }
 
 // Ctrl-C on a real terminal: while a command runs the machine it
 // interrupts it (the prompt comes back, stopped in the runaway loop); at
 // the prompt it only erases the line being typed.
 func TestDebug_TerminalCtrlC(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	scn := t.TempDir() + "/runaway.scn"
 	if err := os.WriteFile(scn, []byte(`machine cpus=1 timeout=10m
 module runaway init=runaway_init
@@ -126,55 +66,8 @@ runaway_init:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "debug", scn)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	defer cmd.Process.Kill()
-	var mu sync.Mutex
-	var out bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			mu.Lock()
-			out.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	// find reports where s ends in the output after from, or -1.
-	find := func(from int, s string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if i := strings.Index(out.String()[from:], s); i >= 0 {
-			return from + i + len(s)
-		}
-		return -1
-	}
-	waitFor := func(from int, s string) int {
-		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if i := find(from, s); i >= 0 {
-				return i
-			}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("no %q in the terminal output after byte %d:\n%q", s, from, out.String())
-		return 0
-	}
-	typeIn := func(s string) {
-		t.Helper()
-		if _, err := tty.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p := startPTY(t, "debug", scn)
+	find, waitFor, typeIn := p.find, p.waitFor, p.typeIn
 	at := waitFor(0, "(klpsim) ")
 	typeIn("continue\r")
 	at = waitFor(at, "continue")
@@ -182,7 +75,7 @@ runaway_init:
 	// terminal is back in cooked mode, where it is only a byte.
 	for deadline := time.Now().Add(60 * time.Second); find(at, "Interrupted (Ctrl-C).") < 0; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("Ctrl-C did not interrupt continue:\n%q", out.String())
+			t.Fatalf("Ctrl-C did not interrupt continue:\n%q", p.output())
 		}
 		typeIn("\x03")
 	}
@@ -194,19 +87,104 @@ runaway_init:
 	typeIn("bogus\x03info tasks\r")
 	at = waitFor(at, "PID COMM")
 	if find(0, `undefined command: "bogus`) >= 0 {
-		t.Errorf("the erased line ran:\n%q", out.String())
+		t.Errorf("the erased line ran:\n%q", p.output())
 	}
 	at = waitFor(at, "(klpsim) ")
 	typeIn("\x04")
 	waitFor(at, "quit")
+	p.exits()
+}
+
+// ptySession is klpsim debug running on a real terminal (a pty), with
+// what a test types and reads.
+type ptySession struct {
+	t   *testing.T
+	cmd *exec.Cmd
+	tty *os.File
+	mu  sync.Mutex
+	out bytes.Buffer
+}
+
+// startPTY runs `klpsim ARGS...` (this test binary as klpsim) on a pty.
+func startPTY(t *testing.T, args ...string) *ptySession {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ptySession{t: t, cmd: cmd, tty: tty}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = tty.Close()
+	})
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// output is everything the terminal showed so far.
+func (p *ptySession) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// find reports where s ends in the output after byte from, or -1.
+func (p *ptySession) find(from int, s string) int {
+	if i := strings.Index(p.output()[from:], s); i >= 0 {
+		return from + i + len(s)
+	}
+	return -1
+}
+
+// waitFor waits for s after byte from and returns where it ends; the
+// deadline only turns a hang into a failure.
+func (p *ptySession) waitFor(from int, s string) int {
+	p.t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if i := p.find(from, s); i >= 0 {
+			return i
+		}
+	}
+	p.t.Fatalf("no %q in the terminal output after byte %d:\n%q", s, from, p.output())
+	return 0
+}
+
+// typeIn types s.
+func (p *ptySession) typeIn(s string) {
+	p.t.Helper()
+	if _, err := p.tty.Write([]byte(s)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// exits waits for klpsim to exit successfully.
+func (p *ptySession) exits() {
+	p.t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("klpsim debug: %v", err)
+			p.t.Fatalf("klpsim debug: %v", err)
 		}
 	case <-time.After(60 * time.Second):
-		t.Fatal("klpsim debug did not exit at Ctrl-D")
+		p.t.Fatal("klpsim debug did not exit")
 	}
 }
