@@ -75,19 +75,8 @@ func (c *Core) blocker(t *kernel.Task) PendingTask {
 		pt.Why, pt.Detail = BlockedUnreliable, err.Error()
 		return pt
 	}
-	for _, o := range c.transitionPatch.Objs {
-		if !o.Patched {
-			continue
-		}
-		for _, f := range o.Funcs {
-			lo, size := c.checkRange(f)
-			for _, a := range buf[:n] {
-				if a >= lo && a-lo < size {
-					pt.Why, pt.Func, pt.Addr = BlockedSleeping, f.OldName, a
-					return pt
-				}
-			}
-		}
+	if f, a := c.blockingFunc(buf[:n]); f != nil {
+		pt.Why, pt.Func, pt.Addr = BlockedSleeping, f.OldName, a
 	}
 	// Nothing holds it now: the next attempt (at most a second away)
 	// switches it.

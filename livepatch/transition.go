@@ -176,20 +176,30 @@ func (c *Core) checkStack(task *kernel.Task) error {
 	if err != nil {
 		return errUnreliable
 	}
+	if f, _ := c.blockingFunc(buf[:n]); f != nil {
+		return &sleepingOnError{fn: f.OldName}
+	}
+	return nil
+}
+
+// blockingFunc is klp_check_stack_func over every func of the transition:
+// the first func whose changed code (checkRange) holds one of the return
+// addresses in trace, and that address; nil when none does.
+func (c *Core) blockingFunc(trace []uint64) (*Func, uint64) {
 	for _, o := range c.transitionPatch.Objs {
 		if !o.Patched {
 			continue
 		}
 		for _, f := range o.Funcs {
 			lo, size := c.checkRange(f)
-			for _, a := range buf[:n] {
+			for _, a := range trace {
 				if a >= lo && a-lo < size {
-					return &sleepingOnError{fn: f.OldName}
+					return f, a
 				}
 			}
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // checkRange is the code klp_check_stack_func looks for: when unpatching,
