@@ -569,16 +569,21 @@ func (ss *Session) cmdHelp(args []string) (Answer, error) {
 	sort.Slice(es, func(i, j int) bool { return es[i].usage < es[j].usage })
 	var b strings.Builder
 	for _, e := range es {
-		fmt.Fprintf(&b, "%-28s %s\n", firstWords(e.usage), e.help)
+		fmt.Fprintf(&b, "%-30s %s\n", firstWords(e.usage), e.help)
 	}
 	return Answer{Text: b.String()}, nil
 }
 
 // firstWords shortens a long usage line for the help table.
 func firstWords(u string) string {
-	if len(u) > 28 {
+	if len(u) > 30 {
 		if i := strings.Index(u, " |"); i > 0 {
-			return u[:i] + " ..."
+			u = u[:i] + " ..."
+		}
+	}
+	if len(u) > 30 {
+		if i := strings.LastIndexByte(u[:27], ' '); i > 0 {
+			u = u[:i] + " ..."
 		}
 	}
 	return u
