@@ -72,11 +72,14 @@ entry_SYSCALL_64:
 	sysretq
 	.size entry_SYSCALL_64, .-entry_SYSCALL_64
 
-# asm_sysvec_apic_timer_interrupt: the local timer. The CPU pushed ss, sp,
-# flags, cs, ip (on the task's stack top when it came from user mode).
-	.globl asm_sysvec_apic_timer_interrupt
-	.type asm_sysvec_apic_timer_interrupt, @function
-asm_sysvec_apic_timer_interrupt:
+# IDTENTRY_SYSVEC (arch/x86/include/asm/idtentry.h): a system vector's
+# entry, asmsym, calling the C handler cfunc with the pt_regs the entry
+# saves. The CPU pushed ss, sp, flags, cs, ip (on the task's stack top when
+# it came from user mode).
+	.macro IDTENTRY_SYSVEC asmsym, cfunc
+	.globl \asmsym
+	.type \asmsym, @function
+\asmsym:
 	push -1					# orig_ax: not a system call
 	test byte ptr [rsp + 16], 3		# from user mode?
 	jz 1f
@@ -84,35 +87,20 @@ asm_sysvec_apic_timer_interrupt:
 1:	PUSH_REGS
 	mov rdi, rsp
 	lea rbp, [rsp + 1]			# ENCODE_FRAME_POINTER: a regs frame
-	call sysvec_apic_timer_interrupt
+	call \cfunc
 	POP_REGS
 	test byte ptr [rsp + 16], 3
 	jz 2f
 	swapgs
 2:	add rsp, 8				# orig_ax
 	iretq
-	.size asm_sysvec_apic_timer_interrupt, .-asm_sysvec_apic_timer_interrupt
+	.size \asmsym, .-\asmsym
+	.endm
 
-# asm_sysvec_reschedule_ipi: another CPU kicked this one (kick_process,
-# smp_send_reschedule). The same frame as the timer's.
-	.globl asm_sysvec_reschedule_ipi
-	.type asm_sysvec_reschedule_ipi, @function
-asm_sysvec_reschedule_ipi:
-	push -1					# orig_ax: not a system call
-	test byte ptr [rsp + 16], 3		# from user mode?
-	jz 1f
-	swapgs
-1:	PUSH_REGS
-	mov rdi, rsp
-	lea rbp, [rsp + 1]			# ENCODE_FRAME_POINTER: a regs frame
-	call sysvec_reschedule_ipi
-	POP_REGS
-	test byte ptr [rsp + 16], 3
-	jz 2f
-	swapgs
-2:	add rsp, 8				# orig_ax
-	iretq
-	.size asm_sysvec_reschedule_ipi, .-asm_sysvec_reschedule_ipi
+# The local timer, and the reschedule IPI another CPU sends this one
+# (kick_process, smp_send_reschedule).
+	IDTENTRY_SYSVEC asm_sysvec_apic_timer_interrupt, sysvec_apic_timer_interrupt
+	IDTENTRY_SYSVEC asm_sysvec_reschedule_ipi, sysvec_reschedule_ipi
 
 # ret_from_fork_asm: where every new task starts, with rsp at its
 # task_pt_regs, rbx = the function to run and r12 its argument (a kthread),
