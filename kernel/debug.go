@@ -50,9 +50,9 @@ type Debugger struct {
 	// (a *StopError wrapping it).
 	OnStop func(Stop) error
 	// Interrupt, when set, is the debugger's Ctrl-C: another goroutine
-	// sets it, and the machine stops (StopRequest, Why "interrupt") at the
-	// next Run boundary of whichever CPU looks first — checked once per
-	// Run exit, never per instruction.
+	// sets it, and the machine stops (StopInsns|StopRequest, Why
+	// "interrupt") one instruction later, at a point of the history (see
+	// interrupt) — looked at once per Run exit, never per instruction.
 	Interrupt *atomic.Bool
 
 	stepCPU  int
@@ -60,7 +60,10 @@ type Debugger struct {
 	atInsns  uint64 // 0: no target
 	soon     bool
 	soonWhy  string
-	bps      map[uint64]bool
+	// intr: the user's Ctrl-C is turned into the atInsns stop that follows
+	// (see interrupt).
+	intr bool
+	bps  map[uint64]bool
 	// last is the point of the last stop, so that resuming there does not
 	// report the breakpoint under it a second time.
 	lastCPU   int
@@ -94,7 +97,17 @@ func (d *Debugger) StopAtInsns(n uint64) {
 	if n <= d.k.insns {
 		n = 0
 	}
-	d.atInsns = n
+	d.atInsns, d.intr = n, false
+}
+
+// interrupt turns the user's Ctrl-C into a stop at the next point of the
+// history — the first moment the machine's count passes the present one,
+// where StopAtInsns stops — rather than here and now, which may be a later
+// moment at the same count (idle time passed, timers ran) that a straight
+// run to that count would not reproduce. The stop is StopInsns and
+// StopRequest, Why "interrupt"; it replaces any count target.
+func (d *Debugger) interrupt() {
+	d.atInsns, d.intr = d.k.insns+1, true
 }
 
 // RequestStop asks for a stop at the next instruction boundary of the
@@ -167,6 +180,15 @@ func (d *Debugger) after(c *CPU, before uint64) {
 	if d.atInsns != 0 && d.k.insns >= d.atInsns {
 		d.atInsns = 0
 		why |= StopInsns
+		if d.intr {
+			d.intr = false
+			why |= StopRequest
+			if d.soon {
+				d.soonWhy += ", interrupt"
+			} else {
+				d.soonWhy = "interrupt"
+			}
+		}
 	}
 	var waddr uint64
 	if a, hit := d.k.mem.TakeWatchHit(); hit {

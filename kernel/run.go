@@ -137,7 +137,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 		n := budget - used
 		if d != nil {
 			if d.Interrupt != nil && d.Interrupt.Load() && d.Interrupt.CompareAndSwap(true, false) {
-				d.RequestStop("interrupt")
+				d.interrupt()
 			}
 			if d.soon {
 				// Raised outside this CPU's run (a timer): stop here.

@@ -1,6 +1,7 @@
 package debug
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -76,9 +77,80 @@ wait:
 	if ss.pos.Kind != AtMachine || !strings.Contains(ss.pos.Why, "interrupted") {
 		t.Errorf("stopped at %+v, want a machine stop, interrupted", ss.pos)
 	}
+	// Where it stopped is a point of the history: a straight goto to the
+	// same count has the same state.
+	n, h := ss.t.K.Insns(), ss.t.K.StateHash()
+	again, err := New(sc, []byte(runawaySrc), scenarios.Options{Catalog: scenarios.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Kill()
+	if _, err := again.Exec(fmt.Sprintf("goto %d", n)); err != nil {
+		t.Fatal(err)
+	}
+	if again.t.K.StateHash() != h {
+		t.Errorf("a straight goto %d has another state than the interrupted continue", n)
+	}
 	// The machine is usable: a step executes an instruction.
 	a, err := ss.Exec("stepi")
 	if err != nil || !strings.Contains(a.Text, ") on cpu ") {
 		t.Errorf("stepi after the interrupt: %v\n%s", err, a.Text)
+	}
+}
+
+// Ctrl-C during a replay (a goto far ahead here; a step back replays the
+// same way) stops it where it got to: a point of the history like any
+// other, whose state a straight goto to the same count reproduces.
+func TestSessionInterruptReplay(t *testing.T) {
+	sc, err := scenarios.Parse("runaway.scn", []byte(runawaySrc), scenarios.Builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Session {
+		ss, err := New(sc, []byte(runawaySrc), scenarios.Options{Catalog: scenarios.Builtin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ss.Kill)
+		return ss
+	}
+	ss := open()
+	const far = 1 << 40
+	done := make(chan Answer)
+	go func() {
+		a, err := ss.Exec(fmt.Sprintf("goto %d", uint64(far)))
+		if err != nil {
+			a.Text += "error: " + err.Error()
+		}
+		done <- a
+	}()
+	var a Answer
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+wait:
+	for {
+		select {
+		case a = <-done:
+			break wait
+		case <-tick.C:
+			ss.Interrupt()
+		case <-deadline:
+			t.Fatal("goto did not return within 60 s of interrupts")
+		}
+	}
+	if !strings.Contains(a.Text, "Interrupted (Ctrl-C).") {
+		t.Fatalf("goto's answer:\n%s\nwant an interrupted stop", a.Text)
+	}
+	n := ss.t.K.Insns()
+	if n == 0 || n >= far {
+		t.Fatalf("stopped at instruction %d", n)
+	}
+	again := open()
+	if _, err := again.Exec(fmt.Sprintf("goto %d", n)); err != nil {
+		t.Fatal(err)
+	}
+	if again.t.K.Insns() != n || again.t.K.StateHash() != ss.t.K.StateHash() {
+		t.Errorf("a straight goto %d reaches %d with another state than the interrupted replay", n, again.t.K.Insns())
 	}
 }

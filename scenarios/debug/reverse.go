@@ -350,6 +350,9 @@ func (ss *Session) runToCPU(cpu int, want uint64) (Answer, error) {
 		if s.Reason&kernel.StopStep != 0 && s.CPU == cpu {
 			return ss.park(Position{Kind: AtMachine, Stop: s, Why: "step"})
 		}
+		if interrupted(s) {
+			return ss.park(Position{Kind: AtMachine, Stop: s, Why: "interrupted"})
+		}
 		return nil
 	}
 	defer func(d *kernel.Debugger) { d.OnStop = ss.onStop }(ss.d)

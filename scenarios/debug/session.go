@@ -364,6 +364,11 @@ func eventText(e livepatch.Event) string {
 func (ss *Session) onStop(s kernel.Stop) error {
 	r := &ss.run
 	if r.ignore {
+		if interrupted(s) {
+			// Ctrl-C during a replay (goto, a step back): stop where it
+			// got to, a point of the history like any other.
+			return ss.park(Position{Kind: AtMachine, Stop: s, Why: "interrupted"})
+		}
 		if s.Reason&kernel.StopInsns == 0 {
 			return nil
 		}
@@ -394,7 +399,7 @@ func (ss *Session) onStop(s kernel.Stop) error {
 		}
 		why = append(why, "Watchpoint")
 	}
-	if s.Reason&kernel.StopRequest != 0 && strings.Contains(s.Why, "interrupt") {
+	if interrupted(s) {
 		why = append(why, "interrupted")
 	}
 	if s.Reason&kernel.StopRequest != 0 && r.event != nil {
@@ -403,7 +408,7 @@ func (ss *Session) onStop(s kernel.Stop) error {
 		pos.Event = r.eventWhy
 		why = append(why, "event")
 	}
-	if s.Reason&kernel.StopInsns != 0 {
+	if s.Reason&kernel.StopInsns != 0 && !interrupted(s) {
 		why = append(why, "goto")
 	}
 	if s.Reason&kernel.StopStep != 0 {
@@ -576,3 +581,9 @@ var _ io.Writer = (*syncBuffer)(nil)
 
 // Where answers with the current stop, as the stepping commands do.
 func (ss *Session) Where() Answer { return ss.stopAnswer() }
+
+// interrupted reports whether the stop is the user's Ctrl-C
+// (Session.Interrupt through kernel.Debugger.Interrupt).
+func interrupted(s kernel.Stop) bool {
+	return s.Reason&kernel.StopRequest != 0 && strings.Contains(s.Why, "interrupt")
+}
