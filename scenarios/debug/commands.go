@@ -496,7 +496,28 @@ func (ss *Session) cmdFinish(args []string) (Answer, error) {
 	if err != nil {
 		return Answer{}, fmt.Errorf("finish: the return address slot %#x is not mapped", slot)
 	}
-	ss.setInternal(ret, t, slot)
+	// Stop at the frame's ret and step it, so that finish lands where the
+	// return really goes: ftrace's trampoline returns into the new
+	// function, not to the address its slot held when finish began.
+	var rets []uint64
+	for a := sym.Addr; sym.Size > 0 && a < sym.End(); {
+		in, err := decodeAt(k, a)
+		if err != nil {
+			break
+		}
+		if in.Op == x86asm.RET {
+			rets = append(rets, a)
+		}
+		a += uint64(in.Len)
+	}
+	if rets == nil {
+		ss.setInternal(ret, t, slot) // no ret to stop at: the return address
+	} else {
+		for _, a := range rets {
+			ss.refAddr(a)
+		}
+		ss.run.internal = &internalBP{rets: rets, task: t, sp: slot}
+	}
 	a, err := ss.resume()
 	if err == nil {
 		a.Text = fmt.Sprintf("Run till exit from %s\n", sym.Name) + a.Text

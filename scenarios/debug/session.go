@@ -74,6 +74,7 @@ type runState struct {
 	stepCPU   int                    // the CPU stepper steps
 	steps     uint64                 // instructions stepped so far
 	internal  *internalBP            // nexti's and finish's return breakpoint
+	finishing bool                   // finish stepped its frame's ret: the step is the return
 	event     *Breakpoint            // the event breakpoint that requested a stop
 	eventWhy  string                 // and what it saw
 	onEvent   func(livepatch.Event)  // the options' own OnEvent
@@ -81,11 +82,36 @@ type runState struct {
 }
 
 // internalBP is a breakpoint of nexti and finish: addr, reached by task
-// with its stack pointer above sp (the frame it was set in has returned).
+// with its stack pointer above sp (the frame it was set in has returned);
+// or, for finish, rets: the function's ret instructions, reached by task
+// with its stack pointer at sp (this frame's return address on top), one
+// more instruction then landing wherever the return goes — also where a
+// handler rewrote the return address, as ftrace's does.
 type internalBP struct {
 	addr uint64
+	rets []uint64
 	task *kernel.Task
 	sp   uint64
+}
+
+// returning reports whether stop s is the internal breakpoint's: "return"
+// (stop here) or "ret" (this frame's ret: step once more).
+func (ib *internalBP) returning(s kernel.Stop, sp uint64) string {
+	if ib == nil || s.Task != ib.task {
+		return ""
+	}
+	if ib.rets == nil {
+		if ib.addr == s.RIP && sp > ib.sp {
+			return "return"
+		}
+		return ""
+	}
+	for _, a := range ib.rets {
+		if a == s.RIP && sp == ib.sp {
+			return "ret"
+		}
+	}
+	return ""
 }
 
 // maxStepInsns bounds `step`: a function that does not leave within this
@@ -386,8 +412,14 @@ func (ss *Session) onStop(s kernel.Stop) error {
 		if len(pos.BPs) > 0 {
 			why = append(why, "Breakpoint")
 		}
-		if ib := r.internal; ib != nil && ib.addr == s.RIP && s.Task == ib.task && ss.d.Reg(s.CPU, 4) > ib.sp {
+		switch r.internal.returning(s, ss.d.Reg(s.CPU, 4)) {
+		case "return":
 			why = append(why, "return")
+		case "ret":
+			// finish: execute the frame's ret, and stop where it lands.
+			r.stepCPU, r.finishing = s.CPU, true
+			r.stepper = func(kernel.Stop) bool { return true }
+			ss.d.StepCPU(s.CPU, 1)
 		}
 	}
 	if s.Reason&kernel.StopWatch != 0 {
@@ -416,9 +448,12 @@ func (ss *Session) onStop(s kernel.Stop) error {
 			why = append(why, "step")
 		} else {
 			r.steps++
-			if r.stepper(s) || r.steps >= maxStepInsns {
+			switch {
+			case r.finishing:
+				why = append(why, "return")
+			case r.stepper(s) || r.steps >= maxStepInsns:
 				why = append(why, "step")
-			} else if len(why) == 0 {
+			case len(why) == 0:
 				ss.d.StepCPU(r.stepCPU, 1)
 				return nil
 			}
@@ -462,7 +497,12 @@ func (ss *Session) clearRun() {
 		ss.d.CancelRequest()
 	}
 	if ib := ss.run.internal; ib != nil {
-		ss.unrefAddr(ib.addr)
+		if ib.rets == nil {
+			ss.unrefAddr(ib.addr)
+		}
+		for _, a := range ib.rets {
+			ss.unrefAddr(a)
+		}
 	}
 	ss.run = runState{}
 }
