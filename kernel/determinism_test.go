@@ -21,22 +21,7 @@ func historyWith(t *testing.T, seed uint64, attach func(k *Kernel)) string {
 	if attach != nil {
 		attach(k)
 	}
-	for i := range 2 {
-		if _, err := k.SpawnUser(fmt.Sprintf("hammer-%d", i), userProg(t, "1: mov eax, 39\n syscall\n jmp 1b\n")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := k.SpawnUser("spin", userProg(t, "1: inc rbx\n jmp 1b\n")); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		if _, err := k.RunOnTask(fmt.Sprintf("sleeper-%d", i), func(ctx *OpCtx) uint64 {
-			ctx.Call(k.sym("msleep"), uint64(1+i))
-			return 0
-		}, 1e9); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startWorkload(t, k, "hammer-0", "hammer-1")
 	if err := k.RunFor(10e6); err != nil {
 		t.Fatal(err)
 	}
@@ -60,5 +45,28 @@ func TestDeterminism(t *testing.T) {
 	}
 	if c := history(t, 2); c == a {
 		t.Error("seeds 1 and 2 gave the same history: the seed does not reach the scheduler")
+	}
+}
+
+// startWorkload starts the determinism workload: a getpid hammer per
+// name, a user spinner, and two kthreads that sleep in msleep — user
+// processes in syscalls and loops, sleeping kthreads, preemption.
+func startWorkload(t *testing.T, k *Kernel, hammers ...string) {
+	t.Helper()
+	for _, name := range hammers {
+		if _, err := k.SpawnUser(name, userProg(t, "1: mov eax, 39\n syscall\n jmp 1b\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := k.SpawnUser("spin", userProg(t, "1: inc rbx\n jmp 1b\n")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := k.RunOnTask(fmt.Sprintf("sleeper-%d", i), func(ctx *OpCtx) uint64 {
+			ctx.Call(k.sym("msleep"), uint64(1+i))
+			return 0
+		}, 1e9); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package kernel
 
 import (
-	"fmt"
 	"hash"
 	"testing"
 
@@ -9,25 +8,11 @@ import (
 	"klpsim/isa"
 )
 
-// busyMachine runs the determinism test's workload for 2 ms: user
-// processes in syscalls and loops, sleeping kthreads, preemption.
+// busyMachine runs the determinism test's workload (one hammer) for 2 ms.
 func busyMachine(t *testing.T, seed uint64) *Kernel {
 	t.Helper()
 	k := boot(t, Config{CPUs: 2, Seed: seed, Preempt: PreemptFull})
-	if _, err := k.SpawnUser("hammer", userProg(t, "1: mov eax, 39\n syscall\n jmp 1b\n")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := k.SpawnUser("spin", userProg(t, "1: inc rbx\n jmp 1b\n")); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		if _, err := k.RunOnTask(fmt.Sprintf("sleeper-%d", i), func(ctx *OpCtx) uint64 {
-			ctx.Call(k.sym("msleep"), uint64(1+i))
-			return 0
-		}, 1e9); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startWorkload(t, k, "hammer")
 	if err := k.RunFor(2e6); err != nil {
 		t.Fatal(err)
 	}

@@ -42,30 +42,7 @@ func TestSessionInterrupt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ss.Kill()
-	type result struct {
-		a   Answer
-		err error
-	}
-	done := make(chan result)
-	go func() {
-		a, err := ss.Exec("continue")
-		done <- result{a, err}
-	}()
-	var r result
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case r = <-done:
-			break wait
-		case <-tick.C:
-			ss.Interrupt()
-		case <-deadline:
-			t.Fatal("continue did not return within 60 s of interrupts")
-		}
-	}
+	r := execInterrupted(t, ss, "continue")
 	if r.err != nil {
 		t.Fatalf("continue: %v", r.err)
 	}
@@ -116,29 +93,11 @@ func TestSessionInterruptReplay(t *testing.T) {
 	}
 	ss := open()
 	const far = 1 << 40
-	done := make(chan Answer)
-	go func() {
-		a, err := ss.Exec(fmt.Sprintf("goto %d", uint64(far)))
-		if err != nil {
-			a.Text += "error: " + err.Error()
-		}
-		done <- a
-	}()
-	var a Answer
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(60 * time.Second)
-wait:
-	for {
-		select {
-		case a = <-done:
-			break wait
-		case <-tick.C:
-			ss.Interrupt()
-		case <-deadline:
-			t.Fatal("goto did not return within 60 s of interrupts")
-		}
+	r := execInterrupted(t, ss, fmt.Sprintf("goto %d", uint64(far)))
+	if r.err != nil {
+		t.Fatalf("goto: %v", r.err)
 	}
+	a := r.a
 	if !strings.Contains(a.Text, "Interrupted (Ctrl-C).") {
 		t.Fatalf("goto's answer:\n%s\nwant an interrupted stop", a.Text)
 	}
@@ -152,5 +111,35 @@ wait:
 	}
 	if again.t.K.Insns() != n || again.t.K.StateHash() != ss.t.K.StateHash() {
 		t.Errorf("a straight goto %d reaches %d with another state than the interrupted replay", n, again.t.K.Insns())
+	}
+}
+
+type execResult struct {
+	a   Answer
+	err error
+}
+
+// execInterrupted runs line on the session while interrupting it every
+// 20 ms, as a user pressing Ctrl-C until the prompt comes back would; the
+// deadline only turns a hang into a failure.
+func execInterrupted(t *testing.T, ss *Session, line string) execResult {
+	t.Helper()
+	done := make(chan execResult)
+	go func() {
+		a, err := ss.Exec(line)
+		done <- execResult{a, err}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case r := <-done:
+			return r
+		case <-tick.C:
+			ss.Interrupt()
+		case <-deadline:
+			t.Fatalf("%s did not return within 60 s of interrupts", line)
+		}
 	}
 }

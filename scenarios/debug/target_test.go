@@ -15,11 +15,7 @@ func TestParseAddress(t *testing.T) {
 	}
 	tg := &Target{K: k}
 	msleep, _ := k.Sym("msleep")
-	for _, tc := range []struct {
-		in   string
-		want uint64
-		err  string
-	}{
+	checkAddresses(t, tg, []addressCase{
 		{in: "0x1000", want: 0x1000},
 		{in: "4096", want: 4096},
 		{in: "msleep", want: msleep},
@@ -33,18 +29,7 @@ func TestParseAddress(t *testing.T) {
 		{in: "msleep+zz", err: `offset "zz" is not a number`},
 		{in: "0xzz", err: "not a number"},
 		{in: "nomod:msleep", err: `no symbol "msleep"`},
-	} {
-		got, err := ParseAddress(tg, tc.in)
-		if tc.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Errorf("ParseAddress(%q) = %#x, %v; want error containing %q", tc.in, got, err, tc.err)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseAddress(%q) = %#x, %v; want %#x", tc.in, got, err, tc.want)
-		}
-	}
+	})
 }
 
 func TestParseAddress_Registers(t *testing.T) {
@@ -55,11 +40,7 @@ func TestParseAddress_Registers(t *testing.T) {
 	task := k.TaskByPID(2)
 	tg := &Target{K: k, Task: task}
 	r, _ := k.TaskRegs(task)
-	for _, tc := range []struct {
-		in   string
-		want uint64
-		err  string
-	}{
+	checkAddresses(t, tg, []addressCase{
 		{in: "$pc", want: r.RIP},
 		{in: "$rip+4", want: r.RIP + 4},
 		{in: "$sp", want: r.R[isa.RSP]},
@@ -67,7 +48,21 @@ func TestParseAddress_Registers(t *testing.T) {
 		{in: "$r12", want: r.R[isa.R12]},
 		{in: "*$pc", want: r.RIP},
 		{in: "$xmm0", err: `no register "$xmm0"`},
-	} {
+	})
+	if r.RIP == 0 {
+		t.Error("kthreadd's saved rip is 0: the test proves nothing")
+	}
+}
+
+type addressCase struct {
+	in   string
+	want uint64
+	err  string // the error must contain it; "" for none
+}
+
+func checkAddresses(t *testing.T, tg *Target, cases []addressCase) {
+	t.Helper()
+	for _, tc := range cases {
 		got, err := ParseAddress(tg, tc.in)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -78,8 +73,5 @@ func TestParseAddress_Registers(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("ParseAddress(%q) = %#x, %v; want %#x", tc.in, got, err, tc.want)
 		}
-	}
-	if r.RIP == 0 {
-		t.Error("kthreadd's saved rip is 0: the test proves nothing")
 	}
 }
