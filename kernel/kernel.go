@@ -135,6 +135,8 @@ type Kernel struct {
 	// The breakpoints Hooks.Breakpoint owns, and the debugger (debug.go).
 	hookBPs map[uint64]bool
 	dbg     *Debugger
+	// schedObs, when set, sees every scheduling state change (schedobs.go).
+	schedObs SchedObserver
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

@@ -19,9 +19,10 @@ const (
 	EventForced                    // klp_force_transition
 	EventReversed                  // klp_reverse_transition
 	EventComplete                  // klp_complete_transition
+	EventCallback                  // a callback ran (Callback, Object)
 )
 
-var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete"}
+var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "callback"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
@@ -82,6 +83,16 @@ type Event struct {
 	Why    BlockedWhy // EventBlocked
 	Func   string     // EventBlocked with BlockedSleeping: the function
 	Retry  int        // EventRetry: klp_signals_cnt after this attempt
+	// Stack is, for EventBlocked with BlockedSleeping, the reliable
+	// stack trace's return addresses, innermost first; recorded only
+	// while OnEvent is set.
+	Stack []uint64
+	// EventCallback: which one (pre_patch, post_patch, pre_unpatch,
+	// post_unpatch), the object it ran for, and its return value
+	// (pre_patch's; 0 for the others).
+	Callback string
+	Object   string
+	Ret      int
 }
 
 func (c *Core) emit(e Event) {
@@ -90,4 +101,13 @@ func (c *Core) emit(e Event) {
 	}
 	e.TimeNS = c.k.Now()
 	c.OnEvent(e)
+}
+
+// emitCallback reports that callback cb of object o ran.
+func (c *Core) emitCallback(cb string, o *Object, ret int) {
+	e := Event{Kind: EventCallback, Callback: cb, Object: o.DisplayName(), Ret: ret, Target: c.targetState}
+	if p := c.transitionPatch; p != nil {
+		e.Patch = p.Name
+	}
+	c.emit(e)
 }

@@ -65,7 +65,10 @@ var (
 
 // sleepingOnError is -EADDRINUSE: a return address inside a function the
 // transition changes.
-type sleepingOnError struct{ fn string }
+type sleepingOnError struct {
+	fn    string
+	trace []uint64 // the stack, when an event consumer wants it
+}
 
 func (e *sleepingOnError) Error() string { return "is sleeping on function " + e.fn }
 
@@ -145,7 +148,7 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 		ev.Why = BlockedUnreliable
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
-		ev.Why, ev.Func = BlockedSleeping, sl.fn
+		ev.Why, ev.Func, ev.Stack = BlockedSleeping, sl.fn, sl.trace
 	default:
 		c.debug(cur, c.dbg.tryUnknown, "%s: Unknown error code (%d) when trying to switch %s:%d\n", "klp_try_switch_task", errnoNeg(err), task.Comm, task.PID)
 	}
@@ -177,7 +180,11 @@ func (c *Core) checkStack(task *kernel.Task) error {
 		return errUnreliable
 	}
 	if f, _ := c.blockingFunc(buf[:n]); f != nil {
-		return &sleepingOnError{fn: f.OldName}
+		e := &sleepingOnError{fn: f.OldName}
+		if c.OnEvent != nil {
+			e.trace = append([]uint64(nil), buf[:n]...)
+		}
+		return e
 	}
 	return nil
 }
