@@ -94,12 +94,12 @@ func Build(events []Event) []*Picture {
 func hasContent(b *builder, p *Picture) bool { return len(p.Global) > 0 || len(p.Commands) > 1 }
 
 type builder struct {
-	lanes   map[int]*Lane     // the whole run's lanes
-	order   []int             // lanes by first appearance
-	lanePS  map[int]string    // patch_state band of each lane
-	pending map[int]bool      // TIF_PATCH_PENDING, as the events tell it
-	target  string            // the transition's target, "" when none
-	enabled map[string]bool   // enabled patches
+	lanes   map[int]*Lane   // the whole run's lanes
+	order   []int           // lanes by first appearance
+	lanePS  map[int]string  // patch_state band of each lane
+	pending map[int]bool    // TIF_PATCH_PENDING, as the events tell it
+	target  string          // the transition's target, "" when none
+	enabled map[string]bool // enabled patches
 	rows    map[string]*PatchRow
 	rowOrd  []string
 	// marks and steps are per picture: cut hands them out.

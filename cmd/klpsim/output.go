@@ -100,8 +100,11 @@ func probeFile(path string) error {
 // and, for the trace and the timeline, into memory.
 func (o *outputFlags) recorder(s *scenarios.Scenario, src []byte, jw *timeline.JSONWriter, opts *scenarios.Options) *timeline.Recorder {
 	files := *o.trace != "" || *o.timelinePath != ""
+	opts.Booted = func(k *kernel.Kernel, lp *livepatch.Core) {
+		o.log.Debug().Int("cpus", len(k.CPUs())).Int("tasks", len(k.Tasks())).Uint64("time_ns", k.Now()).Msg("booted")
+	}
+	opts.BeforeCommand = nil
 	if jw == nil && !files {
-		opts.Booted, opts.BeforeCommand = nil, nil
 		return nil
 	}
 	rec := &timeline.Recorder{Scenario: s.File, Sched: true, Keep: files}
@@ -109,9 +112,10 @@ func (o *outputFlags) recorder(s *scenarios.Scenario, src []byte, jw *timeline.J
 		rec.Sink = jw.Write
 	}
 	lines := strings.Split(string(src), "\n")
+	booted := opts.Booted
 	opts.Booted = func(k *kernel.Kernel, lp *livepatch.Core) {
+		booted(k, lp)
 		rec.Attach(k, lp)
-		o.log.Debug().Int("cpus", len(k.CPUs())).Int("tasks", len(k.Tasks())).Msg("booted")
 	}
 	opts.BeforeCommand = func(line int) error {
 		text := ""

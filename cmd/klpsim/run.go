@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"klpsim/timeline"
 	"klpsim/scenarios"
+	"klpsim/timeline"
 )
 
 // defaultScenario is what `klpsim run` runs when given no file.
