@@ -79,10 +79,15 @@ func Build(events []Event) []*Picture {
 	for i := range events {
 		e := &events[i]
 		if e.Kind == KindTest {
+			// The start_test command opens the new picture.
+			var cmd []Marker
+			if n := len(pic.Commands); n > 0 && strings.HasPrefix(pic.Commands[n-1].Detail, fmt.Sprintf("line %s: start_test", pic.Commands[n-1].Label)) {
+				cmd, pic.Commands = pic.Commands[n-1:], pic.Commands[:n-1]
+			}
 			if pic.Test != "" || hasContent(b, pic) {
 				pics = append(pics, b.cut(pic, e.TimeNS))
 			}
-			pic = &Picture{Scenario: e.Scenario, Test: e.Test, Start: e.TimeNS}
+			pic = &Picture{Scenario: e.Scenario, Test: e.Test, Start: e.TimeNS, Commands: cmd}
 			continue
 		}
 		b.add(pic, e)
@@ -91,7 +96,7 @@ func Build(events []Event) []*Picture {
 	return pics
 }
 
-func hasContent(b *builder, p *Picture) bool { return len(p.Global) > 0 || len(p.Commands) > 1 }
+func hasContent(b *builder, p *Picture) bool { return len(p.Global) > 0 || len(p.Commands) > 0 }
 
 type builder struct {
 	lanes   map[int]*Lane   // the whole run's lanes
