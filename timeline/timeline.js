@@ -34,7 +34,8 @@
         const pts = step.dataset.pts.split(' ').map(p => p.split(',').map(Number));
         let out = [], prev = null;
         for (const [t, n] of pts) {
-          const x = Math.min(Math.max(X(t), L), L + W).toFixed(1);
+          if (X(t) > L + W) break;
+          const x = Math.max(X(t), L).toFixed(1);
           if (prev !== null) out.push(x + ',' + y(prev));
           out.push(x + ',' + y(n));
           prev = n;
