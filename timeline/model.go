@@ -158,6 +158,15 @@ func (b *builder) lane(e *Event) *Lane {
 	return l
 }
 
+// actual is the patch_state behind a band: a task pending to X still
+// runs the other side.
+func actual(ps string) string {
+	if t, ok := strings.CutPrefix(ps, "pending-"); ok {
+		return opposite(t)
+	}
+	return ps
+}
+
 func opposite(t string) string {
 	if t == "patched" {
 		return "unpatched"
@@ -261,7 +270,7 @@ func (b *builder) add(pic *Picture, e *Event) {
 	case "start":
 		b.target = e.Target
 		for _, id := range b.order {
-			if b.lanePS[id] != e.Target && b.lanes[id].States != nil && last(b.lanes[id].States) != "dead" {
+			if actual(b.lanePS[id]) != e.Target && b.lanes[id].States != nil && last(b.lanes[id].States) != "dead" {
 				b.pending[id] = true
 				b.setPS(b.lanes[id], at, "pending-"+e.Target)
 			}
@@ -296,6 +305,8 @@ func (b *builder) add(pic *Picture, e *Event) {
 		b.target = e.Target
 		for _, id := range b.order {
 			delete(b.pending, id)
+			// klp_reverse_transition clears every TIF_PATCH_PENDING.
+			b.setPS(b.lanes[id], at, actual(b.lanePS[id]))
 		}
 	case "complete":
 		mark(nil, "complete", "complete", fmt.Sprintf("'%s': %s complete", e.Patch, e.Target), false)
