@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,7 +51,7 @@ func WriteHTML(w io.Writer, scenario string, pics []*Picture) error {
 			fmt.Fprintf(bw, "<p class=\"failed\">The scenario failed here: %s</p>\n", html.EscapeString(p.Failed))
 		}
 		bw.WriteString("<div class=\"controls\"><button data-act=\"in\">zoom in</button> <button data-act=\"out\">zoom out</button> <button data-act=\"reset\">whole test</button> group lanes by <label><input type=\"radio\" name=\"g" + strconv.Itoa(i+1) + "\" value=\"cpu\" checked> CPU</label> <label><input type=\"radio\" name=\"g" + strconv.Itoa(i+1) + "\" value=\"proc\"> process</label> <span class=\"view\"></span></div>\n")
-		writeSVG(bw, p, fmt.Sprintf("p%d", i+1))
+		writeSVG(bw, p, fmt.Sprintf("p%d", i+1), false)
 		bw.WriteString("</section>\n")
 	}
 	fmt.Fprintf(bw, "<script>\n%s</script>\n</body></html>\n", script)
@@ -81,7 +82,15 @@ func xOf(p *Picture, t uint64) float64 {
 
 func f1(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
 
-func writeSVG(w *bufio.Writer, p *Picture, id string) {
+// WriteSVG writes one picture as a standalone SVG file (its style inside,
+// no script): the static picture docs embed.
+func WriteSVG(w io.Writer, p *Picture) error {
+	bw := bufio.NewWriter(w)
+	writeSVG(bw, p, "p1", true)
+	return bw.Flush()
+}
+
+func writeSVG(w *bufio.Writer, p *Picture, id string, standalone bool) {
 	// Two layouts: lanes grouped by CPU, or by parent (process).
 	type group struct {
 		key   int
@@ -134,7 +143,10 @@ func writeSVG(w *bufio.Writer, p *Picture, id string) {
 	fmt.Fprintf(w, "<defs><pattern id=\"%s-hp\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"4\" class=\"ps-patched\"/></pattern>"+
 		"<pattern id=\"%s-hu\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"2\" height=\"4\" class=\"ps-unpatched\"/></pattern>"+
 		"<clipPath id=\"%s-clip\"><rect x=\"%d\" y=\"0\" width=\"%d\" height=\"%d\"/></clipPath></defs>\n", id, id, id, labelW, plotW, height)
-	fmt.Fprintf(w, "<g class=\"axis\"></g>\n")
+	if standalone {
+		fmt.Fprintf(w, "<style>\n%s</style>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", style)
+	}
+	writeAxis(w, p, height)
 	// The command ruler.
 	w.WriteString("<g class=\"ruler\">\n")
 	fmt.Fprintf(w, "<text class=\"lbl\" x=\"4\" y=\"%d\">commands</text>\n", rulerH-8)
@@ -299,4 +311,29 @@ func writeMarker(w *bufio.Writer, p *Picture, m Marker, cy int) {
 // fmtNS shows a simulated time as seconds with nanoseconds.
 func fmtNS(ns uint64) string {
 	return fmt.Sprintf("%d.%09ds", ns/1e9, ns%1e9)
+}
+
+// writeAxis draws the time axis of the whole view, as the script does
+// for any view: about ten ticks at round values.
+func writeAxis(w *bufio.Writer, p *Picture, height int) {
+	w.WriteString("<g class=\"axis\">")
+	span := float64(p.End - p.Start)
+	raw := span / 10
+	pow := math.Pow(10, math.Floor(math.Log10(raw)))
+	tick := 10 * pow
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*pow >= raw {
+			tick = m * pow
+			break
+		}
+	}
+	for t := math.Ceil(float64(p.Start)/tick) * tick; t <= float64(p.End); t += tick {
+		x := f1(labelW + (t-float64(p.Start))/span*plotW)
+		label := fmt.Sprintf("%.3fs", t/1e9)
+		if t < 1e9 {
+			label = fmt.Sprintf("%.6fs", t/1e9)
+		}
+		fmt.Fprintf(w, "<line x1=\"%s\" x2=\"%s\" y1=\"0\" y2=\"%d\"/><text x=\"%s\" y=\"%d\">%s</text>", x, x, height, x, height-6, label)
+	}
+	w.WriteString("</g>\n")
 }

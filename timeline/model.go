@@ -86,6 +86,10 @@ func Build(events []Event) []*Picture {
 			}
 			if pic.Test != "" || hasContent(b, pic) {
 				pics = append(pics, b.cut(pic, e.TimeNS))
+			} else {
+				// Setup before the first test: its commands open the
+				// test's ruler.
+				cmd = append(pic.Commands, cmd...)
 			}
 			pic = &Picture{Scenario: e.Scenario, Test: e.Test, Start: e.TimeNS, Commands: cmd}
 			continue
@@ -96,7 +100,7 @@ func Build(events []Event) []*Picture {
 	return pics
 }
 
-func hasContent(b *builder, p *Picture) bool { return len(p.Global) > 0 || len(p.Commands) > 0 }
+func hasContent(b *builder, p *Picture) bool { return len(p.Global) > 0 }
 
 type builder struct {
 	lanes   map[int]*Lane   // the whole run's lanes

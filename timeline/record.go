@@ -32,6 +32,7 @@ type Recorder struct {
 	// pendingTask says which tasks are still to switch.
 	pendingTask map[int]bool
 	seen        map[int]bool // lanes with a sched event
+	replaced    map[*livepatch.Patch]bool
 }
 
 // Attach subscribes to the machine's kernel and livepatch core, chaining
@@ -231,6 +232,19 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 	r.add(e)
 	if state != "" {
 		r.add(Event{Kind: KindPatchState, Patch: le.Patch, State: state, Target: targetName(le.Target)})
+	}
+	if le.Kind == livepatch.EventComplete && le.Target == livepatch.KLPTransitionPatched && r.lp != nil {
+		// An atomic replace disabled the patches before it
+		// (klp_unpatch_replaced_patches): their bands end here.
+		for _, p := range r.lp.Patches() {
+			if p.Name != le.Patch && !p.Enabled && !r.replaced[p] {
+				if r.replaced == nil {
+					r.replaced = map[*livepatch.Patch]bool{}
+				}
+				r.replaced[p] = true
+				r.add(Event{Kind: KindPatchState, Patch: p.Name, State: "disabled", Target: "unpatched", Msg: "replaced by " + le.Patch})
+			}
+		}
 	}
 }
 
