@@ -205,3 +205,39 @@ func TestTraceRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorderKinds: the teaching scenarios between them produce every
+// kind of event the timeline draws, from the kernel, the livepatch core,
+// the checker and the runner.
+func TestRecorderKinds(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range []string{"02-exit-to-user", "03-fake-signal", "04-force", "05-reverse", "07-no-consistency"} {
+		evs, _ := record(t, "../scenarios/teach/"+f+".scn")
+		for _, e := range evs {
+			key := e.Kind
+			switch e.Kind {
+			case KindSched, KindPatchState:
+				key += ":" + e.State
+			case "switched":
+				key += ":" + e.How
+			case "callback":
+				key += ":" + e.Callback
+			case KindModule:
+				key += ":" + e.Action
+			case KindViolation:
+				key += ":" + e.Why
+			}
+			seen[key] = true
+		}
+	}
+	for _, k := range []string{"sched:running", "sched:runnable", "sched:sleeping", "sched:dead",
+		"init", "start", "switched:stack-check", "switched:exit-to-user", "switched:idle", "switched:forced", "blocked", "retry", "signals",
+		"forced", "reversed", "complete", "callback:pre_patch", "callback:post_patch", "callback:pre_unpatch", "callback:post_unpatch",
+		"module:load", "module:unload", "violation:ran-replaced",
+		"patch_state:enabling", "patch_state:transition", "patch_state:enabled", "patch_state:disabling", "patch_state:disabled",
+		"command", "test", "result"} {
+		if !seen[k] {
+			t.Errorf("no %s event", k)
+		}
+	}
+}
