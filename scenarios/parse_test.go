@@ -264,13 +264,13 @@ func TestGrepLines(t *testing.T) {
 // errors name that file.
 func TestParse_Include(t *testing.T) {
 	files := map[string]string{
-		"dir/lib.inc": "# shared\n" + lpModule + "\n" + lpSource + "-- shared.log --\nhello\n",
-		"dir/bad.inc": "module m\n-- m.S --\n\tmovv eax, 1\n",
-		"dir/cmd.inc": "sleep 1\n",
-		"dir/mach.inc": "machine cpus=1\n",
-		"dir/loop.inc": "include loop2.inc\n",
-		"dir/loop2.inc": "include loop.inc\n",
-		"dir/dup.inc": "-- shared.log --\nx\n",
+		"dir/lib.inc":    "# shared\n" + lpModule + "\n" + lpSource + "-- shared.log --\nhello\n",
+		"dir/bad.inc":    "module m\n-- m.S --\n\tmovv eax, 1\n",
+		"dir/cmd.inc":    "sleep 1\n",
+		"dir/mach.inc":   "machine cpus=1\n",
+		"dir/loop.inc":   "include loop2.inc\n",
+		"dir/loop2.inc":  "include loop.inc\n",
+		"dir/dup.inc":    "-- shared.log --\nx\n",
 		"dir/nested.inc": "include lib.inc\n",
 	}
 	read := func(name string) ([]byte, error) {
