@@ -367,6 +367,14 @@ func (b *builder) cut(pic *Picture, end uint64) *Picture {
 		}
 		return a.ID < b.ID
 	})
+	// Half a pixel of the whole view: a busy task blocked at each of
+	// its cond_resched calls would otherwise draw thousands of markers
+	// on one spot.
+	bucket := max((pic.End-pic.Start)/(2*plotW), 1)
+	for _, l := range lanes {
+		l.Marks = merge(l.Marks, pic.Start, bucket)
+	}
+	pic.Global = merge(pic.Global, pic.Start, bucket)
 	pic.Lanes = fold(lanes)
 	for _, l := range pic.Lanes {
 		pic.Folded += l.Folded
@@ -443,6 +451,28 @@ func thin(ms []Marker) []Marker {
 		}
 		out = append(out, m)
 		count = 0
+	}
+	return out
+}
+
+// merge folds the markers of one kind that fall within one bucket of
+// time into the first of them, which says how many it stands for and
+// until when.
+func merge(ms []Marker, start, bucket uint64) []Marker {
+	var out []Marker
+	n := 0
+	for i := 0; i < len(ms); {
+		m := ms[i]
+		j := i + 1
+		for j < len(ms) && ms[j].Kind == m.Kind && (ms[j].At-start)/bucket == (m.At-start)/bucket {
+			j++
+		}
+		if n = j - i; n > 1 {
+			m.Label = fmt.Sprintf("%s ×%d", m.Label, n)
+			m.Detail = fmt.Sprintf("%s\n(%d like it until %s)", m.Detail, n, fmtNS(ms[j-1].At))
+		}
+		out = append(out, m)
+		i = j
 	}
 	return out
 }

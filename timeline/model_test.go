@@ -2,6 +2,7 @@ package timeline
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,23 @@ func TestBuildReverse(t *testing.T) {
 	}
 	if !reflect.DeepEqual(steps, []int{2, 1, 0, 1, 0}) {
 		t.Errorf("steps %v", steps)
+	}
+}
+
+// TestBuildDense: a task blocked at every one of thousands of
+// cond_resched calls within a pixel gets one marker that says so.
+func TestBuildDense(t *testing.T) {
+	evs := []Event{{TimeNS: 0, Kind: KindSched, CPU: intp(1), PID: 4, PPID: 2, Task: "kworker/1:0", State: "running"}}
+	for i := range 1000 {
+		evs = append(evs, Event{TimeNS: 1000 + uint64(i), Kind: "blocked", PID: 4, Task: "kworker/1:0", Why: "sleeping-on-function", Func: "f"})
+	}
+	evs = append(evs, Event{TimeNS: 500e6, Kind: "blocked", PID: 4, Task: "kworker/1:0", Why: "sleeping-on-function", Func: "f"},
+		Event{TimeNS: 1e9, Kind: KindResult, Result: "ok"})
+	l := Build(evs)[0].Lanes[0]
+	if len(l.Marks) != 2 || l.Marks[0].Label != "blocked ×1000" || l.Marks[0].At != 1000 || l.Marks[1].Label != "blocked" {
+		t.Errorf("markers %+v", l.Marks)
+	}
+	if want := "(1000 like it until 0.000001999s)"; !strings.HasSuffix(l.Marks[0].Detail, want) {
+		t.Errorf("tooltip %q, want it to end %q", l.Marks[0].Detail, want)
 	}
 }
