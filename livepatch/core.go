@@ -19,7 +19,8 @@ import (
 // second operation can start before the first has finished; it then sleeps
 // in mutex_lock until the first one lets go (see lock).
 type Core struct {
-	k *kernel.Kernel
+	k   *kernel.Kernel
+	ver *Version // the kernel version's behaviours (version.go)
 
 	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
 	// mutexLock and mutexUnlock are the guest functions that take it.
@@ -79,8 +80,11 @@ var guestSources embed.FS
 // its guest entry points (klp_enable_patch, the shadow-variable and state
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
-func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle,
+func Init(k *kernel.Kernel) (*Core, error) { return InitVersion(k, V612) }
+
+// InitVersion is Init for the livepatch core of kernel version v.
+func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
+	c := &Core{k: k, ver: v, targetState: KLPTransitionIdle,
 		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
 		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
@@ -89,6 +93,9 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
+		if f == "guest/state.S" && !v.StatesAPI {
+			continue // no klp_get_state/klp_get_prev_state before 5.5
+		}
 		src, err := guestSources.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -116,8 +123,10 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	if err := c.initShadow(); err != nil {
 		return nil, err
 	}
-	if err := c.initState(); err != nil {
-		return nil, err
+	if v.StatesAPI {
+		if err := c.initState(); err != nil {
+			return nil, err
+		}
 	}
 	c.work, err = k.NewWork("klp_transition_work_fn", c.transitionWorkFn)
 	if err != nil {
@@ -125,7 +134,9 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	c.dbg.register(k.Dyndbg)
 	k.Hooks.UpdatePatchState = c.updatePatchState
-	k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	if v.SchedTrySwitch {
+		k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	}
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash

@@ -71,7 +71,7 @@ func (c *Core) readPatch(addr uint64) (*Patch, error) {
 		}
 		p.Objs = append(p.Objs, obj)
 	}
-	if st := word(addr + PatchStates); st != 0 {
+	if st := word(addr + PatchStates); st != 0 && c.ver.StatesAPI {
 		for s := st; word(s+StateID) != 0; s += StateSize {
 			p.States = append(p.States, &State{Addr: s, ID: word(s + StateID), Version: word(s+StateVersion) & 0xffffffff})
 		}

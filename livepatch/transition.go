@@ -86,7 +86,9 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 			// Make it run its idle-loop switch point.
-			c.k.WakeUpIfIdle(cpu)
+			if c.ver.WakeUpIfIdle {
+				c.k.WakeUpIfIdle(cpu)
+			}
 		}
 	}
 	if !complete {
@@ -105,7 +107,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	// post_patch callbacks can still see the replaced patches' states.
 	if !p.Enabled {
 		c.freePatch(p)
-	} else if p.Replace {
+	} else if p.Replace && c.ver.FreeReplacedAfterComplete {
 		c.freeReplacedPatches(p)
 	}
 	return true
@@ -146,7 +148,7 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
 		ev.Why, ev.Func = BlockedSleeping, sl.fn
-	default:
+	case c.ver.UnknownErrorLine:
 		c.debug(cur, c.dbg.tryUnknown, "%s: Unknown error code (%d) when trying to switch %s:%d\n", "klp_try_switch_task", errnoNeg(err), task.Comm, task.PID)
 	}
 	c.emit(ev)
@@ -264,8 +266,10 @@ func (c *Core) sendSignals(t *kernel.Task) {
 		}
 		if task.IsKthread() {
 			c.k.WakeUpState(task, kernel.TaskInterruptible)
-		} else {
+		} else if c.ver.NotifySignal {
 			c.k.NotifySignal(task)
+		} else {
+			c.k.SignalWakeUp(task)
 		}
 	}
 	c.emit(Event{Kind: EventSignals, Patch: c.transitionPatch.Name, Target: c.targetState})
@@ -321,6 +325,11 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.debug(t, c.dbg.completeTransition, "'%s': completing %s transition\n", p.Name, stateName(c.targetState))
 	if p.Replace && c.targetState == KLPTransitionPatched {
 		c.unpatchReplacedPatches(p)
+		if !c.ver.FreeReplacedAfterComplete {
+			// v5.1's klp_discard_replaced_patches: freed here, before
+			// the new patch's post_patch callbacks run.
+			c.freeReplacedPatches(p)
+		}
 		c.discardNops(p)
 	}
 	if c.targetState == KLPTransitionUnpatched {

@@ -228,7 +228,7 @@ func (p *parser) machine(l line) {
 		}
 		key, val, ok := keyval(s)
 		if !ok {
-			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks), got %q", s)
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel), got %q", s)
 			continue
 		}
 		var err error
@@ -268,8 +268,10 @@ func (p *parser) machine(l line) {
 			m.MaxTasks, err = parseIntRange(val, 16, 1<<22)
 		case "clock":
 			m.ClockHz, err = parseFrequency(val)
+		case "kernel":
+			err = p.machineKernel(val)
 		default:
-			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns or max-tasks", key)
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks or kernel", key)
 			continue
 		}
 		if err != nil {

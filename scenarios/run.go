@@ -32,6 +32,8 @@ type Options struct {
 	Timeout  uint64  // overrides the scenario's simulated time limit when > 0
 	MaxInsns uint64  // instruction limit when > 0
 	MaxTasks int     // task limit when > 0
+	// Kernel overrides the machine's kernel version when not "".
+	Kernel string
 	// CheckConsistency switches the livepatch consistency checker on at
 	// boot (Core.EnableChecker).
 	CheckConsistency bool
@@ -136,6 +138,8 @@ type runner struct {
 	lp      *livepatch.Core
 	res     *Result
 	cmd     *Cmd // the command running
+	// harness is the kernel version's functions.sh (harness51.go).
+	harness *harnessStyle
 
 	deadline uint64            // simulated time the scenario must end by
 	vars     map[string]string // the script's variables
@@ -180,9 +184,21 @@ func (r *runner) boot() error {
 	if r.opts.MaxTasks > 0 {
 		m.MaxTasks = r.opts.MaxTasks
 	}
+	if r.opts.Kernel != "" {
+		m.Kernel = r.opts.Kernel
+	}
+	ver, err := livepatch.LookupVersion(m.Kernel)
+	if err != nil {
+		return err
+	}
+	m.Kernel = ver.Name
+	r.harness = harnessFor(ver.Name)
+	if r.opts.Catalog != nil {
+		r.opts.Catalog = catalogFor(r.opts.Catalog, ver.Name)
+	}
 	r.machine = m
 	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, ClockHz: m.ClockHz, Preempt: m.Preempt,
-		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks})
+		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks, Banner: ver.Banner})
 	if err != nil {
 		return err
 	}
@@ -190,7 +206,7 @@ func (r *runner) boot() error {
 	if r.machine.CPUs == 0 {
 		r.machine.CPUs = len(k.CPUs())
 	}
-	lp, err := livepatch.Init(k)
+	lp, err := livepatch.InitVersion(k, ver)
 	if err != nil {
 		return err
 	}
@@ -418,10 +434,13 @@ func (r *runner) dmesgLines() []string {
 	return r.k.Log.DmesgLines(kernelDmesgOpts)
 }
 
-// result is check_result's pipeline: the dmesg lines after LAST_DMESG,
+// result is check_result's pipeline, as the kernel's harness has it.
+func (r *runner) result() string { return r.harness.result(r) }
+
+// resultSinceCanary is today's pipeline: the dmesg lines after LAST_DMESG,
 // those containing "livepatch:" or "test_klp", minus "(tainting|taints)
 // kernel", with the timestamp and caller prefixes stripped.
-func (r *runner) result() string {
+func (r *runner) resultSinceCanary() string {
 	var out []string
 	p := false
 	for _, l := range r.dmesgLines() {

@@ -42,6 +42,7 @@ type Machine struct {
 	Timeout  uint64 // simulated ns the whole scenario may take; 0: DefaultTimeout
 	MaxInsns uint64 // instruction limit over the scenario; 0: none
 	MaxTasks int
+	Kernel   string // kernel version (livepatch.LookupVersion); "": the default, 6.12
 }
 
 // DefaultTimeout bounds a scenario's simulated time unless the machine line
