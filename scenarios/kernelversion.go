@@ -39,3 +39,13 @@ func (p *parser) machineKernel(val string) error {
 	}
 	return nil
 }
+
+// kernelHasStates refuses a state declaration on a kernel whose struct
+// klp_patch has no states array (before 5.5).
+func (p *parser) kernelHasStates() error {
+	v, err := livepatch.LookupVersion(p.s.Machine.Kernel)
+	if err != nil || v.StatesAPI {
+		return nil
+	}
+	return fmt.Errorf("kernel %s has no klp_state (struct klp_patch has no states before 5.5)", v.Name)
+}

@@ -509,6 +509,10 @@ func (p *parser) moduleLine(l line) {
 			p.errorf(pos, "state before the patch line: expected \"patch\" first")
 			return
 		}
+		if err := p.kernelHasStates(); err != nil {
+			p.errorf(pos, "state: %v", err)
+			return
+		}
 		if len(strs) != 2 {
 			p.errorf(pos, "state: expected ID VERSION")
 			return
