@@ -84,9 +84,9 @@ type Version struct {
 var (
 	// V612 is Linux 6.12, the default.
 	V612 = &Version{
-		Name:       "6.12",
-		Banner:     "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n",
-		StateNames: [3]string{"KLP_TRANSITION_IDLE", "KLP_TRANSITION_UNPATCHED", "KLP_TRANSITION_PATCHED"},
+		Name:         "6.12",
+		Banner:       "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n",
+		StateNames:   [3]string{"KLP_TRANSITION_IDLE", "KLP_TRANSITION_UNPATCHED", "KLP_TRANSITION_PATCHED"},
 		SysfsReplace: true, SysfsStackOrder: true, SysfsObjectPatched: true,
 		StatesAPI: true, NotifySignal: true, FreeReplacedAfterComplete: true,
 		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
