@@ -93,8 +93,8 @@ func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		if f == "guest/state.S" && !v.StatesAPI {
-			continue // no klp_get_state/klp_get_prev_state before 5.5
+		if f == "guest/state.S" {
+			continue // initState links it, in the version's layout
 		}
 		src, err := guestSources.ReadFile(f)
 		if err != nil {
@@ -295,6 +295,17 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.log(t, kernNotice, "enabling patch '%s'\n", p.Name)
 	c.initTransition(t, p, KLPTransitionPatched)
+	// The states POC's per-state callbacks (state_poc.go; nothing on
+	// other versions): setup of the states p introduces, disable of those
+	// a replace drops.
+	if err := c.setupStates(ctx, p); err != nil {
+		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
+		c.cancelTransition(ctx)
+		return err
+	}
+	if p.Replace {
+		c.disableObsoleteStates(ctx, p)
+	}
 	var err error
 	for _, o := range p.Objs {
 		if !o.IsLoaded() {
@@ -312,6 +323,10 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 		}
 	}
 	if err != nil {
+		if p.Replace {
+			c.enableObsoleteStates(ctx, p)
+		}
+		c.releaseStates(ctx, p)
 		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
 		c.cancelTransition(ctx)
 		return err
@@ -331,6 +346,7 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 		return errno.EBUSY
 	}
 	c.initTransition(ctx.Task, p, KLPTransitionUnpatched)
+	c.disableStates(ctx, p)
 	for _, o := range p.Objs {
 		if o.Patched {
 			c.preObjectUnpatch(ctx, o)

@@ -90,7 +90,7 @@ func (c *Core) patchFunc(f *Func) error {
 		ops = &klpOps{oldFunc: f.OldFunc}
 		ops.fops = kernel.FtraceOps{Func: c.ftraceHandler, Private: ops,
 			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtraceSaveRegs}
-		if c.ver.FtracePermanent {
+		if c.v().FtracePermanent {
 			ops.fops.Flags |= kernel.FtracePermanent
 		}
 		ops.stack = []*Func{f}

@@ -40,7 +40,8 @@ type Version struct {
 	// Banner is the boot banner, "Linux version ..." (kernel.Config.Banner).
 	Banner string
 	// StateNames are the names of the task/transition states -1, 0 and 1
-	// (KLP_TRANSITION_* since 5.19, KLP_UNDEFINED/... before).
+	// (KLP_TRANSITION_* since 6.9; KLP_UNDEFINED/... before, as the POC's
+	// 6.6 base still has them).
 	StateNames [3]string
 	// SysfsReplace, SysfsStackOrder: the patch directory's replace (6.11)
 	// and stack_order (6.14, backported into klpsim's 6.12) attributes.
@@ -48,9 +49,15 @@ type Version struct {
 	// SysfsObjectPatched: <patch>/<object>/patched (6.1).
 	SysfsObjectPatched bool
 	// StatesAPI: struct klp_patch has a states array, vmlinux exports
-	// klp_get_prev_state, and klp_enable_patch runs
+	// klp_get_state and klp_get_prev_state, and klp_enable_patch runs
 	// klp_is_patch_compatible (5.5).
 	StatesAPI bool
+	// StateCallbacks: the states POC's struct klp_state — per-state
+	// callbacks (setup, enable, disable, release) run when a state is
+	// introduced or removed, a shadow variable the state owns
+	// (is_shadow), block_disable instead of a version — and no
+	// per-object callbacks (state_poc.go).
+	StateCallbacks bool
 	// NotifySignal: the fake signal is set_notify_signal (5.11); without
 	// it signal_wake_up(task, 0) sets TIF_SIGPENDING, which
 	// recalc_sigpending keeps while the patch is pending.
@@ -92,6 +99,20 @@ var (
 		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
 		Handler: "ftrace_test_recursion_trylock + ftrace_regs_set_instruction_pointer",
 	}
+	// VStatesPOC is the per-state callbacks POC ("livepatch: Make
+	// livepatch states, callbacks, and shadow variables work together",
+	// POC 1/7..7/7, 2023-11-10) on its base, the kselftest tree of v6.6:
+	// 6.6's core (no replace or stack_order attribute yet) with the POC's
+	// states.
+	VStatesPOC = &Version{
+		Name:       "states-poc",
+		Banner:     "Linux version 6.6.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n",
+		StateNames: [3]string{"KLP_UNDEFINED", "KLP_UNPATCHED", "KLP_PATCHED"},
+		SysfsObjectPatched: true,
+		StatesAPI: true, StateCallbacks: true, NotifySignal: true, FreeReplacedAfterComplete: true,
+		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
+		Handler: "ftrace_test_recursion_trylock + ftrace_instruction_pointer_set",
+	}
 	// V51 is Linux v5.1.
 	V51 = &Version{
 		Name:       "5.1",
@@ -108,6 +129,7 @@ func registerVersion(v *Version) { versions[v.Name] = v }
 func init() {
 	registerVersion(V612)
 	registerVersion(V51)
+	registerVersion(VStatesPOC)
 }
 
 // DefaultVersion is the version a machine runs unless told otherwise.
@@ -161,4 +183,13 @@ func (v *Version) StateName(state int) string {
 }
 
 // Version is the kernel version the core runs as.
-func (c *Core) Version() *Version { return c.ver }
+func (c *Core) Version() *Version { return c.v() }
+
+// v is the core's version: a Core built without InitVersion (some
+// tests build one by hand) runs as the default.
+func (c *Core) v() *Version {
+	if c.ver == nil {
+		return V612
+	}
+	return c.ver
+}

@@ -51,7 +51,7 @@ func TestParse_Errors(t *testing.T) {
 		{"latin-1", "log caf\xe9\n", "t.scn:1:8: not a scenario: byte 0xe9 is not UTF-8: a binary file, expected UTF-8 text"},
 		{"machine preempt", "machine preempt=rt\n", "t.scn:1:9: machine preempt=\"rt\": expected none, voluntary or full"},
 		{"machine key=value", "machine fast\n", "t.scn:1:9: expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel), got \"fast\""},
-		{"machine kernel", "machine kernel=4.12\n", "t.scn:1:9: machine kernel=\"4.12\": expected 6.12 or 5.1"},
+		{"machine kernel", "machine kernel=4.12\n", "t.scn:1:9: machine kernel=\"4.12\": expected 6.12, 5.1 or states-poc"},
 		{"state on v5.1", "machine kernel=5.1\nmodule test_klp_x livepatch\n    patch\n    state 1 1\n    object vmlinux\n    func cmdline_proc_show new_show\n" + lpSource,
 			"t.scn:4:5: state: kernel 5.1 has no klp_state (struct klp_patch has no states before 5.5)"},
 		{"v5.1 catalog", "machine kernel=5.1\nload_lp test_klp_state\n", "t.scn:2:9: unknown module test_klp_state: expected a module line for it or a built-in one"},
