@@ -105,11 +105,11 @@ var (
 	// 6.6's core (no replace or stack_order attribute yet) with the POC's
 	// states.
 	VStatesPOC = &Version{
-		Name:       "states-poc",
-		Banner:     "Linux version 6.6.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n",
-		StateNames: [3]string{"KLP_UNDEFINED", "KLP_UNPATCHED", "KLP_PATCHED"},
+		Name:               "states-poc",
+		Banner:             "Linux version 6.6.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n",
+		StateNames:         [3]string{"KLP_UNDEFINED", "KLP_UNPATCHED", "KLP_PATCHED"},
 		SysfsObjectPatched: true,
-		StatesAPI: true, StateCallbacks: true, NotifySignal: true, FreeReplacedAfterComplete: true,
+		StatesAPI:          true, StateCallbacks: true, NotifySignal: true, FreeReplacedAfterComplete: true,
 		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
 		Handler: "ftrace_test_recursion_trylock + ftrace_instruction_pointer_set",
 	}
