@@ -51,12 +51,59 @@ var harness51 = &harnessStyle{
 	loadError: modprobeError,
 }
 
+// harness66 is functions.sh as the states POC found it (v6.6 with the
+// kselftest tree of November 2023): start_test saves the log
+// (save_dmesg) and logs "===== TEST: NAME ====="; check_result compares
+// the lines dmesg gained since (comm -13) through the same filter as
+// today's; modules are lib/livepatch's, loaded with modprobe.
+var harness66 = &harnessStyle{
+	startTest: (*runner).startTestSaved,
+	result:    (*runner).resultSinceSaved,
+	loadLine:  modprobeLine,
+	loadError: modprobeError,
+}
+
 // harnessFor is the harness of a kernel version.
 func harnessFor(version string) *harnessStyle {
-	if version == "5.1" {
+	switch version {
+	case "5.1":
 		return harness51
+	case "states-poc":
+		return harness66
 	}
 	return harness612
+}
+
+// startTestSaved is v6.6's start_test: save_dmesg, the TEST line, the
+// ===== TEST line in the log.
+func (r *runner) startTestSaved(name string) error {
+	r.savedDmesg = len(r.dmesgLines())
+	r.test = &TestResult{Name: name}
+	r.reported = false
+	fmt.Fprintf(r.opts.Stdout, "TEST: %s ... ", name)
+	r.log("===== TEST: " + name + " =====")
+	return nil
+}
+
+// resultSinceSaved is v6.6's check_result pipeline:
+//
+//	dmesg | comm --nocheck-order -13 "$SAVED_DMESG" - | grep -e 'livepatch:' -e 'test_klp' |
+//	grep -v '\(tainting\|taints\) kernel' | sed 's/^\[[ 0-9.]*\] //'
+func (r *runner) resultSinceSaved() string {
+	var out []string
+	lines := r.dmesgLines()
+	if r.savedDmesg < len(lines) {
+		lines = lines[r.savedDmesg:]
+	} else {
+		lines = nil
+	}
+	for _, l := range lines {
+		if (strings.Contains(l, "livepatch:") || strings.Contains(l, "test_klp")) &&
+			!strings.Contains(l, "tainting kernel") && !strings.Contains(l, "taints kernel") {
+			out = append(out, timestampPrefix.ReplaceAllString(l, ""))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // startTest51 is the v5.1 scripts' `echo -n "TEST: NAME ... "` and

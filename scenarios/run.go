@@ -140,6 +140,9 @@ type runner struct {
 	cmd     *Cmd // the command running
 	// harness is the kernel version's functions.sh (harness51.go).
 	harness *harnessStyle
+	// savedDmesg is v6.6's SAVED_DMESG: how many lines dmesg had when
+	// the test started.
+	savedDmesg int
 
 	deadline uint64            // simulated time the scenario must end by
 	vars     map[string]string // the script's variables

@@ -11,13 +11,14 @@ import (
 // that differs from today's is listed here (by livepatch.Version name);
 // any other version gets today's catalog.
 var kernelCatalogs = map[string]map[string]func() module{
-	"5.1": v51Modules,
+	"5.1":        v51Modules,
+	"states-poc": statesPOCModules,
 }
 
 // inTree are the versions whose test modules are built with the kernel
-// (v5.1's lib/livepatch, CONFIG_TEST_LIVEPATCH=m): modinfo intree: Y, so
+// (lib/livepatch of v5.1 and of the POC's v6.6 base, CONFIG_TEST_LIVEPATCH=m): modinfo intree: Y, so
 // loading them does not taint the kernel as out-of-tree.
-var inTree = map[string]bool{"5.1": true}
+var inTree = map[string]bool{"5.1": true, "states-poc": true}
 
 func catalogOf(version string) map[string]func() module {
 	if c, ok := kernelCatalogs[version]; ok {
