@@ -476,6 +476,10 @@ func (p *parser) moduleLine(l line) {
 			key, val, kv := keyval(s)
 			for j, n := range callbackNames {
 				if kv && key == n {
+					if err := p.kernelHasObjectCallbacks(); err != nil {
+						p.errorf(ws[i+1].Pos, "object: %v", err)
+						continue cb
+					}
 					o.Callbacks[j], o.cbPos[j] = val, ws[i+1].Pos
 					continue cb
 				}
@@ -511,6 +515,10 @@ func (p *parser) moduleLine(l line) {
 		}
 		if err := p.kernelHasStates(); err != nil {
 			p.errorf(pos, "state: %v", err)
+			return
+		}
+		if p.kernelVersion().StateCallbacks {
+			p.statePOC(m, pos, ws, strs)
 			return
 		}
 		if len(strs) != 2 {

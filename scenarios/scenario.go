@@ -95,6 +95,12 @@ type StateDecl struct {
 	Pos     Pos
 	ID      uint64
 	Version uint32
+	// The states POC's fields (kernel=states-poc, no Version):
+	// block_disable, is_shadow and the callbacks setup, enable, disable,
+	// release and shadow_dtor ("" if none).
+	BlockDisable, Shadow bool
+	Callbacks            [5]string
+	cbPos                [5]Pos
 }
 
 var callbackNames = [4]string{"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"}
