@@ -148,7 +148,7 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
 		ev.Why, ev.Func = BlockedSleeping, sl.fn
-	case c.v().UnknownErrorLine:
+	default:
 		c.debug(cur, c.dbg.tryUnknown, "%s: Unknown error code (%d) when trying to switch %s:%d\n", "klp_try_switch_task", errnoNeg(err), task.Comm, task.PID)
 	}
 	c.emit(ev)

@@ -27,7 +27,6 @@ import (
 //	klp_ftrace_handler's guard             ftrace recursion lock       preempt_disable_notrace
 //	                                       + ftrace_regs_set_instruction_pointer   + klp_arch_set_pc
 //	ftrace ops FTRACE_OPS_FL_PERMANENT     yes (5.5+)                  no: ftrace_enabled=0 is accepted
-//	"Unknown error code" debug line        yes                         no
 //	boot banner                            Linux version 6.12.0-...    Linux version 5.1.0-...
 //
 // The v5.1 column was checked against the Linux 5.2.1 import named in
@@ -76,9 +75,6 @@ type Version struct {
 	// (5.5), so kernel.ftrace_enabled cannot be cleared while a patch is
 	// loaded, nor a patch loaded while it is clear.
 	FtracePermanent bool
-	// UnknownErrorLine: klp_try_switch_task's "Unknown error code" debug
-	// line (5.13); v5.1 printed the message klp_check_stack had written.
-	UnknownErrorLine bool
 	// Handler names klp_ftrace_handler's guard and how it sets the
 	// instruction pointer. Both disable preemption around the func_stack
 	// read; klpsim's handler is a host operation that cannot recurse, so
@@ -96,7 +92,7 @@ var (
 		StateNames:   [3]string{"KLP_TRANSITION_IDLE", "KLP_TRANSITION_UNPATCHED", "KLP_TRANSITION_PATCHED"},
 		SysfsReplace: true, SysfsStackOrder: true, SysfsObjectPatched: true,
 		StatesAPI: true, NotifySignal: true, FreeReplacedAfterComplete: true,
-		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
+		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true,
 		Handler: "ftrace_test_recursion_trylock + ftrace_regs_set_instruction_pointer",
 	}
 	// VStatesPOC is the per-state callbacks POC ("livepatch: Make
@@ -110,7 +106,7 @@ var (
 		StateNames:         [3]string{"KLP_UNDEFINED", "KLP_UNPATCHED", "KLP_PATCHED"},
 		SysfsObjectPatched: true,
 		StatesAPI:          true, StateCallbacks: true, NotifySignal: true, FreeReplacedAfterComplete: true,
-		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true, UnknownErrorLine: true,
+		SchedTrySwitch: true, WakeUpIfIdle: true, FtracePermanent: true,
 		Handler: "ftrace_test_recursion_trylock + ftrace_instruction_pointer_set",
 	}
 	// V51 is Linux v5.1.
