@@ -48,7 +48,7 @@ var harness51 = &harnessStyle{
 	startTest: (*runner).startTest51,
 	result:    (*runner).result51,
 	loadLine:  modprobeLine,
-	loadError: modprobeError,
+	loadError: modprobeError("5.1.0-klpsim"),
 }
 
 // harness66 is functions.sh as the states POC found it (v6.6 with the
@@ -60,7 +60,7 @@ var harness66 = &harnessStyle{
 	startTest: (*runner).startTestSaved,
 	result:    (*runner).resultSinceSaved,
 	loadLine:  modprobeLine,
-	loadError: modprobeError,
+	loadError: modprobeError("6.6.0-klpsim"),
 }
 
 // harnessFor is the harness of a kernel version.
@@ -136,20 +136,27 @@ func modprobeLine(mod string, args []string) string {
 	return strings.TrimSuffix("% modprobe "+mod+" "+strings.Join(args, " "), " ")
 }
 
-// modprobeError is kmod modprobe's message for a failed init_module:
-// "modprobe: ERROR: could not insert 'MOD': <strerror>", with its two
-// special cases.
-func modprobeError(mod string, err error) string {
-	var e errno.Errno
-	if !errors.As(err, &e) {
-		return err.Error()
+// modprobeError is kmod modprobe's message for a failed load, on a
+// kernel whose uname -r is release: a module modprobe cannot find is
+// "modprobe: FATAL: Module MOD not found in directory
+// /lib/modules/RELEASE"; a failed init_module is "modprobe: ERROR: could
+// not insert 'MOD': <strerror>", with its two special cases.
+func modprobeError(release string) func(mod string, err error) string {
+	return func(mod string, err error) string {
+		if strings.HasPrefix(err.Error(), "insmod: ERROR: could not load module") {
+			return "modprobe: FATAL: Module " + mod + " not found in directory /lib/modules/" + release
+		}
+		var e errno.Errno
+		if !errors.As(err, &e) {
+			return err.Error()
+		}
+		msg := e.Error()
+		switch e {
+		case errno.EEXIST:
+			msg = "Module already in kernel"
+		case errno.ENOENT:
+			msg = "Unknown symbol in module, or unknown parameter (see dmesg)"
+		}
+		return "modprobe: ERROR: could not insert '" + mod + "': " + msg
 	}
-	msg := e.Error()
-	switch e {
-	case errno.EEXIST:
-		msg = "Module already in kernel"
-	case errno.ENOENT:
-		msg = "Unknown symbol in module, or unknown parameter (see dmesg)"
-	}
-	return "modprobe: ERROR: could not insert '" + mod + "': " + msg
 }
