@@ -227,6 +227,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("spawn p.S count=2 pids=P\nkill -INT p\nrun_until timeout=1s tasks p == 0\n-- p.S --\n_start:\n\tjmp _start\n"))
 	f.Add([]byte("module a livepatch\n param r int 0644\n patch replace=r\n object b pre_patch=x\n func f g sympos=2\n state 1 1\n-- a.S --\n\t.data\nr:\t.long 0\n"))
 	f.Add([]byte("log ${A\n'\"\\\n"))
+	f.Add([]byte("machine kernel=states-poc\nmodule a livepatch\n patch replace\n object vmlinux\n state 1 block_disable shadow setup=s enable=e disable=d release=r shadow_dtor=x\n state 2 3\n-- a.S --\n\t.text\ns:\n"))
+	f.Add([]byte("machine kernel=5.1\nmodule a livepatch\n patch\n object vmlinux\n state 1 1\nload_lp test_klp_state\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, _ = Parse("f.scn", data, nil)
 	})
