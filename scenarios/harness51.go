@@ -15,8 +15,9 @@ import (
 type harnessStyle struct {
 	// startTest is start_test NAME (or what the script did instead).
 	startTest func(r *runner, name string) error
-	// result is check_result's pipeline.
-	result func(r *runner) string
+	// result is check_result's pipeline, with keep as its grep
+	// (isHarnessLine, or check_result --grep's patterns).
+	result func(r *runner, keep func(string) bool) string
 	// loadLine is the "% insmod ..." / "% modprobe ..." line __load_mod
 	// and load_failing_mod log.
 	loadLine func(mod string, args []string) string
@@ -31,7 +32,7 @@ type harnessStyle struct {
 // test_modules/NAME.ko.
 var harness612 = &harnessStyle{
 	startTest: (*runner).startTestCanary,
-	result:    (*runner).resultSinceCanary,
+	result:    (*runner).resultOf,
 	loadLine:  insmodLine,
 	loadError: func(_ string, err error) string { return err.Error() },
 	canary:    true,
@@ -89,7 +90,7 @@ func (r *runner) startTestSaved(name string) error {
 //
 //	dmesg | comm --nocheck-order -13 "$SAVED_DMESG" - | grep -e 'livepatch:' -e 'test_klp' |
 //	grep -v '\(tainting\|taints\) kernel' | sed 's/^\[[ 0-9.]*\] //'
-func (r *runner) resultSinceSaved() string {
+func (r *runner) resultSinceSaved(keep func(string) bool) string {
 	var out []string
 	lines := r.dmesgLines()
 	if r.savedDmesg < len(lines) {
@@ -98,9 +99,9 @@ func (r *runner) resultSinceSaved() string {
 		lines = nil
 	}
 	for _, l := range lines {
-		if (strings.Contains(l, "livepatch:") || strings.Contains(l, "test_klp")) &&
-			!strings.Contains(l, "tainting kernel") && !strings.Contains(l, "taints kernel") {
-			out = append(out, timestampPrefix.ReplaceAllString(l, ""))
+		l = timestampPrefix.ReplaceAllString(l, "")
+		if keep(l) && !strings.Contains(l, "tainting kernel") && !strings.Contains(l, "taints kernel") {
+			out = append(out, l)
 		}
 	}
 	return strings.Join(out, "\n")
@@ -119,13 +120,15 @@ func (r *runner) startTest51(name string) error {
 
 // result51 is v5.1's check_result pipeline over the whole (cleared)
 // ring buffer.
-func (r *runner) result51() string {
+func (r *runner) result51(keep func(string) bool) string {
 	var out []string
 	for _, l := range r.dmesgLines() {
-		if strings.Contains(l, "tainting") || !strings.Contains(l, "livepatch:") && !strings.Contains(l, "test_klp") {
+		if strings.Contains(l, "tainting") {
 			continue
 		}
-		out = append(out, timestampPrefix.ReplaceAllString(l, ""))
+		if l = timestampPrefix.ReplaceAllString(l, ""); keep(l) {
+			out = append(out, l)
+		}
 	}
 	return strings.Join(out, "\n")
 }
