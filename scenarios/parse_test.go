@@ -246,6 +246,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("machine kernel=states-poc\nmodule a livepatch\n patch replace\n object vmlinux\n state 1 block_disable shadow setup=s enable=e disable=d release=r shadow_dtor=x\n state 2 3\n-- a.S --\n\t.text\ns:\n"))
 	f.Add([]byte("machine kernel=5.1\nmodule a livepatch\n patch\n object vmlinux\n state 1 1\nload_lp test_klp_state\n"))
 	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
+	f.Add([]byte("spawn p.S cpu=1 count=2 pids=P\ntaskset -c 1 load_mod m x=1\ntaskset -pc 0 $P\ntaskset -p -c 1 p\n-- p.S --\n_start:\n\tjmp _start\n"))
 	// Included files come from the inputs themselves, never the disk: an
 	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {
