@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"klpsim/livepatch"
 	"klpsim/scenarios"
 )
 
@@ -70,6 +71,7 @@ func intFlag(name, val string, lo, hi uint64) (uint64, error) {
 type machineFlags struct {
 	seed, cpus, timeout, maxInsns, maxTasks *string
 	check                                   *bool
+	kernel                                  *string
 }
 
 // addMachineFlags defines them on fs; what is "per scenario" in run's help
@@ -82,6 +84,7 @@ func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
 		timeout:  fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)"),
 		maxInsns: fs.String("max-insns", "", "instruction limit per scenario (`N`; 0: none)"),
 		maxTasks: fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)"),
+		kernel:   fs.String("kernel", "", "kernel `version` the machine runs: "+livepatch.VersionList()+" (overrides the scenario's machine line)"),
 	}
 }
 
@@ -113,6 +116,13 @@ func (m *machineFlags) apply(opts *scenarios.Options) error {
 			return err
 		}
 		f.set(n)
+	}
+	if *m.kernel != "" {
+		v, err := livepatch.LookupVersion(*m.kernel)
+		if err != nil {
+			return fmt.Errorf("--kernel %q: expected %s", *m.kernel, livepatch.VersionList())
+		}
+		opts.Kernel = v.Name
 	}
 	if *m.timeout != "" {
 		d, err := scenarios.ParseDuration(*m.timeout)
