@@ -306,8 +306,9 @@ func (s *Server) tasks() []*kernel.Task {
 		return nil
 	}
 	var out []*kernel.Task
-	for _, t := range s.SS.Target().K.Tasks() {
-		if t.State != kernel.TaskDead {
+	k := s.SS.Target().K
+	for _, t := range append(k.Tasks(), k.IdleTasks()...) {
+		if t.State != kernel.TaskDead && (t.PID != 0 || t.IsIdle()) {
 			out = append(out, t)
 		}
 	}
@@ -381,7 +382,7 @@ func extraInfo(t *kernel.Task) string {
 	case kernel.PatchPatched:
 		ps = "patched"
 	}
-	where := "sleeping"
+	where := "off cpu"
 	if t.Running() {
 		where = fmt.Sprintf("on cpu %d", t.CPU())
 	}
