@@ -419,7 +419,7 @@ func (s *Server) stopReply() string {
 	if p.Kind == debug.AtEnd || s.SS.Ended() {
 		s.exited = true
 		code := 0
-		if p.Res == nil || p.Res.Failed || strings.Contains(p.End, "failed") {
+		if p.Res == nil || p.Res.Failed {
 			code = 1
 		}
 		return fmt.Sprintf("W%02x", code)
