@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"klpsim/scenarios"
 	"klpsim/scenarios/debug"
@@ -30,7 +31,13 @@ func serveGDB(addr string, sc *scenarios.Scenario, data []byte, opts scenarios.O
 		return exitUsage
 	}
 	defer ss.Kill()
-	srv := &gdbstub.Server{SS: ss, Out: stdout, Log: stderr}
+	dir, err := os.MkdirTemp("", "klpsim-gdb-")
+	if err != nil {
+		fmt.Fprintf(stderr, "klpsim: %v\n", err)
+		return exitFail
+	}
+	defer os.RemoveAll(dir)
+	srv := &gdbstub.Server{SS: ss, Out: stdout, Log: stderr, SymbolDir: dir}
 	fmt.Fprintf(stderr, "waiting for gdb on %s (gdb -ex 'target remote %s')\n", l.Addr(), l.Addr())
 	if err := srv.Serve(l); err != nil {
 		fmt.Fprintf(stderr, "klpsim: gdb: %v\n", err)

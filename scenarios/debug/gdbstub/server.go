@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,10 +35,10 @@ type Server struct {
 	// Log receives the stub's own messages: connections, detach, and
 	// the add-symbol-file line of each module that appears.
 	Log io.Writer
-	// LxSymbols, when set, answers `monitor lx-symbols` and names new
-	// modules: the add-symbol-file commands for the loaded modules,
-	// writing their symbol files (one line per module).
-	LxSymbols func() ([]string, error)
+	// SymbolDir, when set, is where the stub writes symbol files for
+	// gdb: vmlinux, and each loaded module's with its add-symbol-file
+	// line (symbols.go), announced on Log as the module appears.
+	SymbolDir string
 
 	c         *conn
 	frames    chan frame
@@ -89,7 +90,14 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	if s.modsShown == nil {
 		s.modsShown = map[string]bool{}
-		s.newModules() // the modules before gdb came are the first lx-symbols'
+		if s.SymbolDir != "" {
+			if err := s.writeVmlinux(); err != nil {
+				return err
+			}
+			s.logf("symbol files in %s: gdb %s -ex 'target remote %s'; after a module loads, source %s\n",
+				s.SymbolDir, filepath.Join(s.SymbolDir, "vmlinux"), l.Addr(), filepath.Join(s.SymbolDir, lxScript))
+		}
+		s.newModules()
 	}
 	for !s.done {
 		c, err := l.Accept()
@@ -761,12 +769,12 @@ func (s *Server) detach() {
 }
 
 // newModules logs the add-symbol-file line of each module loaded since
-// the last call (lx-symbols' way), when LxSymbols is set.
+// the last call (lx-symbols' way), when SymbolDir is set.
 func (s *Server) newModules() {
-	if s.LxSymbols == nil || s.SS.Ended() {
+	if s.SymbolDir == "" || s.SS.Ended() {
 		return
 	}
-	lines, err := s.LxSymbols()
+	lines, err := s.lxSymbols()
 	if err != nil {
 		s.logf("lx-symbols: %v\n", err)
 		return
@@ -799,11 +807,7 @@ func (s *Server) monitor(hexCmd string) []byte {
 	case len(words) == 0 || words[0] == "help":
 		text = "monitor commands: why, tasks, patches, dmesg, ftrace [SYMBOL], bt [PID], lx-symbols\n"
 	case words[0] == "lx-symbols":
-		if s.LxSymbols == nil {
-			text = "lx-symbols: no symbol files (klpsim debug --gdb writes them)\n"
-			break
-		}
-		lines, err := s.LxSymbols()
+		lines, err := s.lxSymbols()
 		if err != nil {
 			text = "lx-symbols: " + err.Error() + "\n"
 			break
