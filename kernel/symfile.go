@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"klpsim/isa/symfile"
@@ -19,6 +20,24 @@ func VmlinuxSymbolFile() (*symfile.File, error) {
 		return nil, err
 	}
 	return img.symbolFile(), nil
+}
+
+// VmlinuxSources are the boot image's assembly sources, as the line
+// tables name them: kernel/vmlinux/NAME.S.
+func VmlinuxSources() (map[string][]byte, error) {
+	files, err := fs.Glob(vmlinuxSources, "vmlinux/*.S")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := vmlinuxSources.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out["kernel/"+f] = b
+	}
+	return out, nil
 }
 
 // ModuleSymbolFile is a loaded module as a symbol file, and the
@@ -56,5 +75,6 @@ func (img *image) symbolFile() *symfile.File {
 	for _, s := range img.syms {
 		f.Symbols = append(f.Symbols, symfile.Symbol{Name: s.name, Addr: s.addr, Size: s.size, Func: s.fn, Global: s.global})
 	}
+	f.Lines = img.lines
 	return f
 }

@@ -15,8 +15,9 @@ const vmlinuxUsage = `usage: klpsim vmlinux -o FILE
 
 Writes the boot image as an ELF executable at its guest addresses, with
 its sections, symbols and sizes, call frame information and DWARF line
-tables mapping each instruction to its line in kernel/vmlinux/*.S: the
-file to give gdb ("gdb FILE -ex 'target remote :1234'") when it debugs a
+tables mapping each instruction to its line in kernel/vmlinux/*.S
+(relative to the current directory: run it in a klpsim checkout for gdb's
+list to find them): the file to give gdb ("gdb FILE -ex 'target remote :1234'") when it debugs a
 machine served by klpsim debug --gdb (docs/debugging.md).
 
 flags:
@@ -39,6 +40,11 @@ func cmdVmlinux(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "klpsim vmlinux: %v\n", err)
 		return exitFail
+	}
+	// The line tables name kernel/vmlinux/*.S: relative to where klpsim
+	// runs, a checkout's root when gdb is to list them.
+	if wd, err := os.Getwd(); err == nil {
+		f.CompDir = wd
 	}
 	if err := writeSymbolFile(*out, f); err != nil {
 		fmt.Fprintf(stderr, "klpsim vmlinux: %v\n", err)

@@ -103,6 +103,7 @@ type section struct {
 	nobits bool
 	align  uint64
 	items  []*item
+	lines  []lineMark // where each instruction came from (lines.go)
 	index  int
 	symIdx int // output index of the section symbol, -1 until a relocation needs it
 }

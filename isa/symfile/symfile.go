@@ -34,9 +34,10 @@ type Symbol struct {
 	Global bool
 }
 
-// Line says the instruction at Addr came from File:Line.
+// Line says the instruction of Size bytes at Addr came from File:Line.
 type Line struct {
 	Addr uint64
+	Size uint64
 	File string // as the debugger shows it, e.g. "kernel/vmlinux/entry.S"
 	Line int
 }
@@ -157,11 +158,11 @@ func Write(w io.Writer, f *File) error {
 		out = append(out, outSec{name: ".debug_frame", typ: shtProgbits, data: frame, size: uint64(len(frame)), align: 8, fileBytes: true})
 	}
 	if len(f.Lines) > 0 {
-		info, abbrev, line, aranges := debugLines(f.Lines, f.CompDir, funcs)
+		info, abbrev, line, ranges := debugLines(f.Lines, f.CompDir)
 		for _, d := range []struct {
 			name string
 			b    []byte
-		}{{".debug_info", info}, {".debug_abbrev", abbrev}, {".debug_line", line}, {".debug_aranges", aranges}} {
+		}{{".debug_info", info}, {".debug_abbrev", abbrev}, {".debug_line", line}, {".debug_ranges", ranges}} {
 			out = append(out, outSec{name: d.name, typ: shtProgbits, data: d.b, size: uint64(len(d.b)), align: 1, fileBytes: true})
 		}
 	}

@@ -3,6 +3,7 @@ package gdbstub
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -205,3 +206,53 @@ func TestGDBInterrupt(t *testing.T) {
 	}
 }
 
+
+// lineOf is the first line of kernel/vmlinux/FILE at or after the line
+// holding after that holds want.
+func lineOf(t *testing.T, file, after, want string) int {
+	t.Helper()
+	b, err := os.ReadFile("../../../kernel/vmlinux/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for i, l := range strings.Split(string(b), "\n") {
+		seen = seen || strings.HasPrefix(l, after)
+		if seen && strings.TrimSpace(l) == want {
+			return i + 1
+		}
+	}
+	t.Fatalf("no %q after %q in %s", want, after, file)
+	return 0
+}
+
+// TestGDBSourceLines: the symbol file's line table lets gdb break on a
+// line of a .S file, say where it stopped, list the source and step by
+// line.
+func TestGDBSourceLines(t *testing.T) {
+	n := lineOf(t, "sched.S", "schedule:", "vmcall")
+	r := runGDB(t, teach01, func(dir, addr string) string {
+		return fmt.Sprintf(`file %s/vmlinux
+target remote %s
+break sched.S:%d
+continue
+echo ==where\n
+info line *$pc
+x/i $pc
+echo ==list\n
+list sched.S:%d,%d
+echo ==step\n
+delete
+step
+info line *$pc
+detach
+`, dir, addr, n, n-1, n)
+	})
+	g := r.gdb
+	t.Log(g)
+	must(t, g, fmt.Sprintf(`Breakpoint 1 at 0x[0-9a-f]+: file kernel/vmlinux/sched.S, line %d\.`, n), "break FILE:LINE")
+	must(t, g, fmt.Sprintf(`Breakpoint 1, schedule \(\) at kernel/vmlinux/sched.S:%d\n%d\t\tvmcall`, n, n), "the stop at the line")
+	must(t, g, fmt.Sprintf(`==where\nLine %d of "kernel/vmlinux/sched.S" starts at address 0x[0-9a-f]+ <schedule\+\d+> and ends at 0x[0-9a-f]+ <schedule\+\d+>\.\n=> 0x[0-9a-f]+ <schedule\+\d+>:\s+vmcall`, n), "info line")
+	must(t, g, fmt.Sprintf(`==list\n%d\t\tmov eax, HC_SCHEDULE\n%d\t\tvmcall`, n-1, n), "list")
+	must(t, g, fmt.Sprintf(`==step\n(?:.*\n)*?Line %d of "kernel/vmlinux/sched.S"`, n+1), "step to the next line")
+}

@@ -444,11 +444,24 @@ func (s *Server) stopReply() string {
 		switch {
 		case p.Stop.Reason&kernel.StopWatch != 0:
 			r += fmt.Sprintf("watch:%x;", p.Stop.WatchAddr)
-		case p.Stop.Reason&kernel.StopBreak != 0 && len(p.BPs) > 0:
+		case p.Stop.Reason&kernel.StopBreak != 0 && s.gdbBreakpoint(p.BPs):
 			r += "swbreak:;"
 		}
 	}
 	return r
+}
+
+// gdbBreakpoint reports whether one of the Session breakpoints nums is
+// one of gdb's (not the stub's own, as a step's).
+func (s *Server) gdbBreakpoint(nums []int) bool {
+	for _, n := range nums {
+		for _, m := range s.bps {
+			if m == n {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // regsOf is the register file of the g thread.
@@ -715,7 +728,12 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 			}
 		}
 	}()
+	want := s.taskByTID(tid)
 	a, err := s.SS.Exec(cmd)
+	if err == nil && cmd == "stepi" {
+		s.emit(a)
+		a, err = s.stepSwitchedOut(want)
+	}
 	close(stop)
 	wg.Wait()
 	s.emit(a)
@@ -733,6 +751,24 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 		return []byte(r + "replaylog:begin;"), more, false
 	}
 	return []byte(s.stopReply()), more, false
+}
+
+// stepSwitchedOut finishes a step of task t that switched it out (its
+// instruction was the schedule hypercall, or it was not on its CPU):
+// gdb steps threads, the Session steps CPUs, so the step goes on until
+// t runs again, at the instruction its saved context resumes.
+func (s *Server) stepSwitchedOut(t *kernel.Task) (debug.Answer, error) {
+	p := s.SS.Position()
+	if t == nil || p.Kind != debug.AtMachine || p.Why != "step" || p.Stop.Task == t || t.Running() || t.State == kernel.TaskDead {
+		return debug.Answer{}, nil
+	}
+	r, _ := s.SS.Target().K.TaskRegs(t)
+	n, err := s.SS.BreakAtTask(r.RIP, t.PID)
+	if err != nil {
+		return debug.Answer{}, err
+	}
+	defer s.SS.DeleteBreakpoint(n)
+	return s.SS.Exec("continue")
 }
 
 // emit writes the scenario's output in a's data to Out.

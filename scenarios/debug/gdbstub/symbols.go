@@ -20,12 +20,27 @@ import (
 // lxScript is the script's name in SymbolDir.
 const lxScript = "lx-symbols.gdb"
 
-// writeVmlinux writes DIR/vmlinux.
+// writeVmlinux writes DIR/vmlinux, and its sources as its line tables
+// name them (DIR/kernel/vmlinux/*.S), so that gdb's list shows them.
 func (s *Server) writeVmlinux() error {
 	f, err := kernel.VmlinuxSymbolFile()
 	if err != nil {
 		return err
 	}
+	srcs, err := kernel.VmlinuxSources()
+	if err != nil {
+		return err
+	}
+	for name, b := range srcs {
+		path := filepath.Join(s.SymbolDir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+	}
+	f.CompDir = s.SymbolDir
 	return writeFile(filepath.Join(s.SymbolDir, "vmlinux"), f)
 }
 
