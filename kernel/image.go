@@ -14,9 +14,9 @@ import (
 // what the loader maps into guest memory and what kallsyms and ftrace learn
 // from.
 type image struct {
-	regions []region    // text, rodata, data, bss, in that order; empty ones omitted
-	syms    []imageSym  // functions and objects with their final addresses
-	sites   []imageSite // fentry sites (__mcount_loc)
+	regions []region       // text, rodata, data, bss, in that order; empty ones omitted
+	syms    []imageSym     // functions and objects with their final addresses
+	sites   []imageSite    // fentry sites (__mcount_loc)
 	lines   []symfile.Line // instructions' source lines, for symbol files
 	// addrs has every defined, named symbol (labels included, such as a
 	// program's _start), for sym.

@@ -141,7 +141,7 @@ detach
 	for _, th := range []string{`Thread 2 \(kthreadd pid 2, `, `Thread 4 \(kworker/1:0 pid 4, D \(disk sleep\), patch_state 0 unpatched`, `\(swapper/0 pid 0, `, `\(cat pid \d+, R \(running\)`} {
 		must(t, g, th, "info threads")
 	}
-	must(t, g, `#3  0x[0-9a-f]+ in msleep \(\)\n#4  0x[0-9a-f]+ in teach_sleep_fn \(\)\n#5  0x[0-9a-f]+ in sleep_work_fn \(\)`, "bt of the kworker")
+	must(t, g, `#3  0x[0-9a-f]+ in msleep \(\) at kernel/vmlinux/sched.S:\d+\n#4  0x[0-9a-f]+ in teach_sleep_fn \(\) at test_klp_teach_target.S:\d+\n#5  0x[0-9a-f]+ in sleep_work_fn \(\)`, "bt of the kworker")
 	must(t, g, `kworker/1:0 \(pid 4\), D \(disk sleep\): sleeping on function teach_sleep_fn`, "monitor why")
 	must(t, r.log, `add-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+`, "lx-symbols line")
 	if !r.s.SS.Ended() {
@@ -205,7 +205,6 @@ func TestGDBInterrupt(t *testing.T) {
 		t.Fatal("after D the scenario did not end")
 	}
 }
-
 
 // lineOf is the first line of kernel/vmlinux/FILE at or after the line
 // holding after that holds want.
