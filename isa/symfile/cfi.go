@@ -91,7 +91,9 @@ func frameProgram(body []byte) []byte {
 			break
 		}
 		next := step(cur, in)
-		grew := next.reg != cur.reg || next.off > cur.off || next.rbpSaved != cur.rbpSaved && next.rbpSaved != 0
+		grew := (cur.reg == dwRSP && next.reg == dwRBP) || // mov rbp, rsp
+			(cur.reg == dwRSP && next.reg == dwRSP && next.off > cur.off) || // a push, a sub
+			(cur.rbpSaved == 0 && next.rbpSaved != 0)
 		switch in.Op {
 		case x86asm.RET, x86asm.JMP, x86asm.UD2, x86asm.IRETQ:
 			next = bodyState
