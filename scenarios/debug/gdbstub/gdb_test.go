@@ -127,6 +127,8 @@ info threads
 thread 3
 bt
 monitor why
+echo ==lx-symbols\n
+monitor lx-symbols
 detach
 `
 	})
@@ -143,6 +145,7 @@ detach
 	}
 	must(t, g, `#3  0x[0-9a-f]+ in msleep \(\) at kernel/vmlinux/sched.S:\d+\n#4  0x[0-9a-f]+ in teach_sleep_fn \(\) at test_klp_teach_target.S:\d+\n#5  0x[0-9a-f]+ in sleep_work_fn \(\)`, "bt of the kworker")
 	must(t, g, `kworker/1:0 \(pid 4\), D \(disk sleep\): sleeping on function teach_sleep_fn`, "monitor why")
+	must(t, g, `==lx-symbols\nadd-symbol-file \S+/test_klp_teach_patch.ko 0xffffffffa0005000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+\nadd-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 `, "monitor lx-symbols")
 	must(t, r.log, `add-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+`, "lx-symbols line")
 	if !r.s.SS.Ended() {
 		t.Fatalf("after detach the scenario did not run to its end")
