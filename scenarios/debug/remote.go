@@ -2,6 +2,8 @@ package debug
 
 import (
 	"fmt"
+	"io"
+	"sync/atomic"
 
 	"klpsim/kernel"
 )
@@ -75,3 +77,35 @@ func (ss *Session) SelectTask(t *kernel.Task) error {
 
 // TakeOutput is the scenario's output not yet returned in an answer.
 func (ss *Session) TakeOutput() string { return ss.out.take() }
+
+// ReverseContinueToBreak is reverse-continue as gdb's bc: back to the
+// previous breakpoint, watchpoint or event stop (scenario lines, which gdb
+// does not know, are not stops), or to the start.
+func (ss *Session) ReverseContinueToBreak() (Answer, error) {
+	ss.breaksOnly = true
+	defer func() { ss.breaksOnly = false }()
+	return ss.cmdReverseContinue(nil)
+}
+
+// OutputOffset is how many bytes of output the scenario has written from
+// its start to where the machine is: the same at the same point of the
+// history however the machine got there (a replay writes what the
+// straight run wrote), so a client that shows each byte once can tell
+// the output it has shown from the new.
+func (ss *Session) OutputOffset() uint64 {
+	if ss.outN == nil {
+		return 0
+	}
+	return ss.outN.n.Load()
+}
+
+// outCounter counts what passes to w.
+type outCounter struct {
+	w io.Writer
+	n atomic.Uint64
+}
+
+func (c *outCounter) Write(p []byte) (int, error) {
+	c.n.Add(uint64(len(p)))
+	return c.w.Write(p)
+}

@@ -51,6 +51,7 @@ type machine struct {
 	lineRunning int
 	events      int    // livepatch events it has seen
 	used        uint64 // when it was last parked (for eviction)
+	outN        *outCounter
 }
 
 // timeTravel is a Session's reverse-execution state.
@@ -168,7 +169,7 @@ func (ss *Session) eventsSeen() int {
 // detach takes the attached (parked) machine out of the Session.
 func (ss *Session) detach() *machine {
 	m := &machine{t: ss.t, d: ss.d, stopCh: ss.stopCh, resumeCh: ss.resumeCh, pos: ss.pos,
-		addrRefs: ss.addrRefs, selCPU: ss.selCPU, lineRunning: ss.lineRunning, events: ss.eventsSeen()}
+		addrRefs: ss.addrRefs, selCPU: ss.selCPU, lineRunning: ss.lineRunning, events: ss.eventsSeen(), outN: ss.outN}
 	for _, b := range ss.bps {
 		if b.Kind == BreakWatch {
 			m.watches = append(m.watches, [2]uint64{b.Addr, b.Len})
@@ -183,6 +184,7 @@ func (ss *Session) attachRaw(m *machine) {
 	ss.pos, ss.addrRefs, ss.selCPU, ss.lineRunning = m.pos, m.addrRefs, m.selCPU, m.lineRunning
 	ss.ended = false
 	ss.rev.events, ss.rev.eventsOf = m.events, m.t.K
+	ss.outN = m.outN
 	ss.run = runState{}
 }
 
@@ -470,7 +472,7 @@ func (ss *Session) restoreBPs(s bpState) {
 // A Ctrl-C on the way is not a stop of the history: the replay goes on.
 func (ss *Session) stopAtNext() {
 	for {
-		ss.run.nextLine = true
+		ss.run.nextLine = !ss.breaksOnly
 		ss.quiet = true
 		ss.resumeCh <- true
 		msg := <-ss.stopCh

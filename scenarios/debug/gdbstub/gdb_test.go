@@ -93,7 +93,10 @@ func must(t *testing.T, text, re, what string) []string {
 // patched teach_show, x/i showing the fentry call to the trampoline,
 // stepi through the trampoline into the new function, reverse-stepi,
 // the tasks as threads, the sleeping kworker's backtrace from its saved
-// context, and a detach that lets the scenario end as it would have.
+// context, a write watchpoint, reverse-continue to the start (gdb's
+// breakpoints and watchpoints are the only stops on the way back), and a
+// detach that lets the scenario end as it would have: the transcript
+// shows each line once, though the machine ran part of it twice.
 func TestGDBTeach01(t *testing.T) {
 	r := runGDB(t, teach01, func(dir, addr string) string {
 		return `file ` + dir + `/vmlinux
@@ -129,6 +132,12 @@ bt
 monitor why
 echo ==lx-symbols\n
 monitor lx-symbols
+echo ==watch\n
+watch *(char *)0xffffffffa0002000
+continue
+echo ==reverse-continue\n
+reverse-continue
+info threads
 detach
 `
 	})
@@ -146,6 +155,8 @@ detach
 	must(t, g, `#3  0x[0-9a-f]+ in msleep \(\) at kernel/vmlinux/sched.S:\d+\n#4  0x[0-9a-f]+ in teach_sleep_fn \(\) at test_klp_teach_target.S:\d+\n#5  0x[0-9a-f]+ in sleep_work_fn \(\)`, "bt of the kworker")
 	must(t, g, `kworker/1:0 \(pid 4\), D \(disk sleep\): sleeping on function teach_sleep_fn`, "monitor why")
 	must(t, g, `==lx-symbols\nadd-symbol-file \S+/test_klp_teach_patch.ko 0xffffffffa0005000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+\nadd-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 `, "monitor lx-symbols")
+	must(t, g, `==watch\nHardware watchpoint 3: \*\(char \*\)0xffffffffa0002000\n(?:.*\n)*?\nOld value = 1 '\\001'\nNew value = 0 '\\000'\n`, "the write watchpoint on block")
+	must(t, g, `==reverse-continue\n\nNo more reverse-execution history.\n`, "reverse-continue back to the start")
 	must(t, r.log, `add-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+`, "lx-symbols line")
 	if !r.s.SS.Ended() {
 		t.Fatalf("after detach the scenario did not run to its end")

@@ -49,6 +49,7 @@ type Server struct {
 	modsShown map[string]bool
 	done      bool // detached or killed: the Session is no longer gdb's
 	exited    bool // the W reply was sent
+	shown     uint64 // bytes of the scenario's output written to Out
 }
 
 type bpKey struct {
@@ -729,7 +730,13 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 		}
 	}()
 	want := s.taskByTID(tid)
-	a, err := s.SS.Exec(cmd)
+	var a debug.Answer
+	var err error
+	if cmd == "reverse-continue" {
+		a, err = s.SS.ReverseContinueToBreak()
+	} else {
+		a, err = s.SS.Exec(cmd)
+	}
 	if err == nil && cmd == "stepi" {
 		s.emit(a)
 		a, err = s.stepSwitchedOut(want)
@@ -741,6 +748,10 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 		return nil, nil, true
 	}
 	s.newModules()
+	if cmd == "reverse-continue" && err == nil && s.SS.Position().Kind == debug.AtLine {
+		// Scenario lines are no stops of gdb's: this is the start.
+		err = errors.New("the start of the history")
+	}
 	if err != nil && strings.HasPrefix(cmd, "reverse") {
 		// The start of the history: gdb says "No more reverse-execution
 		// history."
@@ -771,17 +782,24 @@ func (s *Server) stepSwitchedOut(t *kernel.Task) (debug.Answer, error) {
 	return s.SS.Exec("continue")
 }
 
-// emit writes the scenario's output in a's data to Out.
+// emit writes the scenario's output in a's data to Out, each byte of
+// the history once: after gdb went back (bc, bs) the run forward again
+// writes what Out has already shown, up to the point it had reached.
 func (s *Server) emit(a debug.Answer) {
-	if s.Out == nil {
+	var o string
+	if d, ok := a.Data.(map[string]any); ok {
+		o, _ = d["output"].(string)
+	}
+	o += s.SS.TakeOutput()
+	end := s.SS.OutputOffset() // o is the history's bytes up to here
+	if end <= s.shown {
 		return
 	}
-	if d, ok := a.Data.(map[string]any); ok {
-		if o, ok := d["output"].(string); ok {
-			io.WriteString(s.Out, o)
-		}
+	if n := end - s.shown; n < uint64(len(o)) {
+		o = o[uint64(len(o))-n:]
 	}
-	if o := s.SS.TakeOutput(); o != "" {
+	s.shown = end
+	if s.Out != nil {
 		io.WriteString(s.Out, o)
 	}
 }
