@@ -47,8 +47,8 @@ type Server struct {
 	cThread   int64 // Hc: the thread c/s resume (0 any, -1 all)
 	bps       map[bpKey]int
 	modsShown map[string]bool
-	done      bool // detached or killed: the Session is no longer gdb's
-	exited    bool // the W reply was sent
+	done      bool   // detached or killed: the Session is no longer gdb's
+	exited    bool   // the W reply was sent
 	shown     uint64 // bytes of the scenario's output written to Out
 }
 
