@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // MaxPacket is the largest packet payload the stub accepts, and the
@@ -32,13 +34,23 @@ type frame struct {
 	interrupt bool
 }
 
-// conn is one client's byte stream with the protocol's framing.
+// conn is one client's byte stream with the protocol's framing. One
+// goroutine reads (readFrame, which also writes acks) while another
+// writes packets: wmu orders the writes.
 type conn struct {
 	r     *bufio.Reader
 	w     io.Writer
-	noAck bool   // QStartNoAckMode accepted: no '+'/'-' either way
-	last  []byte // the last packet sent, for a '-' (resend)
-	// wmu is not needed: only the serving goroutine writes.
+	noAck atomic.Bool // QStartNoAckMode accepted: no '+'/'-' either way
+	wmu   sync.Mutex
+	last  []byte // the last packet sent, for a '-' (resend); under wmu
+}
+
+// write sends raw bytes.
+func (c *conn) write(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err := c.w.Write(b)
+	return err
 }
 
 func newConn(rw io.ReadWriter) *conn {
@@ -59,10 +71,14 @@ func (c *conn) readFrame() (frame, error) {
 		case '+':
 			continue
 		case '-':
-			if c.last != nil && !c.noAck {
-				if _, err := c.w.Write(c.last); err != nil {
-					return frame{}, err
-				}
+			c.wmu.Lock()
+			var err error
+			if c.last != nil && !c.noAck.Load() {
+				_, err = c.w.Write(c.last)
+			}
+			c.wmu.Unlock()
+			if err != nil {
+				return frame{}, err
 			}
 			continue
 		case interruptByte:
@@ -76,15 +92,15 @@ func (c *conn) readFrame() (frame, error) {
 			return frame{}, err
 		}
 		if checksum(payload) != sum {
-			if !c.noAck {
-				if _, err := c.w.Write([]byte{'-'}); err != nil {
+			if !c.noAck.Load() {
+				if err := c.write([]byte{'-'}); err != nil {
 					return frame{}, err
 				}
 			}
 			continue
 		}
-		if !c.noAck {
-			if _, err := c.w.Write([]byte{'+'}); err != nil {
+		if !c.noAck.Load() {
+			if err := c.write([]byte{'+'}); err != nil {
 				return frame{}, err
 			}
 		}
@@ -144,6 +160,8 @@ func (c *conn) writePacket(payload []byte) error {
 		sum += b
 	}
 	out = append(out, '#', hexDigits[sum>>4], hexDigits[sum&15])
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.last = out
 	_, err := c.w.Write(out)
 	return err

@@ -41,7 +41,7 @@ func TestReadFrame(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &rw{in: strings.NewReader(tc.in)}
 			cn := newConn(c)
-			cn.noAck = tc.noAck
+			cn.noAck.Store(tc.noAck)
 			var got []string
 			var err error
 			for {

@@ -42,7 +42,6 @@ type Server struct {
 
 	c         *conn
 	frames    chan frame
-	readErr   error
 	gThread   int64 // Hg: the thread g/p/G/P read and write (0: any)
 	cThread   int64 // Hc: the thread c/s resume (0 any, -1 all)
 	bps       map[bpKey]int
@@ -134,14 +133,16 @@ func (s *Server) serveConn(rw io.ReadWriter) {
 		for {
 			f, err := c.readFrame()
 			if err != nil {
-				s.readErr = err
 				return
 			}
 			ch <- f
 		}
 	}(s.c, s.frames)
 	defer func() {
-		for range s.frames { // let the reader end with the connection
+		if cl, ok := rw.(io.Closer); ok {
+			cl.Close() // the reader ends with the connection
+		}
+		for range s.frames {
 		}
 	}()
 	var pending []frame
@@ -169,13 +170,10 @@ func (s *Server) serveConn(rw io.ReadWriter) {
 				return
 			}
 		}
-		if len(f.payload) > 0 && string(f.payload) == "QStartNoAckMode" {
-			s.c.noAck = true
+		if string(f.payload) == "QStartNoAckMode" {
+			s.c.noAck.Store(true)
 		}
 		if quit {
-			if rw, ok := rw.(io.Closer); ok {
-				rw.Close()
-			}
 			return
 		}
 	}

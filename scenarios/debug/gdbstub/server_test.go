@@ -33,7 +33,7 @@ func newServer(t testing.TB, file string) (*Server, *rw) {
 	c := &rw{in: strings.NewReader("")}
 	s := &Server{SS: ss, bps: map[bpKey]int{}, modsShown: map[string]bool{}}
 	s.c = newConn(c)
-	s.c.noAck = true
+	s.c.noAck.Store(true)
 	s.frames = make(chan frame)
 	return s, c
 }
