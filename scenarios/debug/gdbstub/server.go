@@ -438,6 +438,9 @@ func (s *Server) stopReply() string {
 	r := fmt.Sprintf("T%02x", sig)
 	if t := s.current(); t != nil {
 		r += fmt.Sprintf("thread:%x;", tidOf(t))
+		// gdb takes the thread of a stop for its general thread (g, p)
+		// without an Hg.
+		s.gThread = tidOf(t)
 	}
 	if p.Kind == debug.AtMachine {
 		switch {
@@ -756,6 +759,7 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 		r := "T05"
 		if t := s.current(); t != nil {
 			r += fmt.Sprintf("thread:%x;", tidOf(t))
+			s.gThread = tidOf(t)
 		}
 		return []byte(r + "replaylog:begin;"), more, false
 	}

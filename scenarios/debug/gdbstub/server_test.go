@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"klpsim/kernel"
 	"klpsim/scenarios"
 	"klpsim/scenarios/debug"
 )
@@ -124,6 +125,18 @@ func TestServerPackets(t *testing.T) {
 	}
 	if got := ask(t, s, "bs"); got != fmt.Sprintf("T05thread:%x;", tid) || s.SS.Position().Stop.RIP != b || k2(s).Insns() != before {
 		t.Errorf("bs: %q at %#x, insns %d want %d", got, s.SS.Position().Stop.RIP, k2(s).Insns(), before)
+	}
+	// A stop makes its thread gdb's general thread: g after it, with no
+	// Hg, reads the stopped thread's registers.
+	ask(t, s, fmt.Sprintf("vCont;s:%x;c", tid))
+	ask(t, s, "Hg2") // kthreadd, asleep: not the thread bs stops
+	ask(t, s, "bs")
+	if p := s.SS.Position(); p.Stop.Task == nil || p.Stop.Task.PID == 2 {
+		t.Fatalf("bs stopped in %v", p.Stop.Task)
+	}
+	live, _ := k2(s).(interface{ CPURegs(int) kernel.Regs })
+	if got, want := ask(t, s, "g")[16*16:16*17], le64(live.CPURegs(s.SS.Position().Stop.CPU).RIP); got != want {
+		t.Errorf("g after bs: rip %s, want the stopped thread's %s", got, want)
 	}
 	// monitor why goes through the inspector.
 	var out strings.Builder
