@@ -199,7 +199,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		byPID: map[int]*Task{},
 	}
 	k.rng = rand.New(k.pcg)
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(false)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // VmlinuxSymbolFile is the boot image as a symbol file: the image the
 // kernel boots, linked at its guest addresses.
 func VmlinuxSymbolFile() (*symfile.File, error) {
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(true)
 	if err != nil {
 		return nil, err
 	}

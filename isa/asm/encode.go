@@ -150,7 +150,9 @@ func (a *assembler) branchInst(mn token, fs []*form, target *operand, pfx []byte
 	it := &item{kind: itemBranch, pos: mn.pos,
 		br: &branch{short: short.opcode, long: long.opcode, target: target.e, tpos: target.pos}}
 	a.cur.items = append(a.cur.items, it)
-	a.cur.lines = append(a.cur.lines, lineMark{it: it, line: mn.pos.line})
+	if !a.noLines {
+		a.cur.lines = append(a.cur.lines, lineMark{it: it, line: mn.pos.line})
+	}
 	return nil
 }
 

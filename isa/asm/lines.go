@@ -21,7 +21,7 @@ type lineMark struct {
 // section are an instruction of line p.line.
 func (a *assembler) markLine(p pos, n int) {
 	s := a.cur
-	if !s.exec() || s.nobits {
+	if a.noLines || !s.exec() || s.nobits {
 		return
 	}
 	it := a.tail(p)

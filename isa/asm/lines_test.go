@@ -46,3 +46,13 @@ f:
 		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestNoLines(t *testing.T) {
+	o, err := AssembleWith("t.S", []byte("\t.text\n\tnop\n1:\tjmp 1b\n"), Options{NoLines: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Lines) != 0 {
+		t.Errorf("NoLines: %d lines recorded", len(o.Lines))
+	}
+}
