@@ -24,16 +24,6 @@ func (ss *Session) BreakAt(addr uint64) (int, error) {
 	return a.Data.(map[string]any)["number"].(int), nil
 }
 
-// BreakAtTask sets a breakpoint before the instruction at addr for the
-// task with pid only, and returns its number.
-func (ss *Session) BreakAtTask(addr uint64, pid int) (int, error) {
-	if ss.ended {
-		return 0, ErrNotRunning
-	}
-	a := ss.addBreakpoint(&Breakpoint{Kind: BreakAddr, Addr: addr, Task: pid, Where: ss.symbolize(addr)})
-	return a.Data.(map[string]any)["number"].(int), nil
-}
-
 // WatchAt sets a watchpoint on writes to [addr, addr+n) and returns its
 // number.
 func (ss *Session) WatchAt(addr, n uint64) (int, error) {

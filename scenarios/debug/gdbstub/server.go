@@ -730,17 +730,12 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 			}
 		}
 	}()
-	want := s.taskByTID(tid)
 	var a debug.Answer
 	var err error
 	if cmd == "reverse-continue" {
 		a, err = s.SS.ReverseContinueToBreak()
 	} else {
 		a, err = s.SS.Exec(cmd)
-	}
-	if err == nil && cmd == "stepi" {
-		s.emit(a)
-		a, err = s.stepSwitchedOut(want)
 	}
 	close(stop)
 	wg.Wait()
@@ -764,24 +759,6 @@ func (s *Server) resume(cmd string, tid int64) ([]byte, []frame, bool) {
 		return []byte(r + "replaylog:begin;"), more, false
 	}
 	return []byte(s.stopReply()), more, false
-}
-
-// stepSwitchedOut finishes a step of task t that switched it out (its
-// instruction was the schedule hypercall, or it was not on its CPU):
-// gdb steps threads, the Session steps CPUs, so the step goes on until
-// t runs again, at the instruction its saved context resumes.
-func (s *Server) stepSwitchedOut(t *kernel.Task) (debug.Answer, error) {
-	p := s.SS.Position()
-	if t == nil || p.Kind != debug.AtMachine || p.Why != "step" || p.Stop.Task == t || t.Running() || t.State == kernel.TaskDead {
-		return debug.Answer{}, nil
-	}
-	r, _ := s.SS.Target().K.TaskRegs(t)
-	n, err := s.SS.BreakAtTask(r.RIP, t.PID)
-	if err != nil {
-		return debug.Answer{}, err
-	}
-	defer s.SS.DeleteBreakpoint(n)
-	return s.SS.Exec("continue")
 }
 
 // emit writes the scenario's output in a's data to Out, each byte of

@@ -128,15 +128,21 @@ func TestServerPackets(t *testing.T) {
 	}
 	// A stop makes its thread gdb's general thread: g after it, with no
 	// Hg, reads the stopped thread's registers.
+	ask(t, s, "Hg2") // kthreadd, asleep: not the thread the step stops
 	ask(t, s, fmt.Sprintf("vCont;s:%x;c", tid))
-	ask(t, s, "Hg2") // kthreadd, asleep: not the thread bs stops
-	ask(t, s, "bs")
 	if p := s.SS.Position(); p.Stop.Task == nil || p.Stop.Task.PID == 2 {
-		t.Fatalf("bs stopped in %v", p.Stop.Task)
+		t.Fatalf("the step stopped in %v", p.Stop.Task)
 	}
 	live, _ := k2(s).(interface{ CPURegs(int) kernel.Regs })
 	if got, want := ask(t, s, "g")[16*16:16*17], le64(live.CPURegs(s.SS.Position().Stop.CPU).RIP); got != want {
-		t.Errorf("g after bs: rip %s, want the stopped thread's %s", got, want)
+		t.Errorf("g after the step: rip %s, want the stopped thread's %s", got, want)
+	}
+	// Hg selects the thread bs steps back (gdb's thread N, then
+	// reverse-stepi sends Hc0): the sleeping kthreadd goes back its own
+	// last instruction.
+	ask(t, s, "Hg2")
+	if got := ask(t, s, "bs"); got != "T05thread:2;" {
+		t.Errorf("bs of kthreadd: %q", got)
 	}
 	// monitor why goes through the inspector.
 	var out strings.Builder
