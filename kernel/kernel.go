@@ -209,7 +209,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		hostCPU: -1,
 	}
 	k.rng = rand.New(k.pcg)
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(false)
 	if err != nil {
 		return nil, err
 	}
