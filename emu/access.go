@@ -204,7 +204,13 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 }
 
 // xpage returns the page holding code at a, checking execute permission.
+// A small TLB of its own saves the page-map lookup when rip moves between
+// pages (calls, syscall entry and exit).
 func (c *CPU) xpage(a uint64) *page {
+	e := &c.xt[(a>>12)&xtlbMask]
+	if e.vpn == a>>12 {
+		return e.p
+	}
 	if !canonical(a) {
 		c.fault(VecGP, 0, 0)
 	}
@@ -212,6 +218,7 @@ func (c *CPU) xpage(a uint64) *page {
 	if p == nil || p.perm&PermX == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, false, true)
 	}
+	*e = tlbEntry{vpn: a >> 12, p: p}
 	return p
 }
 
@@ -252,24 +259,29 @@ func (c *CPU) decode() *isa.Op {
 			c.mem.flushPageW(q)
 		}
 	}
-	var op isa.Op
 	if err != nil {
-		op = isa.Op{Kind: isa.KUD, Len: 1}
-	} else {
-		op = isa.Lower(in, rip)
+		// Not cached with a length: every byte the decoder looked at.
+		p.code.cover(off, off+uint64(n))
+		return c.addOp(p, off, isa.Op{Kind: isa.KUD, Len: 1})
 	}
-	if c.mem.bps[rip] {
+	return c.cacheOp(p, off, in)
+}
+
+// cacheOp lowers in, decoded at offset off of p, and caches the op.
+func (c *CPU) cacheOp(p *page, off uint64, in isa.Inst) *isa.Op {
+	p.code.cover(off, off+uint64(in.Len))
+	return c.addOp(p, off, isa.Lower(in, p.vpn<<12+off))
+}
+
+// addOp caches op as the one at offset off of p, with its breakpoint bit.
+func (c *CPU) addOp(p *page, off uint64, op isa.Op) *isa.Op {
+	if c.mem.bps[p.vpn<<12+off] {
 		op.Trap |= isa.TrapBreak
 	}
 	if len(p.code.ops) >= 1<<16 {
 		// Pathological: more distinct entry points than a page has bytes
 		// cannot happen, but never index out of range.
 		panic("BUG: emu: code page op table full")
-	}
-	if err == nil {
-		p.code.cover(off, off+uint64(in.Len))
-	} else {
-		p.code.cover(off, off+uint64(n)) // every byte the decoder looked at
 	}
 	p.code.ops = append(p.code.ops, op)
 	p.code.idx[off] = uint16(len(p.code.ops) - 1)

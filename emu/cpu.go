@@ -66,6 +66,10 @@ const (
 	tlbSize = 256
 	tlbMask = tlbSize - 1
 	noVPN   = ^uint64(0) // never equals addr>>12
+	// The instruction-fetch TLB (xpage) is smaller: it is consulted only
+	// when rip leaves the current code page.
+	xtlbSize = 64
+	xtlbMask = xtlbSize - 1
 	// noCodeBase is the code-page base of a CPU with no current code page:
 	// a non-canonical address, so no rip ever falls in [noCodeBase, +4096).
 	noCodeBase = 0x8000_0000_0000_0000
@@ -133,6 +137,12 @@ type CPU struct {
 	// in use. Write TLBs never hold pages with decoded code.
 	rtlb, wtlb [2][tlbSize]tlbEntry
 	rt, wt     *[tlbSize]tlbEntry
+	// Fetch TLBs, like rtlb: [0] for CPL 0, [1] for CPL 3.
+	xtlb [2][xtlbSize]tlbEntry
+	xt   *[xtlbSize]tlbEntry
+	// bstale is set when the current code page's ops are dropped while a
+	// block from it runs: the rest of the block must not execute.
+	bstale bool
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64
@@ -185,7 +195,7 @@ func (c *CPU) SetCPL(cpl uint8) {
 	if cpl == 3 {
 		k = 1
 	}
-	c.rt, c.wt = &c.rtlb[k], &c.wtlb[k]
+	c.rt, c.wt, c.xt = &c.rtlb[k], &c.wtlb[k], &c.xtlb[k]
 	// The code page was checked for the old privilege.
 	c.cp, c.cpBase, c.cpPage = emptyCode, noCodeBase, nil
 }
@@ -195,6 +205,9 @@ func (c *CPU) flushTLB() {
 		for i := range c.rtlb[k] {
 			c.rtlb[k][i] = tlbEntry{vpn: noVPN}
 			c.wtlb[k][i] = tlbEntry{vpn: noVPN}
+		}
+		for i := range c.xtlb[k] {
+			c.xtlb[k][i] = tlbEntry{vpn: noVPN}
 		}
 	}
 	c.SetCPL(c.CPL)

@@ -41,17 +41,36 @@ func (c *CPU) trap(v Vector) Exit {
 }
 
 func (c *CPU) run(budget uint64) Exit {
+	// ops[bi:] is the rest of the block being executed (block.go).
+	var ops []isa.Op
+	bi := 0
 	for c.left != 0 {
-		off := c.RIP - c.cpBase
-		if off >= PageSize {
-			c.decode()
-			continue
-		}
-		cp := c.cp
-		op := &cp.ops[cp.idx[off]]
-		if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
-			c.bpAt = c.RIP + 1
-			return Exit{Reason: ExitBreakpoint}
+		var op *isa.Op
+		if bi < len(ops) && !c.bstale {
+			op = &ops[bi]
+			bi++
+		} else {
+			off := c.RIP - c.cpBase
+			if off >= PageSize {
+				c.decode()
+				continue
+			}
+			cp := c.cp
+			b := cp.bidx[off]
+			if b == 0 && c.left > 1 {
+				b = c.buildBlock(off)
+			}
+			if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
+				ops, bi, c.bstale = cp.blocks[b].ops, 1, false
+				op = &ops[0]
+			} else {
+				ops = nil
+				op = &cp.ops[cp.idx[off]]
+				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+					c.bpAt = c.RIP + 1
+					return Exit{Reason: ExitBreakpoint}
+				}
+			}
 		}
 		c.left--
 		switch op.Kind {
@@ -112,7 +131,7 @@ func (c *CPU) run(budget uint64) Exit {
 			}
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 		case isa.KLeaR:
-			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			c.R[op.R1&31] = (c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp) & sizeMask[op.Sz&15]
 		case isa.KAddRR:
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
@@ -249,6 +268,79 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KJccRel:
 			if c.cond(op.Cond) {
 				c.RIP = op.Imm
+				continue
+			}
+		case isa.KOrRI:
+			r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KXorRI:
+			r := (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KTestRI:
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, c.R[op.R1&31]&op.Imm&sizeMask[op.Sz&15]
+		case isa.KImulRR:
+			a, b := c.R[op.R1&31]&sizeMask[op.Sz&15], c.R[op.R2&31]&sizeMask[op.Sz&15]
+			lo, of := imul(a, b, op.Sz)
+			c.R[op.R1&31] = lo
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+		case isa.KImulRRI:
+			a := c.R[op.R2&31] & sizeMask[op.Sz&15]
+			lo, of := imul(a, op.Imm, op.Sz)
+			c.R[op.R1&31] = lo
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+		case isa.KCmovRR:
+			if c.cond(op.Cond) {
+				c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
+			} else {
+				c.R[op.R1&31] &= sizeMask[op.Sz&15]
+			}
+		case isa.KRolRI, isa.KRorRI:
+			c.rotate(op)
+		case isa.KRotNF:
+			w := uint(8 * op.Sz)
+			a, k := c.R[op.R1&31]&sizeMask[op.Sz&15], uint(op.Imm)
+			if op.Cond != 0 {
+				k = w - k
+			}
+			c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
+		case isa.KCmpJccRR:
+			c.left--
+			m := sizeMask[op.Sz&15]
+			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KCmpJccRI:
+			c.left--
+			m := sizeMask[op.Sz&15]
+			a, b := c.R[op.R1&31]&m, op.Imm
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KTestJccRR:
+			c.left--
+			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+			if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KDecJccR:
+			c.left--
+			m := sizeMask[op.Sz&15]
+			cf := c.carry()
+			a := c.R[op.R1&31] & m
+			r := (a - 1) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+			if (r == 0) == (op.Cond == isa.CondE) {
+				c.RIP = op.Disp
 				continue
 			}
 		case isa.KJzRel, isa.KJnzRel:
@@ -565,34 +657,7 @@ func (c *CPU) generic(op *isa.Op) bool {
 			c.setFlags(k, sz, a, n, r)
 		}
 	case isa.KRol, isa.KRor:
-		l := c.locA(op)
-		a := c.read(op, l, sz)
-		n := c.readB(op, 1) & 31
-		if sz == 8 {
-			n = c.readB(op, 1) & 63
-		}
-		w := uint(8 * sz)
-		k := uint(n) % w
-		var r uint64
-		if op.Kind == isa.KRol {
-			r = (a<<k | a>>(w-k)) & m
-		} else {
-			r = (a>>k | a<<(w-k)) & m
-		}
-		c.write(op, l, sz, r)
-		if n != 0 {
-			f := c.status() &^ (FlagCF | FlagOF)
-			msb := r >> (w - 1) & 1
-			if op.Kind == isa.KRol {
-				f |= r & 1
-				f |= b2f(msb != r&1, FlagOF)
-			} else {
-				f |= msb
-				f |= b2f(msb != r>>(w-2)&1, FlagOF)
-			}
-			c.rfl = c.rfl&^flagsStatus | f
-			c.fk = fkRaw
-		}
+		c.rotate(op)
 	case isa.KBt, isa.KBts, isa.KBtr, isa.KBtc:
 		w := uint64(8 * sz)
 		b := c.readB(op, sz)
@@ -768,6 +833,41 @@ func (c *CPU) generic(op *isa.Op) bool {
 	}
 	c.RIP = next
 	return false
+}
+
+// rotate is rol and ror: only CF and OF change, and only for a non-zero
+// count.
+func (c *CPU) rotate(op *isa.Op) {
+	sz := op.Sz
+	m := sizeMask[sz&15]
+	l := c.locA(op)
+	a := c.read(op, l, sz)
+	n := c.readB(op, 1) & 31
+	if sz == 8 {
+		n = c.readB(op, 1) & 63
+	}
+	w := uint(8 * sz)
+	k := uint(n) % w
+	var r uint64
+	if op.Kind == isa.KRol || op.Kind == isa.KRolRI {
+		r = (a<<k | a>>(w-k)) & m
+	} else {
+		r = (a>>k | a<<(w-k)) & m
+	}
+	c.write(op, l, sz, r)
+	if n != 0 {
+		f := c.status() &^ (FlagCF | FlagOF)
+		msb := r >> (w - 1) & 1
+		if op.Kind == isa.KRol || op.Kind == isa.KRolRI {
+			f |= r & 1
+			f |= b2f(msb != r&1, FlagOF)
+		} else {
+			f |= msb
+			f |= b2f(msb != r>>(w-2)&1, FlagOF)
+		}
+		c.rfl = c.rfl&^flagsStatus | f
+		c.fk = fkRaw
+	}
 }
 
 // stop records why Run must return.

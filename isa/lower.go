@@ -399,7 +399,7 @@ func fast(op *Op) {
 			op.Kind = KStoreI
 		}
 	case KLea:
-		if op.Sz == 8 && op.Seg&Addr32 == 0 {
+		if wide && op.Seg&Addr32 == 0 {
 			op.Kind = KLeaR
 		}
 	case KMovzx:
@@ -433,11 +433,11 @@ func fast(op *Op) {
 		case KAnd:
 			rrK, riK = KAndRR, KAndRI
 		case KOr:
-			rrK = KOrRR
+			rrK, riK = KOrRR, KOrRI
 		case KXor:
-			rrK = KXorRR
+			rrK, riK = KXorRR, KXorRI
 		case KTest:
-			rrK = KTestRR
+			rrK, riK = KTestRR, KTestRI
 		}
 		switch {
 		case rr && rrK != 0:
@@ -462,6 +462,27 @@ func fast(op *Op) {
 				op.Kind = KShlRI
 			default:
 				op.Kind = KShrRI
+			}
+		}
+	case KImul2:
+		if wide && rr {
+			op.Kind = KImulRR
+		}
+	case KImul3:
+		if wide && rr {
+			op.Kind, op.Imm = KImulRRI, op.Imm&mask
+		}
+	case KCmovcc:
+		if wide && rr {
+			op.Kind = KCmovRR
+		}
+	case KRol, KRor:
+		if wide && ri && op.Imm&uint64(8*op.Sz-1) != 0 {
+			op.Imm &= uint64(8*op.Sz - 1)
+			if op.Kind == KRol {
+				op.Kind = KRolRI
+			} else {
+				op.Kind = KRorRI
 			}
 		}
 	case KPush:
