@@ -51,7 +51,7 @@ func blockSafe(k isa.Kind) bool {
 	switch k {
 	case isa.KDecode, isa.KUD, isa.KUD2, isa.KMovs, isa.KStos, isa.KInt3, isa.KInt,
 		isa.KHlt, isa.KCli, isa.KSti, isa.KPopf, isa.KSyscall, isa.KSysret,
-		isa.KIret, isa.KSwapgs, isa.KVmcall:
+		isa.KIret, isa.KSwapgs, isa.KVmcall, isa.KRdtsc:
 		return false
 	}
 	return true

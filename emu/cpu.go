@@ -143,6 +143,11 @@ type CPU struct {
 	// bstale is set when the current code page's ops are dropped while a
 	// block from it runs: the rest of the block must not execute.
 	bstale bool
+	// blk is the block being executed and blkRIP its address, nil
+	// between blocks: a fault or watchpoint inside it returns the
+	// block's unexecuted instructions to the budget (blockRest).
+	blk    *block
+	blkRIP uint64
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64

@@ -23,7 +23,14 @@ func (c *CPU) Run(budget uint64) (exit Exit) {
 			if r != errGuestFault {
 				panic(r)
 			}
-			c.left++ // the faulting instruction did not retire
+			// The faulting instruction did not retire, nor did the rest
+			// of its block.
+			if c.blk != nil {
+				c.left += c.blockRest()
+				c.blk = nil
+			} else {
+				c.left++
+			}
 			exit = Exit{Reason: ExitException, Exc: c.exc}
 		}
 		c.left += c.wleft // a watchpoint's early end (watch.go)
@@ -41,15 +48,26 @@ func (c *CPU) trap(v Vector) Exit {
 }
 
 func (c *CPU) run(budget uint64) Exit {
-	// ops[bi:] is the rest of the block being executed (block.go).
+	// ops[bi:] is the rest of the block being executed (block.go). Its
+	// instructions were taken from the budget when it was entered.
 	var ops []isa.Op
 	bi := 0
-	for c.left != 0 {
+	c.blk = nil
+	for {
 		var op *isa.Op
 		if bi < len(ops) && !c.bstale {
 			op = &ops[bi]
 			bi++
 		} else {
+			if bi < len(ops) && c.blk != nil {
+				// The block's code was dropped under it: give back what
+				// will not run.
+				c.left += opsInsns(ops[bi:])
+			}
+			ops, c.blk = nil, nil
+			if c.left == 0 {
+				break
+			}
 			off := c.RIP - c.cpBase
 			if off >= PageSize {
 				c.decode()
@@ -61,18 +79,20 @@ func (c *CPU) run(budget uint64) Exit {
 				b = c.buildBlock(off)
 			}
 			if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
-				ops, bi, c.bstale = cp.blocks[b].ops, 1, false
+				blk := &cp.blocks[b]
+				c.left -= blk.n
+				c.blk, c.blkRIP, c.bstale = blk, c.RIP, false
+				ops, bi = blk.ops, 1
 				op = &ops[0]
 			} else {
-				ops = nil
 				op = &cp.ops[cp.idx[off]]
 				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
 					c.bpAt = c.RIP + 1
 					return Exit{Reason: ExitBreakpoint}
 				}
+				c.left--
 			}
 		}
-		c.left--
 		switch op.Kind {
 		case isa.KDecode:
 			c.left++
@@ -306,7 +326,6 @@ func (c *CPU) run(budget uint64) Exit {
 			}
 			c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
 		case isa.KCmpJccRR:
-			c.left--
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
@@ -315,7 +334,6 @@ func (c *CPU) run(budget uint64) Exit {
 				continue
 			}
 		case isa.KCmpJccRI:
-			c.left--
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, op.Imm
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
@@ -324,7 +342,6 @@ func (c *CPU) run(budget uint64) Exit {
 				continue
 			}
 		case isa.KTestJccRR:
-			c.left--
 			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
 			if c.cond(op.Cond) {
@@ -332,7 +349,6 @@ func (c *CPU) run(budget uint64) Exit {
 				continue
 			}
 		case isa.KDecJccR:
-			c.left--
 			m := sizeMask[op.Sz&15]
 			cf := c.carry()
 			a := c.R[op.R1&31] & m
@@ -363,6 +379,35 @@ func (c *CPU) run(budget uint64) Exit {
 		c.RIP += uint64(op.Len)
 	}
 	return Exit{Reason: ExitBudget}
+}
+
+// opsInsns counts the instructions in ops: two for a fused pair.
+func opsInsns(ops []isa.Op) uint64 {
+	n := uint64(len(ops))
+	for i := range ops {
+		if ops[i].Kind >= isa.KCmpJccRR && ops[i].Kind <= isa.KDecJccR {
+			n++
+		}
+	}
+	return n
+}
+
+// blockRest is the number of instructions of the block being executed
+// from the one at rip to its end, all taken from the budget already; 0
+// outside a block.
+func (c *CPU) blockRest() uint64 {
+	b := c.blk
+	if b == nil {
+		return 0
+	}
+	a := c.blkRIP
+	for i := range b.ops {
+		if a == c.RIP {
+			return opsInsns(b.ops[i:])
+		}
+		a += uint64(b.ops[i].Len)
+	}
+	return 0
 }
 
 // ea computes the effective address of op's memory operand, with segment
