@@ -88,6 +88,8 @@ type CPU struct {
 	// index masked with 31 needs no bounds check.
 	R   [32]uint64
 	RIP uint64
+	// X holds the 16 XMM registers (sse.go).
+	X [16]Xmm
 
 	// Lazy arithmetic flags: the status bits of RFLAGS are a function of
 	// the last flag-setting operation (fk), its size in bytes (fsz), its

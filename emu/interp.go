@@ -852,6 +852,20 @@ func (c *CPU) generic(op *isa.Op) bool {
 		c.R[isa.RSP] = rsp
 		c.SetCPL(uint8(cs & 3))
 		next = rip
+	case isa.KBsf, isa.KBsr:
+		v := c.readB(op, sz)
+		f := c.status() &^ flagsStatus
+		if v == 0 {
+			f |= FlagZF // the destination keeps its value, as CPUs do
+		} else if op.Kind == isa.KBsf {
+			c.setReg(sz, op.R1, uint64(bits.TrailingZeros64(v)))
+		} else {
+			c.setReg(sz, op.R1, uint64(63-bits.LeadingZeros64(v)))
+		}
+		c.rfl = c.rfl&^flagsStatus | f
+		c.fk = fkRaw
+	case isa.KSse:
+		c.sse(op)
 	case isa.KCpuid:
 		c.cpuid()
 	case isa.KRdtsc:
@@ -1112,17 +1126,21 @@ func (c *CPU) stringOp(op *isa.Op, sz uint8) bool {
 }
 
 // cpuid answers the few leaves klpsim's guests ask: the vendor string and
-// a feature word that claims only what the interpreter implements.
+// feature words that claim exactly what the interpreter implements: the
+// time-stamp counter, cmpxchg8b's feature bit (cmpxchg), cmov, and the
+// SSE/SSE2 integer and move instructions of isa/sse.go. No x87, no
+// SSE3 or later, no AVX: glibc's IFUNC resolvers pick the SSE2 string
+// functions. Leaf 7 (extended features) answers all zeros.
 func (c *CPU) cpuid() {
 	var a, b, cx, d uint32
 	switch uint32(c.R[isa.RAX]) {
 	case 0:
-		a = 1
+		a = 7
 		// "klpsimx86-64" in ebx, edx, ecx order.
 		b, d, cx = 0x73706c6b, 0x3878696d, 0x34362d36
 	case 1:
-		a = 0x00000f01          // family 15, model 0, stepping 1
-		d = 1<<4 | 1<<8 | 1<<15 // tsc, cx8, cmov
+		a = 0x00000f01                          // family 15, model 0, stepping 1
+		d = 1<<4 | 1<<8 | 1<<15 | 1<<25 | 1<<26 // tsc, cx8, cmov, sse, sse2
 	}
 	c.R[isa.RAX], c.R[isa.RBX], c.R[isa.RCX], c.R[isa.RDX] = uint64(a), uint64(b), uint64(cx), uint64(d)
 }

@@ -11,6 +11,12 @@ var NoFastKinds = false
 // they raise #UD when reached rather than being skipped.
 func Lower(in Inst, pc uint64) Op {
 	op := Op{Kind: KUD, Len: uint8(in.Len), Sz: uint8(in.DataSize / 8), Base: RegNone, Index: RegNone}
+	if _, ok := sseOps[in.Op]; ok {
+		if !lowerSSE(&op, &in, pc) {
+			return Op{Kind: KUD, Len: uint8(in.Len), Base: RegNone, Index: RegNone}
+		}
+		return op
+	}
 	if !lowerInst(&op, &in, pc) {
 		return Op{Kind: KUD, Len: uint8(in.Len), Base: RegNone, Index: RegNone}
 	}
@@ -42,6 +48,7 @@ var binaryKinds = map[x86asm.Op]Kind{
 	x86asm.SHL: KShl, x86asm.SHR: KShr, x86asm.SAR: KSar,
 	x86asm.ROL: KRol, x86asm.ROR: KRor,
 	x86asm.BT: KBt, x86asm.BTS: KBts, x86asm.BTR: KBtr, x86asm.BTC: KBtc,
+	x86asm.BSF: KBsf, x86asm.BSR: KBsr,
 	x86asm.MOVZX: KMovzx, x86asm.MOVSX: KMovsx, x86asm.MOVSXD: KMovsx,
 	x86asm.LEA: KLea,
 }

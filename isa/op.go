@@ -181,6 +181,9 @@ const (
 	KPause               // spin-loop hint
 	KVmcall              // klpsim hypercall
 	KSwapgs              // exchange GSBase and KernelGSBase: privileged
+	KBsf                 // A = index of the lowest set bit of B; ZF = B == 0 (A unchanged then)
+	KBsr                 // A = index of the highest set bit of B; as KBsf
+	KSse                 // an SSE2 integer or move instruction: the operation in Cond (sse.go)
 
 	// Fast kinds, from KindFast on. Each names the only form it handles;
 	// Sz is 4 or 8 unless noted, memory operands have Seg 0.
