@@ -864,6 +864,14 @@ func (c *CPU) generic(op *isa.Op) bool {
 		}
 		c.rfl = c.rfl&^flagsStatus | f
 		c.fk = fkRaw
+	case isa.KBswap:
+		v := c.getReg(sz, op.R1)
+		if sz == 8 {
+			v = bits.ReverseBytes64(v)
+		} else {
+			v = uint64(bits.ReverseBytes32(uint32(v)))
+		}
+		c.setReg(sz, op.R1, v)
 	case isa.KSse:
 		c.sse(op)
 	case isa.KCpuid:

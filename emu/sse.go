@@ -149,6 +149,15 @@ func (c *CPU) sse(op *isa.Op) {
 	case isa.SsePunpcklbw, isa.SsePunpcklwd, isa.SsePunpckldq, isa.SsePunpcklqdq,
 		isa.SsePunpckhbw, isa.SsePunpckhwd, isa.SsePunpckhdq, isa.SsePunpckhqdq:
 		*d = unpack(*d, s, op.Cond)
+	case isa.SsePackuswb:
+		var r [16]byte
+		for i, x := range [2]Xmm{*d, s} {
+			for j := 0; j < 8; j++ {
+				w := int16(x[j/4] >> (16 * (j % 4)))
+				r[8*i+j] = byte(min(max(w, 0), 255))
+			}
+		}
+		*d = xmmOf(r)
 	default:
 		*d = laneOp(*d, s, op.Cond)
 	}

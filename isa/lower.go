@@ -41,7 +41,7 @@ func Lower(in Inst, pc uint64) Op {
 
 // binaryKinds maps two-operand ALU and data-movement mnemonics to kinds.
 var binaryKinds = map[x86asm.Op]Kind{
-	x86asm.MOV: KMov, x86asm.ADD: KAdd, x86asm.OR: KOr, x86asm.ADC: KAdc,
+	x86asm.MOV: KMov, x86asm.MOVNTI: KMov, x86asm.ADD: KAdd, x86asm.OR: KOr, x86asm.ADC: KAdc,
 	x86asm.SBB: KSbb, x86asm.AND: KAnd, x86asm.SUB: KSub, x86asm.XOR: KXor,
 	x86asm.CMP: KCmp, x86asm.TEST: KTest, x86asm.XCHG: KXchg,
 	x86asm.CMPXCHG: KCmpxchg, x86asm.XADD: KXadd,
@@ -57,7 +57,7 @@ var binaryKinds = map[x86asm.Op]Kind{
 var unaryKinds = map[x86asm.Op]Kind{
 	x86asm.INC: KInc, x86asm.DEC: KDec, x86asm.NEG: KNeg, x86asm.NOT: KNot,
 	x86asm.MUL: KMul, x86asm.DIV: KDiv, x86asm.IDIV: KIdiv,
-	x86asm.PUSH: KPush, x86asm.POP: KPop,
+	x86asm.PUSH: KPush, x86asm.POP: KPop, x86asm.BSWAP: KBswap,
 }
 
 // noOperandKinds maps mnemonics without explicit operands.
@@ -112,6 +112,14 @@ func lowerInst(op *Op, in *Inst, pc uint64) bool {
 	nargs := 0
 	for nargs < len(args) && args[nargs] != nil {
 		nargs++
+	}
+	switch in.Op {
+	case x86asm.PREFETCHT0, x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHNTA, x86asm.PREFETCHW,
+		x86asm.SFENCE, x86asm.LFENCE, x86asm.MFENCE:
+		// Hints and fences: one CPU steps at a time and memory is never
+		// reordered, so they change nothing.
+		op.Kind = KNop
+		return true
 	}
 	if in.Op == x86asm.NOP || in.Op == VMCALL {
 		// Multi-byte nops carry a memory operand that is never accessed.
@@ -237,6 +245,9 @@ func lowerInst(op *Op, in *Inst, pc uint64) bool {
 	if k, ok := unaryKinds[in.Op]; ok {
 		op.Kind = k
 		if nargs != 1 || !opd(op, 0, args[0], next) {
+			return false
+		}
+		if k == KBswap && (op.A != OpdReg || op.R1 >= RegNone) {
 			return false
 		}
 		if k == KPush && op.A == OpdImm {

@@ -183,6 +183,7 @@ const (
 	KSwapgs              // exchange GSBase and KernelGSBase: privileged
 	KBsf                 // A = index of the lowest set bit of B; ZF = B == 0 (A unchanged then)
 	KBsr                 // A = index of the highest set bit of B; as KBsf
+	KBswap               // reverse the bytes of register A (Sz 4 or 8)
 	KSse                 // an SSE2 integer or move instruction: the operation in Cond (sse.go)
 
 	// Fast kinds, from KindFast on. Each names the only form it handles;

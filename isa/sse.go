@@ -57,6 +57,7 @@ const (
 	SseMovhps   // the high qword (movhps, movhpd)
 	SseMovlhps  // A.high = B.low
 	SseMovhlps  // A.low = B.high
+	SsePackuswb // signed words of A then B to unsigned-saturated bytes
 	SseEnd
 )
 
@@ -64,7 +65,7 @@ const (
 var sseOps = map[x86asm.Op]uint8{
 	x86asm.MOVDQA: SseMov, x86asm.MOVDQU: SseMov, x86asm.MOVAPS: SseMov,
 	x86asm.MOVUPS: SseMov, x86asm.MOVAPD: SseMov, x86asm.MOVUPD: SseMov,
-	x86asm.LDDQU: SseMov,
+	x86asm.LDDQU: SseMov, x86asm.MOVNTDQ: SseMov, x86asm.MOVNTPS: SseMov, x86asm.MOVNTPD: SseMov,
 	x86asm.MOVD:  SseMovd, x86asm.MOVQ: SseMovd,
 	x86asm.PXOR: SsePxor, x86asm.XORPS: SsePxor, x86asm.XORPD: SsePxor,
 	x86asm.POR: SsePor, x86asm.ORPS: SsePor, x86asm.ORPD: SsePor,
@@ -86,6 +87,7 @@ var sseOps = map[x86asm.Op]uint8{
 	x86asm.MOVLPS: SseMovlps, x86asm.MOVLPD: SseMovlps,
 	x86asm.MOVHPS: SseMovhps, x86asm.MOVHPD: SseMovhps,
 	x86asm.MOVLHPS: SseMovlhps, x86asm.MOVHLPS: SseMovhlps,
+	x86asm.PACKUSWB: SsePackuswb,
 }
 
 // SseAligned in Op.Sz2 marks a 16-byte memory operand that must be
