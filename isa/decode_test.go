@@ -185,3 +185,57 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLowerSSE drives the 0f-escape opcode space, where the SSE
+// instructions live, with each mandatory prefix: a decoded instruction
+// lowers to KUD or to a well-formed op, and a KSse op names a known
+// operation with operands of the kinds that operation takes.
+func FuzzLowerSSE(f *testing.F) {
+	for _, s := range []string{"66 0f ef c0", "66 0f 6f 07", "f3 0f 6f 4f 10", "66 48 0f 7e c0", "66 0f d7 c1", "66 0f 70 c1 1b", "66 0f 73 d8 04", "0f 17 07", "66 0f e7 07", "f2 0f 2a c0"} {
+		b := mustHex(f, s)
+		f.Add(b[0], b[1:])
+	}
+	f.Fuzz(func(t *testing.T, prefix byte, rest []byte) {
+		b := []byte{0x0f}
+		switch prefix % 4 {
+		case 1:
+			b = []byte{0x66, 0x0f}
+		case 2:
+			b = []byte{0xf3, 0x0f}
+		case 3:
+			b = []byte{0xf2, 0x0f}
+		}
+		b = append(b, rest...)
+		in, err := Decode(b)
+		if err != nil {
+			return
+		}
+		op := Lower(in, 0x401000)
+		if int(op.Len) != in.Len || op.Kind >= KindEnd {
+			t.Fatalf("Lower(%v) = %+v", in, op)
+		}
+		if op.Kind != KSse {
+			return
+		}
+		if op.Cond >= SseEnd {
+			t.Fatalf("%v: operation %d", in, op.Cond)
+		}
+		for _, o := range []struct{ kind, reg uint8 }{{op.A, op.R1}, {op.B, op.R2}} {
+			switch o.kind {
+			case OpdXmm, OpdReg:
+				if o.reg >= 16 {
+					t.Fatalf("%v: register %d in %+v", in, o.reg, op)
+				}
+			case OpdNone, OpdMem:
+			default:
+				t.Fatalf("%v: operand kind %d in %+v", in, o.kind, op)
+			}
+		}
+		if op.A != OpdXmm && op.B != OpdXmm {
+			t.Fatalf("%v: no XMM operand in %+v", in, op)
+		}
+		if op.A == OpdMem && op.B == OpdMem {
+			t.Fatalf("%v: two memory operands", in)
+		}
+	})
+}

@@ -1,7 +1,10 @@
 // Package elfrun runs static, non-PIE x86-64 Linux executables in user mode
-// on the klpsim interpreter, with just enough of the Linux system-call ABI
-// for self-contained test and benchmark programs: write to stdout/stderr,
-// exit, exit_group, brk and getpid. Every other system call fails with
+// on the klpsim interpreter, with the part of the Linux system-call ABI
+// that static glibc and musl programs need for start-up, memory and stdio
+// (linux.go): write and writev to stdout/stderr, exit and exit_group,
+// brk, anonymous mmap, munmap and mprotect, arch_prctl for the TLS base,
+// and answers for the probes (uname, ioctl, newfstatat, prlimit64,
+// getrandom, clock_gettime, ...). Every other system call fails with
 // -ENOSYS and is recorded in the Result.
 //
 // The process image is laid out as Linux lays it out: PT_LOAD segments at

@@ -27,6 +27,7 @@ const (
 	sysMremap        = 25
 	sysMadvise       = 28
 	sysUname         = 63
+	sysSysinfo       = 99
 	sysReadlink      = 89
 	sysGettid        = 186
 	sysArchPrctl     = 158
@@ -56,8 +57,7 @@ const (
 	mapAnon   = 0x20
 	// mmapTop is where anonymous mappings are placed, downwards, below
 	// the stack with a gap, as Linux's top-down layout does.
-	mmapTop = StackTop - StackSize - 1<<28
-	// mmapFloor bounds them from below: the heap's ceiling.
+	mmapTop     = StackTop - StackSize - 1<<28
 	atEmptyPath = 0x1000
 )
 
@@ -129,6 +129,18 @@ func (p *Process) linuxSyscall(nr, a0, a1, a2, a3 uint64) (ret int64, ok bool) {
 		for i, s := range []string{"Linux", "klpsim", "6.12.0", "#1 SMP PREEMPT_DYNAMIC", "x86_64", "(none)"} {
 			copy(b[i*65:], s)
 		}
+		if p.Mem.Write(a0, b[:]) != nil {
+			return -eFAULT, true
+		}
+		return 0, true
+	case sysSysinfo:
+		// struct sysinfo: a machine with 1 GiB of RAM, all free, no swap,
+		// one process, up for no time.
+		var b [112]byte
+		binary.LittleEndian.PutUint64(b[32:], 1<<30) // totalram
+		binary.LittleEndian.PutUint64(b[40:], 1<<30) // freeram
+		binary.LittleEndian.PutUint16(b[80:], 1)     // procs
+		binary.LittleEndian.PutUint32(b[104:], 1)    // mem_unit
 		if p.Mem.Write(a0, b[:]) != nil {
 			return -eFAULT, true
 		}
