@@ -97,7 +97,6 @@ func dataSize(n int) func(*testing.T, Inst) {
 // no-ops: they are unrecognized and raise #UD.
 func TestDecodeUnknownIsError(t *testing.T) {
 	for _, tt := range []struct{ name, hex string }{
-		{"endbr64", "f3 0f 1e fa"},
 		{"rdpid", "f3 0f c7 f8"},
 		{"bare rep prefix", "f3"},
 		{"invalid opcode 0x06 in 64-bit mode", "06"},
@@ -151,7 +150,14 @@ func TestLower(t *testing.T) {
 		{"0f 1f 44 00 00", Op{Kind: KNop, Len: 5, Sz: 4, Base: RegNone, Index: RegNone}},
 		{"0f 01 c1", Op{Kind: KVmcall, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}},
 		{"0f 0b", Op{Kind: KUD2, Len: 2, Sz: 4, Base: RegNone, Index: RegNone}},
-		{"0f 28 c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}}, // movaps: not executed by klpsim
+		{"f2 0f 58 c1", Op{Kind: KUD, Len: 4, Base: RegNone, Index: RegNone}}, // addsd: floating point, not executed by klpsim
+		{"0f 28 c1", Op{Kind: KSse, Len: 3, Sz: 16, A: OpdXmm, B: OpdXmm, R2: 1, Base: RegNone, Index: RegNone, Cond: SseMov}},
+		{"66 0f 6f 47 10", Op{Kind: KSse, Len: 5, Sz: 16, Sz2: SseAligned, A: OpdXmm, B: OpdMem, Base: RDI, Index: RegNone, Disp: 0x10, Cond: SseMov}},
+		{"f3 0f 6f 07", Op{Kind: KSse, Len: 4, Sz: 16, A: OpdXmm, B: OpdMem, Base: RDI, Index: RegNone, Cond: SseMov}}, // movdqu: no alignment
+		{"66 48 0f 7e c0", Op{Kind: KSse, Len: 5, Sz: 8, A: OpdReg, B: OpdXmm, Base: RegNone, Index: RegNone, Cond: SseMovd}},
+		{"66 0f d7 c1", Op{Kind: KSse, Len: 4, Sz: 4, A: OpdReg, B: OpdXmm, R2: 1, Base: RegNone, Index: RegNone, Cond: SsePmovmskb}},
+		{"0f ef c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}}, // pxor on MMX registers: not implemented
+		{"0f 0d 08", Op{Kind: KNop, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}},                       // prefetchw
 	}
 	for _, tt := range tests {
 		in, err := Decode(mustHex(t, tt.hex))
@@ -161,6 +167,17 @@ func TestLower(t *testing.T) {
 		}
 		if got := Lower(in, pc); got != tt.want {
 			t.Errorf("Lower(%s = %v):\n got %+v\nwant %+v", tt.hex, in, got, tt.want)
+		}
+	}
+}
+
+// endbr64 and endbr32 decode as the nops they are without CET enforcement.
+func TestDecodeEndbr(t *testing.T) {
+	for _, hex := range []string{"f3 0f 1e fa", "f3 0f 1e fb", "66 f3 0f 1e fa"} {
+		b := mustHex(t, hex)
+		in, err := Decode(append(b, 0x90))
+		if err != nil || in.Op != x86asm.NOP || in.Len != len(b) {
+			t.Errorf("Decode(%s) = %v len %d, %v; want a nop of %d bytes", hex, in, in.Len, err, len(b))
 		}
 	}
 }
