@@ -15,7 +15,7 @@ import (
 // kinds, which call the slow path themselves on a nil result; load64 and
 // friends cannot be inlined (the slow call alone exceeds Go's budget).
 func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
 		return &e.p.data
 	}
@@ -23,7 +23,7 @@ func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
 }
 
 func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
 		return &e.p.data
 	}
@@ -43,7 +43,7 @@ func (c *CPU) loadFast(a uint64, sz uint8) uint64 {
 }
 
 func (c *CPU) load64(a uint64) uint64 {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
 		return binary.LittleEndian.Uint64(e.p.data[off:])
 	}
@@ -51,7 +51,7 @@ func (c *CPU) load64(a uint64) uint64 {
 }
 
 func (c *CPU) load32(a uint64) uint64 {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
 		return uint64(binary.LittleEndian.Uint32(e.p.data[off:]))
 	}
@@ -59,7 +59,7 @@ func (c *CPU) load32(a uint64) uint64 {
 }
 
 func (c *CPU) store64(a, v uint64) {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
 		binary.LittleEndian.PutUint64(e.p.data[off:], v)
 		return
@@ -68,7 +68,7 @@ func (c *CPU) store64(a, v uint64) {
 }
 
 func (c *CPU) store32(a, v uint64) {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
 		binary.LittleEndian.PutUint32(e.p.data[off:], uint32(v))
 		return
@@ -101,7 +101,7 @@ func (c *CPU) store(sz uint8, a, v uint64) {
 
 // rpage returns the page for a read at a, filling the TLB, or faults.
 func (c *CPU) rpage(a uint64) *page {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 {
 		return e.p
 	}
@@ -120,7 +120,7 @@ func (c *CPU) rpage(a uint64) *page {
 // code are never cached for writing, so that storeSlow sees every write to
 // them and drops the ops it makes stale.
 func (c *CPU) wpage(a uint64) *page {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 {
 		return e.p
 	}
@@ -207,7 +207,7 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 // A small TLB of its own saves the page-map lookup when rip moves between
 // pages (calls, syscall entry and exit).
 func (c *CPU) xpage(a uint64) *page {
-	e := &c.xt[(a>>12)&xtlbMask]
+	e := &c.xt[tlbIndex(a>>12)&xtlbMask]
 	if e.vpn == a>>12 {
 		return e.p
 	}

@@ -63,17 +63,25 @@ const (
 
 // Software TLB geometry: direct-mapped, per CPU, per privilege level.
 const (
-	tlbSize = 256
+	tlbSize = 1024
 	tlbMask = tlbSize - 1
 	noVPN   = ^uint64(0) // never equals addr>>12
 	// The instruction-fetch TLB (xpage) is smaller: it is consulted only
 	// when rip leaves the current code page.
-	xtlbSize = 64
+	xtlbSize = 256
 	xtlbMask = xtlbSize - 1
 	// noCodeBase is the code-page base of a CPU with no current code page:
 	// a non-canonical address, so no rip ever falls in [noCodeBase, +4096).
 	noCodeBase = 0x8000_0000_0000_0000
 )
+
+// tlbIndex is the TLB slot of page number vpn. Folding in higher bits
+// keeps pages 2 MiB-aligned apart from sharing a slot: the kernel's text
+// at 0xffffffff81000000 and module text at 0xffffffffa0000000 did, and
+// evicted each other on every call between them.
+func tlbIndex(vpn uint64) uint64 {
+	return (vpn ^ vpn>>9) & tlbMask
+}
 
 type tlbEntry struct {
 	vpn uint64

@@ -104,7 +104,8 @@ func TestHypercallHltInt3(t *testing.T) {
 }
 
 func TestUnknownInstructionIsUD(t *testing.T) {
-	for _, s := range []string{"f3 0f 1e fa", "f3 0f c7 f8", "0f 28 c1", "06"} { // endbr64, rdpid, movaps, push es
+	// rdpid, addsd, pxor on MMX registers, pshufb (SSSE3), push es
+	for _, s := range []string{"f3 0f c7 f8", "f2 0f 58 c1", "0f ef c1", "66 0f 38 00 c1", "06"} {
 		c := machine(t, s)
 		x := c.Run(5)
 		if x.Reason != ExitException || x.Exc.Vector != VecUD || c.RIP != kText || c.Insns != 0 {

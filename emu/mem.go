@@ -343,7 +343,7 @@ func (m *Memory) flushTLBs() {
 func (m *Memory) flushPageW(p *page) {
 	for _, c := range m.cpus {
 		for k := range c.wtlb {
-			e := &c.wtlb[k][p.vpn&tlbMask]
+			e := &c.wtlb[k][tlbIndex(p.vpn)]
 			if e.vpn == p.vpn {
 				*e = tlbEntry{vpn: noVPN}
 			}
