@@ -231,7 +231,7 @@ func (c *CPU) decode() *isa.Op {
 		p.code = newCodePage()
 		c.mem.flushPageW(p)
 	}
-	c.cp, c.cpBase, c.cpPage = p.code, rip&^(PageSize-1), p
+	c.cp, c.cpBase, c.cpPage, c.bstale = p.code, rip&^(PageSize-1), p, false
 	off := rip & (PageSize - 1)
 	if i := p.code.idx[off]; i != 0 {
 		return &p.code.ops[i]

@@ -1,6 +1,10 @@
 package emu
 
-import "klpsim/isa"
+import (
+	"slices"
+
+	"klpsim/isa"
+)
 
 // Basic blocks. The interpreter's per-instruction path finds each op by
 // rip: offset from the code page base, the page's index, then the op, a
@@ -10,6 +14,9 @@ import "klpsim/isa"
 // without reading rip. Blocks live in their code page, so dropping the
 // page's ops (a text poke, self-modifying code, a breakpoint set or
 // cleared) drops its blocks too.
+//
+// A direct jmp or call whose target is on the same page does not end a
+// block: the block goes on with the target's instructions (a superblock).
 //
 // A block holds only instructions that cannot leave Run, switch privilege
 // or stop at a breakpoint; anything else ends the block before it and runs
@@ -32,6 +39,7 @@ const (
 type block struct {
 	ops []isa.Op
 	n   uint64
+	rip uint64 // the address of ops[0]
 }
 
 // blockEnd reports whether k ends a block (it is the block's last op).
@@ -64,16 +72,29 @@ func blockSafe(k isa.Kind) bool {
 func (c *CPU) buildBlock(off uint64) uint16 {
 	p, cp := c.cpPage, c.cp
 	var ops []isa.Op
+	var seen [maxBlockOps]uint16 // offsets in the block, to never visit one twice
 	n := uint64(0)
 	for o := off; len(ops) < maxBlockOps; {
 		op := c.opAt(p, o)
 		if op == nil || op.Trap != 0 || !blockSafe(op.Kind) || o+uint64(op.Len) > PageSize {
 			break
 		}
+		seen[len(ops)] = uint16(o)
 		ops = append(ops, *op)
 		n++
 		o += uint64(op.Len)
-		if blockEnd(op.Kind) {
+		if !blockEnd(op.Kind) {
+			continue
+		}
+		// A direct jmp or call to this page goes on at its target: the
+		// op sets rip there, and the block's next op is the target's.
+		// An offset already in the block ends it, so every address in a
+		// block is distinct (blockRest finds an op by its address).
+		if (op.Kind != isa.KJmpRel && op.Kind != isa.KCallRel) || op.Imm>>12 != p.vpn {
+			break
+		}
+		o = op.Imm & (PageSize - 1)
+		if slices.Contains(seen[:len(ops)], uint16(o)) {
 			break
 		}
 	}
@@ -86,10 +107,19 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	if len(cp.blocks) == 0 {
 		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
 	}
-	cp.blocks = append(cp.blocks, block{ops: ops, n: n})
+	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off})
 	i := uint16(len(cp.blocks) - 1)
 	cp.bidx[off] = i
 	return i
+}
+
+// nextAddr is the address of the op after ops[i] in a block that
+// starts with ops[i] at a.
+func nextAddr(op *isa.Op, a uint64, last bool) uint64 {
+	if !last && (op.Kind == isa.KJmpRel || op.Kind == isa.KCallRel) {
+		return op.Imm
+	}
+	return a + uint64(op.Len)
 }
 
 // opAt returns the cached op at offset o of page p, decoding it from the

@@ -151,13 +151,13 @@ type CPU struct {
 	xtlb [2][xtlbSize]tlbEntry
 	xt   *[xtlbSize]tlbEntry
 	// bstale is set when the current code page's ops are dropped while a
-	// block from it runs: the rest of the block must not execute.
+	// block from it runs: the rest of the block must not execute. decode
+	// clears it when it makes a page current.
 	bstale bool
-	// blk is the block being executed and blkRIP its address, nil
-	// between blocks: a fault or watchpoint inside it returns the
-	// block's unexecuted instructions to the budget (blockRest).
-	blk    *block
-	blkRIP uint64
+	// blk is the block being executed, nil between blocks: a fault or
+	// watchpoint inside it returns the block's unexecuted instructions to
+	// the budget (blockRest).
+	blk *block
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64

@@ -52,7 +52,7 @@ func (c *CPU) run(budget uint64) Exit {
 	// instructions were taken from the budget when it was entered.
 	var ops []isa.Op
 	bi := 0
-	c.blk = nil
+	c.blk, c.bstale = nil, false
 	for {
 		var op *isa.Op
 		if bi < len(ops) && !c.bstale {
@@ -81,7 +81,7 @@ func (c *CPU) run(budget uint64) Exit {
 			if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
 				blk := &cp.blocks[b]
 				c.left -= blk.n
-				c.blk, c.blkRIP, c.bstale = blk, c.RIP, false
+				c.blk = blk
 				ops, bi = blk.ops, 1
 				op = &ops[0]
 			} else {
@@ -400,12 +400,12 @@ func (c *CPU) blockRest() uint64 {
 	if b == nil {
 		return 0
 	}
-	a := c.blkRIP
+	a := b.rip
 	for i := range b.ops {
 		if a == c.RIP {
 			return opsInsns(b.ops[i:])
 		}
-		a += uint64(b.ops[i].Len)
+		a = nextAddr(&b.ops[i], a, i == len(b.ops)-1)
 	}
 	return 0
 }
