@@ -167,6 +167,8 @@ func fuse(ops []isa.Op) []isa.Op {
 		k = isa.KCmpJccRI
 	case isa.KTestRR:
 		k = isa.KTestJccRR
+	case isa.KTestRI:
+		k = isa.KTestJccRI
 	case isa.KDecR:
 		if cond != isa.CondNE && cond != isa.CondE {
 			return ops

@@ -348,6 +348,13 @@ func (c *CPU) run(budget uint64) Exit {
 				c.RIP = op.Disp
 				continue
 			}
+		case isa.KTestJccRI:
+			r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+			if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
 		case isa.KDecJccR:
 			m := sizeMask[op.Sz&15]
 			cf := c.carry()
@@ -385,7 +392,7 @@ func (c *CPU) run(budget uint64) Exit {
 func opsInsns(ops []isa.Op) uint64 {
 	n := uint64(len(ops))
 	for i := range ops {
-		if ops[i].Kind >= isa.KCmpJccRR && ops[i].Kind <= isa.KDecJccR {
+		if ops[i].Kind >= isa.KCmpJccRR && ops[i].Kind <= isa.KTestJccRI {
 			n++
 		}
 	}

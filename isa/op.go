@@ -239,6 +239,7 @@ const (
 	KCmpJccRI  // cmp R1, Imm; jcc Disp
 	KTestJccRR // test R1, R2; jcc Disp
 	KDecJccR   // dec R1; jz/jnz Disp
+	KTestJccRI // test R1, Imm; jcc Disp
 
 	KindEnd // number of kinds
 )
