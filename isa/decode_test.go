@@ -156,8 +156,8 @@ func TestLower(t *testing.T) {
 		{"f3 0f 6f 07", Op{Kind: KSse, Len: 4, Sz: 16, A: OpdXmm, B: OpdMem, Base: RDI, Index: RegNone, Cond: SseMov}}, // movdqu: no alignment
 		{"66 48 0f 7e c0", Op{Kind: KSse, Len: 5, Sz: 8, A: OpdReg, B: OpdXmm, Base: RegNone, Index: RegNone, Cond: SseMovd}},
 		{"66 0f d7 c1", Op{Kind: KSse, Len: 4, Sz: 4, A: OpdReg, B: OpdXmm, R2: 1, Base: RegNone, Index: RegNone, Cond: SsePmovmskb}},
-		{"0f ef c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}}, // pxor on MMX registers: not implemented
-		{"0f 0d 08", Op{Kind: KNop, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}},                       // prefetchw
+		{"0f ef c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}},         // pxor on MMX registers: not implemented
+		{"0f 0d 08", Op{Kind: KNop, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}}, // prefetchw
 	}
 	for _, tt := range tests {
 		in, err := Decode(mustHex(t, tt.hex))

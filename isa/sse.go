@@ -66,7 +66,7 @@ var sseOps = map[x86asm.Op]uint8{
 	x86asm.MOVDQA: SseMov, x86asm.MOVDQU: SseMov, x86asm.MOVAPS: SseMov,
 	x86asm.MOVUPS: SseMov, x86asm.MOVAPD: SseMov, x86asm.MOVUPD: SseMov,
 	x86asm.LDDQU: SseMov, x86asm.MOVNTDQ: SseMov, x86asm.MOVNTPS: SseMov, x86asm.MOVNTPD: SseMov,
-	x86asm.MOVD:  SseMovd, x86asm.MOVQ: SseMovd,
+	x86asm.MOVD: SseMovd, x86asm.MOVQ: SseMovd,
 	x86asm.PXOR: SsePxor, x86asm.XORPS: SsePxor, x86asm.XORPD: SsePxor,
 	x86asm.POR: SsePor, x86asm.ORPS: SsePor, x86asm.ORPD: SsePor,
 	x86asm.PAND: SsePand, x86asm.ANDPS: SsePand, x86asm.ANDPD: SsePand,
