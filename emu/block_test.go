@@ -137,3 +137,40 @@ func TestBlocksMatchStepping(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedBranches runs every condition after cmp (register and
+// immediate) and test, fused in a block, against the same pair stepped
+// one instruction at a time, which never fuses.
+func TestFusedBranches(t *testing.T) {
+	conds := []string{"o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"}
+	vals := []uint64{0, 1, 2, 0x7f, 0x80, 0x7fffffff, 0x80000000, 0xffffffff, 1 << 63, ^uint64(0)}
+	for _, cc := range conds {
+		for _, first := range []string{"cmp rax, rbx", "cmp eax, ebx", "cmp rax, 0x7f", "cmp eax, -1", "test rax, rbx", "test eax, 0x80"} {
+			src := first + "\n\tj" + cc + " 1f\n\tmov ecx, 1\n1:\thlt"
+			o, err := asm.Assemble("f.S", []byte(".intel_syntax noprefix\n.text\n"+src+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range vals {
+				for _, b := range vals {
+					var got [2]uint64
+					for i, budget := range []uint64{1, 100} {
+						m := emu.NewMemory()
+						if err := m.Map(bText, emu.PageSize, emu.PermRX); err != nil {
+							t.Fatal(err)
+						}
+						m.Write(bText, o.Sections[0].Data)
+						c := emu.NewCPU(m)
+						c.RIP, c.R[isa.RAX], c.R[isa.RBX] = bText, a, b
+						for c.Run(budget).Reason == emu.ExitBudget {
+						}
+						got[i] = c.R[isa.RCX]<<32 | c.Insns
+					}
+					if got[0] != got[1] {
+						t.Errorf("%s; j%s with rax %#x rbx %#x: stepped %#x, in a block %#x (rcx<<32|insns)", first, cc, a, b, got[0], got[1])
+					}
+				}
+			}
+		}
+	}
+}

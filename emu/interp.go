@@ -139,7 +139,14 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KAddMR:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			a := c.loadFast(ea, op.Sz)
+			var a uint64
+			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				a = c.loadSlow(ea, op.Sz)
+			} else if op.Sz == 8 {
+				a = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+			} else {
+				a = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+			}
 			b := c.R[op.R2&31] & m
 			r := (a + b) & m
 			if d := c.wfast(ea, uint64(op.Sz)); d == nil {
@@ -187,7 +194,14 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KCmpRM:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			b := c.loadFast(ea, op.Sz)
+			var b uint64
+			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				b = c.loadSlow(ea, op.Sz)
+			} else if op.Sz == 8 {
+				b = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+			} else {
+				b = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+			}
 			a := c.R[op.R1&31] & m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpMI:
@@ -329,7 +343,7 @@ func (c *CPU) run(budget uint64) Exit {
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-			if c.cond(op.Cond) {
+			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
 				c.RIP = op.Disp
 				continue
 			}
@@ -337,21 +351,31 @@ func (c *CPU) run(budget uint64) Exit {
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, op.Imm
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-			if c.cond(op.Cond) {
+			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
 				c.RIP = op.Disp
 				continue
 			}
 		case isa.KTestJccRR:
 			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-			if c.cond(op.Cond) {
+			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+				if (r == 0) == (op.Cond == isa.CondE) {
+					c.RIP = op.Disp
+					continue
+				}
+			} else if c.cond(op.Cond) {
 				c.RIP = op.Disp
 				continue
 			}
 		case isa.KTestJccRI:
 			r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
 			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-			if c.cond(op.Cond) {
+			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+				if (r == 0) == (op.Cond == isa.CondE) {
+					c.RIP = op.Disp
+					continue
+				}
+			} else if c.cond(op.Cond) {
 				c.RIP = op.Disp
 				continue
 			}
@@ -386,6 +410,27 @@ func (c *CPU) run(budget uint64) Exit {
 		c.RIP += uint64(op.Len)
 	}
 	return Exit{Reason: ExitBudget}
+}
+
+// condSub answers the unsigned and equality conditions (CondB to CondA)
+// after a compare of a and b without a call; it is false for the others,
+// which the caller asks c.cond.
+func condSub(cc uint8, a, b uint64) bool {
+	switch cc {
+	case isa.CondB:
+		return a < b
+	case isa.CondAE:
+		return a >= b
+	case isa.CondE:
+		return a == b
+	case isa.CondNE:
+		return a != b
+	case isa.CondBE:
+		return a <= b
+	case isa.CondA:
+		return a > b
+	}
+	return false
 }
 
 // opsInsns counts the instructions in ops: two for a fused pair.
