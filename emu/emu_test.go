@@ -474,7 +474,7 @@ func TestFlags(t *testing.T) {
 // FuzzExecute runs arbitrary bytes as kernel and as user code: whatever
 // they do, the host must not panic and Run must return an exit.
 func FuzzExecute(f *testing.F) {
-	for _, s := range []string{"48 ff c0 eb fb", "0f 05", "f3 a4", "48 f7 f3", "ff 13", "c6 05 00 00 00 00 90", "f0 48 0f b1 0b", "48 cf", "9d"} {
+	for _, s := range []string{"48 ff c0 eb fb", "0f 05", "f3 a4", "48 f7 f3", "ff 13", "c6 05 00 00 00 00 90", "f0 48 0f b1 0b", "48 cf", "9d", "66 0f ef c0", "66 0f 7f 03", "66 0f d7 c1", "f3 0f 1e fa"} {
 		f.Add(code(f, s), false, uint64(0))
 	}
 	f.Fuzz(func(t *testing.T, text []byte, user bool, seed uint64) {
