@@ -231,6 +231,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("module a livepatch\n param r int 0644\n patch replace=r\n object b pre_patch=x\n func f g sympos=2\n state 1 1\n-- a.S --\n\t.data\nr:\t.long 0\n"))
 	f.Add([]byte("log ${A\n'\"\\\n"))
 	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
+	f.Add([]byte("spawn p.S cpu=1 count=2 pids=P\ntaskset -c 1 load_mod m x=1\ntaskset -pc 0 $P\ntaskset -p -c 1 p\n-- p.S --\n_start:\n\tjmp _start\n"))
 	// Included files come from the inputs themselves, never the disk: an
 	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {
