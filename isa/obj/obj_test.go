@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"nobits with data", func(o *Object) { o.Sections[1].Data = []byte{0} }},
 		{"nil symbol", func(o *Object) { o.Symbols[1] = nil }},
 		{"symbol section", func(o *Object) { o.Symbols[0].Section = 7 }},
-		{"symbol section negative", func(o *Object) { o.Symbols[0].Section = -3 }},
+		{"symbol section negative", func(o *Object) { o.Symbols[0].Section = -4 }},
 		{"symbol past end", func(o *Object) { o.Symbols[0].Value = 33 }},
 		{"symbol size past end", func(o *Object) { o.Symbols[0].Size = 33 }},
 		{"symbol size overflow", func(o *Object) { o.Symbols[0].Value, o.Symbols[0].Size = 8, ^uint64(0) }},
