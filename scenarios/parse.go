@@ -347,6 +347,7 @@ func ParseDuration(s string) (uint64, error) {
 }
 
 // module: module NAME [source=SECTION] [livepatch] [intree]
+// (SECTION NAME.S is assembly, NAME.c C; without source=, NAME.S or NAME.c)
 // [license=L] [init=SYM] [exit=SYM] [export=SYM] [export_gpl=SYM]
 func (p *parser) module(l line) {
 	p.mod = nil
@@ -401,8 +402,13 @@ func (p *parser) module(l line) {
 			p.errorf(w.Pos, "unknown module option %q: expected livepatch, intree, source=, license=, init=, exit=, export= or export_gpl=", s)
 		}
 	}
+	if _, ok := p.s.Sections[m.Source]; !ok && m.Source == name+".S" {
+		if _, c := p.s.Sections[name+".c"]; c {
+			m.Source = name + ".c" // a module written in C
+		}
+	}
 	if _, ok := p.s.Sections[m.Source]; !ok {
-		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section", name, m.Source, m.Source)
+		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section (or its C in \"-- %s.c --\")", name, m.Source, m.Source, name)
 	}
 	p.s.Modules = append(p.s.Modules, m)
 	p.mod = m
