@@ -11,7 +11,9 @@ import (
 // side reads and writes: every struct field the kernel model touches in
 // guest memory has the same offset in the C headers.
 func TestHeaderLayouts(t *testing.T) {
-	l := func(expr string, want int64, name string) kbuild.Layout { return kbuild.Layout{Expr: expr, Want: want, Name: name} }
+	l := func(expr string, want int64, name string) kbuild.Layout {
+		return kbuild.Layout{Expr: expr, Want: want, Name: name}
+	}
 	layouts := []kbuild.Layout{
 		l("offsetof(struct module, state)", moduleStructState, "moduleStructState"),
 		l("offsetof(struct module, name)", moduleStructName, "moduleStructName"),

@@ -10,7 +10,9 @@ import (
 // TestHeaderLayouts checks include/linux/livepatch.h against the guest
 // layouts the core reads (types.go).
 func TestHeaderLayouts(t *testing.T) {
-	l := func(expr string, want int64, name string) kbuild.Layout { return kbuild.Layout{Expr: expr, Want: want, Name: name} }
+	l := func(expr string, want int64, name string) kbuild.Layout {
+		return kbuild.Layout{Expr: expr, Want: want, Name: name}
+	}
 	layouts := []kbuild.Layout{
 		l("offsetof(struct klp_func, old_name)", FuncOldName, "FuncOldName"),
 		l("offsetof(struct klp_func, new_func)", FuncNewFunc, "FuncNewFunc"),
