@@ -31,6 +31,7 @@ commands:
   run   [FLAGS] [FILE.scn|-...]   run scenarios (with no FILE, a built-in one; - reads standard input)
   debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
+  build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdElf(args[1:], stdout, stderr)
 	case "debug":
 		return cmdDebug(args[1:], stdout, stderr)
+	case "build":
+		return cmdBuild(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -61,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdElf([]string{"--help"}, stdout, stderr)
 		case "debug":
 			return cmdDebug([]string{"--help"}, stdout, stderr)
+		case "build":
+			return cmdBuild([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

@@ -217,7 +217,9 @@ func IncludeDir() (string, error) {
 func Args(modname, incdir string) []string {
 	base := strings.TrimSuffix(modname, ".c")
 	args := append([]string(nil), Flags...)
-	return append(args, "-I", incdir, "-D__KERNEL__", "-DMODULE", "-D__klpsim__",
+	// Byte columns, as scenario positions count them (gcc counts a tab
+	// as up to 8 by default).
+	return append(args, "-fdiagnostics-column-unit=byte", "-I", incdir, "-D__KERNEL__", "-DMODULE", "-D__klpsim__",
 		"-DKBUILD_MODNAME=\""+modname+"\"", "-DKBUILD_BASENAME=\""+base+"\"", "-c")
 }
 
