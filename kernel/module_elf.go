@@ -319,7 +319,11 @@ func (e *elfModule) strip(names ...string) {
 	}
 	var relocs []obj.Reloc
 	for _, r := range o.Relocs {
-		if !drop[r.Section] {
+		// Pointers to struct kernel_param_ops (in kparam_array and
+		// kparam_string too) stay NULL: klpsim's parameters are the host's.
+		n := o.Symbols[r.Sym].Name
+		ops := !o.Symbols[r.Sym].Defined() && (strings.HasPrefix(n, "param_ops_") || n == "param_array_ops")
+		if !drop[r.Section] && !ops {
 			relocs = append(relocs, r)
 		}
 	}
