@@ -44,6 +44,7 @@ __printf(1, 2) int _printk(const char *fmt, ...);
  */
 int get_console_loglevel(void);
 void set_console_loglevel(int level);
-#define CONSOLE_LOGLEVEL_QUIET	4
+#define CONSOLE_LOGLEVEL_QUIET		4
+#define CONSOLE_LOGLEVEL_MOTORMOUTH	15
 
 #endif

@@ -20,6 +20,10 @@ import (
 //go:embed c/*.c
 var cSources embed.FS
 
+// cSameSource are modules built from another's source under their own
+// name, as upstream's test_klp_state3.c is `#include "test_klp_state2.c"`.
+var cSameSource = map[string]string{"test_klp_state3": "test_klp_state2"}
+
 // CNames lists the modules that have a C version, sorted.
 func CNames() []string {
 	ents, _ := cSources.ReadDir("c")
@@ -27,13 +31,20 @@ func CNames() []string {
 	for _, e := range ents {
 		names = append(names, strings.TrimSuffix(e.Name(), ".c"))
 	}
+	for n := range cSameSource {
+		names = append(names, n)
+	}
 	sort.Strings(names)
 	return names
 }
 
 // CSource is module name's C source.
 func CSource(name string) ([]byte, error) {
-	data, err := cSources.ReadFile(path.Join("c", name+".c"))
+	file := name
+	if same, ok := cSameSource[name]; ok {
+		file = same
+	}
+	data, err := cSources.ReadFile(path.Join("c", file+".c"))
 	if err != nil {
 		return nil, fmt.Errorf("testmods: no C source for %s", name)
 	}
