@@ -52,6 +52,7 @@ func TestHeaderLayouts(t *testing.T) {
 		l("offsetof(struct kprobe, pre_handler)", kpPreHandler, "kpPreHandler"),
 		l("offsetof(struct kprobe, post_handler)", kpPostHandler, "kpPostHandler"),
 		l("sizeof(struct kprobe)", kprobeSize, "kprobeSize"),
+		l("KLPSIM_HC_GETPID", hcGetpid, "hcGetpid"),
 		l("TASK_RUNNING", TaskRunning, "TaskRunning"),
 		l("TASK_INTERRUPTIBLE", TaskInterruptible, "TaskInterruptible"),
 		l("TASK_UNINTERRUPTIBLE", TaskUninterruptible, "TaskUninterruptible"),

@@ -27,6 +27,9 @@ struct kprobe {
 	void *__klpsim_reserved[6];
 };
 
+/* Linux puts kprobe handlers in .kprobes.text; klpsim needs no such section. */
+#define __kprobes
+
 int register_kprobe(struct kprobe *p);
 void unregister_kprobe(struct kprobe *p);
 
