@@ -37,7 +37,9 @@ import (
 // "call __fentry__", and ftrace turns the recorded sites into NOPs when
 // the module loads; klpsim's loader does the same (obj.ReadELF). Linux
 // builds with a stack protector; klpsim's guest has no canary, so
-// -fno-stack-protector. -fno-optimize-sibling-calls keeps every caller's
+// -fno-stack-protector. -fno-reorder-blocks-and-partition keeps each
+// function in one piece (no .cold part in .text.unlikely), which klpsim's
+// unwinder and livepatch's stack check assume. -fno-optimize-sibling-calls keeps every caller's
 // frame on the stack (an -O2 tail call would drop it and the livepatch
 // stack check could miss a patched function).
 var Flags = []string{
@@ -45,9 +47,12 @@ var Flags = []string{
 	"-mcmodel=kernel", "-mno-red-zone", "-fno-pic", "-fno-PIE",
 	"-fno-omit-frame-pointer", "-fno-optimize-sibling-calls",
 	"-pg", "-mfentry", "-mrecord-mcount",
+	// As Linux with CONFIG_LIVEPATCH: no IPA clones (.isra, .constprop)
+	// or identical-code folding, so a function is where its name says.
+	"-flive-patching=inline-clone",
 	"-ffreestanding", "-nostdinc", "-fno-builtin", "-fno-common",
 	"-fno-strict-aliasing", "-fno-delete-null-pointer-checks",
-	"-fno-tree-loop-distribute-patterns", "-fno-jump-tables",
+	"-fno-tree-loop-distribute-patterns", "-fno-jump-tables", "-fno-reorder-blocks-and-partition",
 	"-mno-sse", "-mno-mmx", "-mno-sse2", "-mno-3dnow", "-mno-avx", "-mno-80387", "-mno-fp-ret-in-387",
 	"-fcf-protection=none", "-fno-stack-protector", "-fno-asynchronous-unwind-tables",
 	"-Wall", "-Wno-unused-function", "-Werror=implicit-function-declaration", "-Werror=incompatible-pointer-types",
