@@ -48,3 +48,20 @@ func TestHeaderLayouts(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExports: the livepatch API modules call is exported GPL-only, as in
+// Linux; the core's internals are not exported.
+func TestExports(t *testing.T) {
+	k, _ := machine(t, 1)
+	for _, name := range []string{"klp_enable_patch", "klp_get_state", "klp_get_prev_state", "klp_shadow_get",
+		"klp_shadow_alloc", "klp_shadow_get_or_alloc", "klp_shadow_free", "klp_shadow_free_all"} {
+		if _, ok := k.Syms.LookupExport(name); !ok || !k.Syms.ExportIsGPL(name) {
+			t.Errorf("%s: exported %v, GPL %v; want EXPORT_SYMBOL_GPL", name, ok, k.Syms.ExportIsGPL(name))
+		}
+	}
+	for _, name := range []string{"klp_op_enable_patch", "klp_mutex", "klp_update_patch_state"} {
+		if _, ok := k.Syms.LookupExport(name); ok {
+			t.Errorf("%s is exported; Linux does not export it", name)
+		}
+	}
+}

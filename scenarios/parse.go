@@ -408,7 +408,11 @@ func (p *parser) module(l line) {
 		}
 	}
 	if _, ok := p.s.Sections[m.Source]; !ok {
-		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section (or its C in \"-- %s.c --\")", name, m.Source, m.Source, name)
+		hint := ""
+		if m.Source == name+".S" {
+			hint = fmt.Sprintf(" (or its C in a \"-- %s.c --\" section)", name)
+		}
+		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section%s", name, m.Source, m.Source, hint)
 	}
 	p.s.Modules = append(p.s.Modules, m)
 	p.mod = m
