@@ -29,7 +29,7 @@ var kernelExports = map[string]bool{
 	// kernel/sched/
 	"schedule": false, "schedule_timeout": false, "schedule_timeout_interruptible": false,
 	"schedule_timeout_uninterruptible": false, "wake_up_process": false, "__cond_resched": false,
-	"msleep": false,
+	"msleep":          false,
 	"init_completion": false, "complete": false, "complete_all": false, "wait_for_completion": false,
 	// kernel/locking/mutex.c
 	"mutex_init": false, "mutex_lock": false, "mutex_trylock": false, "mutex_unlock": false, "mutex_is_locked": false,
