@@ -207,6 +207,7 @@ func (w *stateWriter) task(t *Task) {
 	w.u64(t.stack, uint64(t.cpu.ID), b2u(t.onCPU), b2u(t.queued), t.threadf, t.threadd, uint64(t.pending), t.parent.id())
 	w.u64(t.ctx.r[:]...)
 	w.u64(t.ctx.rip, t.ctx.rflags, uint64(t.ctx.cpl), t.ctx.fsbase, t.ctx.kgsbase)
+	w.u64(t.insns, t.born)
 	if t.timer != nil {
 		w.u64(t.timer.when, t.timer.seq, uint64(int64(t.timer.idx)))
 	}

@@ -62,7 +62,7 @@ func init() {
 		"disable_lp":             {min: 1, max: 1, usage: "disable_lp MODULE", refs: firstArg(refLivepatch), run: (*runner).disableLP},
 		"set_pre_patch_ret":      {min: 2, max: 2, usage: "set_pre_patch_ret MODULE RET", refs: firstArg(refModule), check: checkIntArg(1), run: (*runner).setPrePatchRet},
 		"set_ftrace_enabled":     {min: 1, max: 2, usage: "set_ftrace_enabled [--fail] 0|1", check: checkSetFtrace, run: (*runner).setFtraceEnabled},
-		"check_result":           {min: 1, max: 1, usage: "check_result SECTION", refs: firstArg(refSection), run: (*runner).checkResult},
+		"check_result":           {min: 1, max: -1, usage: "check_result [--grep PATTERN]... SECTION", check: checkCheckResult, refs: lastArg(refSection), run: (*runner).checkResult},
 		"check_sysfs_rights":     {min: 3, max: 3, usage: "check_sysfs_rights MODULE REL_PATH RIGHTS", run: (*runner).checkSysfsRights},
 		"check_sysfs_value":      {min: 3, max: 3, usage: "check_sysfs_value MODULE REL_PATH VALUE", run: (*runner).checkSysfsValue},
 		"loop_until":             {min: 1, max: -1, usage: "loop_until CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).loopUntilCmd},
@@ -93,6 +93,32 @@ func init() {
 		if c.refs == nil {
 			c.refs = noRefs
 		}
+	}
+}
+
+func lastArg(kind refKind) func(c *Cmd) []ref {
+	return func(c *Cmd) []ref { return []ref{{kind, c.Args[len(c.Args)-1]}} }
+}
+
+// checkCheckResult checks check_result's options: each --grep PATTERN
+// (a regular expression) before the one SECTION.
+func checkCheckResult(p *parser, c *Cmd) {
+	args := c.Args
+	for len(args) > 1 {
+		s, _ := args[0].Literal()
+		if s != "--grep" || args[0].Quoted {
+			p.errorf(args[0].Pos, "check_result: unexpected %q: expected --grep PATTERN options, then one SECTION", args[0].String())
+			return
+		}
+		if len(args) == 2 {
+			p.errorf(args[0].Pos, "check_result: --grep: expected a PATTERN and then the SECTION")
+			return
+		}
+		p.compileRegexp(args[1])
+		args = args[2:]
+	}
+	if s, _ := args[0].Literal(); s == "--grep" && !args[0].Quoted {
+		p.errorf(args[0].Pos, "check_result: --grep: expected a PATTERN and then the SECTION")
 	}
 }
 
@@ -285,6 +311,8 @@ func checkRunUntil(p *parser, c *Cmd) {
 //
 //	[!] exists PATH
 //	[!] cat FILE == TEXT      [!] cat FILE != TEXT
+//	[!] cat FILE -OP NUMBER   (-eq -ne -lt -le -gt -ge; the file's first field)
+//	[!] value A -OP B         (numbers; == and != compare text)
 //	[!] grep [-x] [-F] [-v] PATTERN FILE
 //	[!] count GLOB OP N
 //	[!] tasks NAME OP N
@@ -307,7 +335,7 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 		}
 		kind, ok := ws[0].Literal()
 		if !ok {
-			p.errorf(ws[0].Pos, "expected a condition (exists, cat, grep, count, tasks, dmesg), not a variable")
+			p.errorf(ws[0].Pos, "expected a condition (exists, cat, grep, count, tasks, dmesg, value), not a variable")
 			return
 		}
 		cd.Kind = kind
@@ -321,26 +349,55 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 			}
 		case "cat":
 			if len(args) != 3 {
-				bad("cat FILE == TEXT or cat FILE != TEXT")
+				bad("cat FILE == TEXT, cat FILE != TEXT or cat FILE -OP NUMBER (-eq -ne -lt -le -gt -ge)")
 				return
 			}
 			op, _ := args[1].Literal()
-			if op != "==" && op != "!=" {
-				p.errorf(args[1].Pos, "cat: expected == or !=, got %q", args[1].String())
+			switch num, ok := numericOps[op]; {
+			case op == "==" || op == "!=":
+				cd.Op = op
+			case ok:
+				cd.Op, cd.numeric = num, true
+				if s, ok := args[2].Literal(); ok {
+					if _, err := parseNumber(s); err != nil {
+						p.errorf(args[2].Pos, "cat: %s compares numbers: expected a number, got %q", op, s)
+						return
+					}
+				}
+			default:
+				p.errorf(args[1].Pos, "cat: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got %q", args[1].String())
 				return
 			}
-			cd.Op = op
+			args = []Word{args[0], args[2]}
+		case "value":
+			if len(args) != 3 {
+				bad("value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)")
+				return
+			}
+			op, _ := args[1].Literal()
+			switch num, ok := numericOps[op]; {
+			case op == "==" || op == "!=":
+				cd.Op = op
+			case ok:
+				cd.Op, cd.numeric = num, true
+			default:
+				p.errorf(args[1].Pos, "value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got %q", args[1].String())
+				return
+			}
 			args = []Word{args[0], args[2]}
 		case "count", "tasks":
 			if len(args) != 3 {
-				bad(kind + " " + map[string]string{"count": "GLOB", "tasks": "NAME"}[kind] + " OP N (OP: == != < <= > >=)")
+				bad(kind + " " + map[string]string{"count": "GLOB", "tasks": "NAME"}[kind] + " OP N (OP: == != < <= > >=, or -eq -ne -lt -le -gt -ge)")
 				return
 			}
 			op, _ := args[1].Literal()
+			if num, ok := numericOps[op]; ok {
+				op = num
+			}
 			switch op {
 			case "==", "!=", "<", "<=", ">", ">=":
 			default:
-				p.errorf(args[1].Pos, "%s: expected an operator (== != < <= > >=), got %q", kind, args[1].String())
+				p.errorf(args[1].Pos, "%s: expected an operator (== != < <= > >=, or -eq -ne -lt -le -gt -ge), got %q", kind, args[1].String())
 				return
 			}
 			if s, ok := args[2].Literal(); ok {
@@ -388,12 +445,19 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 			}
 			p.compileRegexp(args[0])
 		default:
-			p.errorf(ws[0].Pos, "unknown condition %q: expected exists, cat, grep, count, tasks or dmesg", kind)
+			p.errorf(ws[0].Pos, "unknown condition %q: expected exists, cat, grep, count, tasks, dmesg or value", kind)
 			return
 		}
 		cd.Args = args
 		c.Cond = cd
 	}
+}
+
+// numericOps are test(1)'s integer comparisons, and the symbols (quoted:
+// unquoted < and > are redirections) that say the same.
+var numericOps = map[string]string{
+	"-eq": "==", "-ne": "!=", "-lt": "<", "-le": "<=", "-gt": ">", "-ge": ">=",
+	"<": "<", "<=": "<=", ">": ">", ">=": ">=",
 }
 
 // errnoText is an error's strerror text, for messages built like the

@@ -119,9 +119,23 @@ func b2i(b bool) int {
 // declarations name.
 func (p *parser) modules() {
 	for _, m := range p.s.Modules {
+		if m.File != p.file {
+			continue // assembled with the file that declares it
+		}
+		name := m.Spec.Name
+		if _, ok := p.s.Sections[m.Source]; !ok && m.Source == name+".S" {
+			if _, c := p.s.Sections[name+".c"]; c {
+				m.Source = name + ".c" // a module written in C
+			}
+		}
 		sec, ok := p.s.Sections[m.Source]
 		if !ok {
-			continue // reported by module()
+			hint := ""
+			if m.Source == name+".S" {
+				hint = fmt.Sprintf(" (or its C in a \"-- %s.c --\" section)", name)
+			}
+			p.errorf(m.Pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section%s", name, m.Source, m.Source, hint)
+			continue
 		}
 		if strings.HasSuffix(m.Source, ".c") {
 			p.cModule(m, sec)
@@ -175,7 +189,7 @@ func (p *parser) asmErrors(sec *Section, declPos Pos, err error, headerLines int
 			p.errorf(declPos, "%s (in the code generated from the patch declaration): %s", sec.Name, e.Msg)
 			continue
 		}
-		p.errorf(Pos{sec.Line + e.Line - 1, e.Col}, "%s: %s", sec.Name, e.Msg)
+		p.errs.add(sec.File, Pos{sec.Line + e.Line - 1, e.Col}, "%s: %s", sec.Name, e.Msg)
 	}
 }
 

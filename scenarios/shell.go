@@ -412,8 +412,21 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		if cd.numeric {
+			// A number: the first field, as /proc/uptime's seconds.
+			f := strings.Fields(s)
+			if len(f) == 0 {
+				return false, fmt.Errorf("cat: %s is empty, not a number", a[0])
+			}
+			return compareNumbers(f[0], cd.Op, a[1])
+		}
 		eq := strings.TrimRight(s, "\n") == a[1]
 		return eq == (cd.Op == "=="), nil
+	case "value":
+		if !cd.numeric {
+			return (a[0] == a[1]) == (cd.Op == "=="), nil
+		}
+		return compareNumbers(a[0], cd.Op, a[1])
 	case "grep":
 		s, err := r.k.FS.Cat(nil, a[1])
 		if err != nil {
@@ -446,6 +459,45 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 		return false, nil
 	}
 	panic("BUG: scenarios: condition " + cd.Kind)
+}
+
+// compareNumbers compares two numbers written as text (integers or
+// decimals: 12, 0x1f, 3.25).
+func compareNumbers(a, op, b string) (bool, error) {
+	x, err := parseNumber(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := parseNumber(b)
+	if err != nil {
+		return false, err
+	}
+	switch op {
+	case "==":
+		return x == y, nil
+	case "!=":
+		return x != y, nil
+	case "<":
+		return x < y, nil
+	case "<=":
+		return x <= y, nil
+	case ">":
+		return x > y, nil
+	case ">=":
+		return x >= y, nil
+	}
+	panic("BUG: scenarios: operator " + op)
+}
+
+func parseNumber(s string) (float64, error) {
+	if n, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return float64(n), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return f, nil
 }
 
 func compare(a int, op string, b int) bool {
