@@ -192,4 +192,15 @@ module_init(nolicense_init);
 	if m := k.FindModule("nolicense"); m == nil || m.Taints() != "PO" {
 		t.Errorf("nolicense: %v, want loaded and tainted PO", m)
 	}
+	// First on its own kernel: the taint message names the license.
+	k2 := boot(t, Config{CPUs: 1})
+	if err := k2.RegisterModule(buildC(t, "nolicense", "#include <linux/module.h>\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k2.Insmod("nolicense", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logText(k2), "nolicense: module license 'unspecified' taints kernel.\n") {
+		t.Errorf("no license taint message:\n%s", logText(k2))
+	}
 }

@@ -218,6 +218,10 @@ func FuzzReadELF(f *testing.F) {
 	if b, err := gasBytes(gccStyle); err == nil {
 		f.Add(b)
 	}
+	if b, err := gasBytes(klpSource); err == nil {
+		f.Add(b)
+	}
+	f.Add(klpELF())
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := ReadELF(bytes.NewReader(b))
