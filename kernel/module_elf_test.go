@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -202,5 +203,39 @@ module_init(nolicense_init);
 	}
 	if !strings.Contains(logText(k2), "nolicense: module license 'unspecified' taints kernel.\n") {
 		t.Errorf("no license taint message:\n%s", logText(k2))
+	}
+}
+
+// TestModuleFromELF_TwoFiles: a module of two C files, linked with ld -r
+// as Kbuild links one, loads and runs as one.
+func TestModuleFromELF_TwoFiles(t *testing.T) {
+	srcs := []kbuild.Source{
+		{Name: "main.c", Data: []byte("#define pr_fmt(fmt) KBUILD_MODNAME \": \" fmt\n#include <linux/module.h>\n#include <linux/kernel.h>\n" +
+			"int helper(int x);\nstatic int two_init(void) { pr_info(\"%d\\n\", helper(20)); return 0; }\nmodule_init(two_init);\nMODULE_LICENSE(\"GPL\");\n")},
+		{Name: "helper.c", Data: []byte("int helper(int x) { return x + 22; }\n")},
+	}
+	ko, err := kbuild.Build("two", srcs)
+	if errors.Is(err, kbuild.ErrNoCompiler) {
+		t.Skip("gcc not installed: C modules cannot be built")
+	}
+	if _, lerr := exec.LookPath("ld"); lerr != nil {
+		t.Skip("ld not installed: a module of several files is linked with ld -r")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := ModuleFromELF("two", ko)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := boot(t, Config{CPUs: 1})
+	if err := k.RegisterModule(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Insmod("two", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logText(k), "two: 42\n") {
+		t.Errorf("log:\n%s", logText(k))
 	}
 }
