@@ -13,6 +13,9 @@ const (
 	PFIdle    = 0x00000002 // PF_IDLE: an idle task
 	PFExiting = 0x00000004 // PF_EXITING
 	PFKthread = 0x00200000 // PF_KTHREAD
+	// PFNoSetaffinity: a per-CPU kthread (a kworker of a CPU's pool);
+	// sched_setaffinity refuses it with -EINVAL.
+	PFNoSetaffinity = 0x04000000 // PF_NO_SETAFFINITY
 )
 
 // Patch states, as task->patch_state holds them (KLP_TRANSITION_*).
@@ -56,6 +59,11 @@ type Task struct {
 	// machine's instruction count when it was created (the debugger's
 	// per-task stepping and going back).
 	insns, born uint64
+	// pinned: placed on its CPU by taskset (PlaceHostTasks, SetCPU), so
+	// its forks start there too; migrate is the CPU SetCPU moves it to
+	// at its next schedule() while it runs.
+	pinned  bool
+	migrate *CPU
 	// Stdout receives what the task writes to file descriptors 1 and 2;
 	// nil discards it.
 	Stdout io.Writer

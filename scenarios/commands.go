@@ -81,7 +81,8 @@ func init() {
 		"set":   {min: 2, max: -1, usage: "set VAR VALUE...", check: checkSet, run: (*runner).setCmd},
 		"read":  {min: 2, max: 2, usage: "read VAR FILE", check: checkSet, run: (*runner).readCmd},
 		// the simulation
-		"spawn":            {min: 1, max: 5, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
+		"spawn":            {min: 1, max: 6, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL] [cpu=N]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
+		"taskset":          {usage: "taskset -c CPU COMMAND... or taskset -p -c CPU TASK", refs: tasksetRefs, run: (*runner).taskset},
 		"kill":             {min: 1, max: 2, usage: "kill [-SIGNAL] NAME", check: checkKill, run: (*runner).kill},
 		"run":              {min: 1, max: 1, usage: "run DURATION", check: checkDurationArg(0), run: (*runner).runCmd},
 		"run_until":        {min: 1, max: -1, usage: "run_until [timeout=DURATION] CONDITION [|| die MESSAGE]", die: true, check: checkRunUntil, run: (*runner).runUntil},
@@ -94,6 +95,14 @@ func init() {
 			c.refs = noRefs
 		}
 	}
+}
+
+// tasksetRefs are the names the command taskset wraps uses.
+func tasksetRefs(c *Cmd) []ref {
+	if c.inner != nil {
+		return c.inner.spec.refs(c.inner)
+	}
+	return nil
 }
 
 func lastArg(kind refKind) func(c *Cmd) []ref {
@@ -218,8 +227,8 @@ func checkSpawn(p *parser, c *Cmd) {
 				key, _, kv = keyval(w.parts[0].text)
 			}
 		}
-		if !kv || (key != "count" && key != "pids" && key != "as" && key != "entry") {
-			p.errorf(w.Pos, "spawn: expected count=N, pids=VAR, as=NAME or entry=SYMBOL, got %q", w.String())
+		if !kv || (key != "count" && key != "pids" && key != "as" && key != "entry" && key != "cpu") {
+			p.errorf(w.Pos, "spawn: expected count=N, pids=VAR, as=NAME, entry=SYMBOL or cpu=N, got %q", w.String())
 			continue
 		}
 		if _, dup := c.opts[key]; dup {
@@ -242,6 +251,10 @@ func checkSpawn(p *parser, c *Cmd) {
 		case "as":
 			if val == "" {
 				p.errorf(w.Pos, "spawn as: expected a name")
+			}
+		case "cpu":
+			if _, err := parseIntRange(val, 0, 63); err != nil {
+				p.errorf(w.Pos, "spawn cpu: expected a CPU number from 0 to 63, got %q", val)
 			}
 		}
 	}

@@ -232,7 +232,8 @@ func (p *parser) checkModuleSyms(m *ModuleDecl, o *obj.Object) {
 // programs assembles the user programs spawn names from sections.
 func (p *parser) programs() {
 	p.s.programs = map[string]*obj.Object{}
-	for _, c := range p.s.Cmds {
+	for _, top := range p.s.Cmds {
+		c := top.withInner()[len(top.withInner())-1]
 		if c.Name != "spawn" {
 			continue
 		}

@@ -656,6 +656,9 @@ func (p *parser) command(l line) *Cmd {
 		return nil
 	}
 	c.spec = spec
+	if name == "taskset" && !c.Not {
+		return p.taskset(c, toks)
+	}
 	if c.Not && !spec.bang {
 		p.errorf(c.Pos, "%s cannot be negated with '!' (only echo, cat and grep can)", name)
 	}
@@ -791,7 +794,8 @@ func (p *parser) moduleKind(name string) (lp, ok bool) {
 // checkRefs checks what commands name against what the file declares,
 // once every declaration is known.
 func (p *parser) checkRefs() {
-	for _, c := range p.s.Cmds {
+	for _, top := range p.s.Cmds {
+		c := top.withInner()[len(top.withInner())-1]
 		for _, ref := range c.spec.refs(c) {
 			name, ok := ref.w.Literal()
 			if !ok {
@@ -926,4 +930,72 @@ func (p *parser) include(l line) {
 			p.s.Modules = append(p.s.Modules, m)
 		}
 	}
+}
+
+// taskset: taskset -c CPU COMMAND... runs COMMAND with the tasks it
+// creates (insmod's, a spawned process) on CPU, as taskset(1) starts a
+// command; taskset -p -c CPU TASK (also -pc, -cp) moves a running task —
+// a pid, a $VAR of pids, or a NAME as kill takes it. One CPU, not a list.
+func (p *parser) taskset(c *Cmd, toks []token) *Cmd {
+	c.opts = map[string]Word{}
+	rest := toks[1:]
+	pidMode, haveCPU := false, false
+	for len(rest) > 0 && rest[0].kind == tokWord {
+		s, ok := rest[0].word.Literal()
+		if !ok || !strings.HasPrefix(s, "-") || rest[0].word.Quoted {
+			break
+		}
+		switch s {
+		case "-p":
+			pidMode = true
+		case "-c", "-pc", "-cp":
+			pidMode = pidMode || s != "-c"
+			if len(rest) < 2 || rest[1].kind != tokWord {
+				p.errorf(rest[0].pos(), "taskset %s: expected a CPU after it", s)
+				return nil
+			}
+			cpu := rest[1].word
+			if v, ok := cpu.Literal(); ok {
+				if _, err := strconv.Atoi(v); err != nil {
+					p.errorf(cpu.Pos, "taskset: CPU %q: expected one CPU number (klpsim pins a task to one CPU, not a list)", v)
+					return nil
+				}
+			}
+			p.useVars(cpu)
+			c.opts["cpu"], haveCPU = cpu, true
+			rest = rest[1:]
+		default:
+			p.errorf(rest[0].pos(), "taskset: unknown option %s: expected -c CPU COMMAND... or -p -c CPU TASK", s)
+			return nil
+		}
+		rest = rest[1:]
+	}
+	if !haveCPU {
+		p.errorf(c.Pos, "taskset: expected %s", c.spec.usage)
+		return nil
+	}
+	if pidMode {
+		if len(rest) != 1 || rest[0].kind != tokWord {
+			p.errorf(c.Pos, "taskset -p: expected one TASK (a pid, $VAR of pids or a NAME) after the CPU")
+			return nil
+		}
+		p.useVars(rest[0].word)
+		c.Args = []Word{rest[0].word}
+		c.opts["pid"] = rest[0].word
+		return c
+	}
+	if len(rest) == 0 {
+		p.errorf(c.Pos, "taskset -c CPU: expected a COMMAND after the CPU")
+		return nil
+	}
+	inner := p.command(line{pos: rest[0].pos(), toks: rest})
+	if inner == nil {
+		return nil
+	}
+	if inner.Name == "taskset" || inner.Name == "start_test" {
+		p.errorf(inner.Pos, "taskset: %s cannot run under taskset", inner.Name)
+		return nil
+	}
+	c.inner = inner
+	return c
 }

@@ -73,6 +73,15 @@ func TestParse_Errors(t *testing.T) {
 		{"bang alone", "!\n", "t.scn:1:1: !: expected a command after it"},
 		{"unknown condition", "assert frob x\n", "t.scn:1:8: unknown condition \"frob\": expected exists, cat, grep, count, tasks, dmesg or value"},
 		{"cond cat op", "assert cat /proc/cmdline = x\n", "t.scn:1:26: cat: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got \"=\""},
+		{"taskset no cpu", "taskset load_mod x\n", "t.scn:1:1: taskset: expected taskset -c CPU COMMAND... or taskset -p -c CPU TASK"},
+		{"taskset list", "taskset -c 0-1 sleep 1\n", "t.scn:1:12: taskset: CPU \"0-1\": expected one CPU number (klpsim pins a task to one CPU, not a list)"},
+		{"taskset option", "taskset -x 1 sleep 1\n", "t.scn:1:9: taskset: unknown option -x: expected -c CPU COMMAND... or -p -c CPU TASK"},
+		{"taskset no command", "taskset -c 1\n", "t.scn:1:1: taskset -c CPU: expected a COMMAND after the CPU"},
+		{"taskset inner error", "taskset -c 1 load_mod nosuch\n", "t.scn:1:23: unknown module nosuch: expected a module line for it or a built-in one"},
+		{"taskset inner unknown", "taskset -c 1 frob\n", "t.scn:1:14: unknown command \"frob\" (docs/scenarios.md lists the commands)"},
+		{"taskset nested", "taskset -c 1 taskset -c 0 sleep 1\n", "t.scn:1:14: taskset: taskset cannot run under taskset"},
+		{"taskset -p two", "taskset -pc 1 a b\n", "t.scn:1:1: taskset -p: expected one TASK (a pid, $VAR of pids or a NAME) after the CPU"},
+		{"spawn cpu", "spawn p.S cpu=x\n-- p.S --\n_start: jmp _start\n", "t.scn:1:11: spawn cpu: expected a CPU number from 0 to 63, got \"x\""},
 		{"cond cat number", "assert cat /proc/uptime -gt ten\n", "t.scn:1:29: cat: -gt compares numbers: expected a number, got \"ten\""},
 		{"cond value op", "assert value 1 '=<' 2\n", "t.scn:1:16: value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got \"=<\""},
 		{"cond value args", "assert value 1\n", "t.scn:1:8: value: expected value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)"},
@@ -92,7 +101,7 @@ func TestParse_Errors(t *testing.T) {
 		{"kill signal", "kill -FOO x\n", "t.scn:1:6: kill: expected a signal like -INT, -SIGHUP or -9, got \"-FOO\""},
 		{"checker", "checker off\n", "t.scn:1:9: checker: expected on"},
 		{"run_until timeout", "run_until timeout=x exists /x\n", "t.scn:1:11: run_until timeout: expected a duration like 100ms, 1.5s, 2m or a number of seconds"},
-		{"spawn option", "spawn test_klp-call_getpid n=2\n", "t.scn:1:28: spawn: expected count=N, pids=VAR, as=NAME or entry=SYMBOL, got \"n=2\""},
+		{"spawn option", "spawn test_klp-call_getpid n=2\n", "t.scn:1:28: spawn: expected count=N, pids=VAR, as=NAME, entry=SYMBOL or cpu=N, got \"n=2\""},
 		{"spawn count", "spawn test_klp-call_getpid count=0\n", "t.scn:1:28: spawn count: expected an integer from 1 to 4096"},
 		{"spawn program", "spawn nosuch\n", "t.scn:1:7: unknown program nosuch: expected a section holding its assembly or a built-in program"},
 		{"module twice", "module a\nmodule a\n-- a.S --\n", "t.scn:2:8: module a declared twice (first at line 1)"},
@@ -222,6 +231,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("module a livepatch\n param r int 0644\n patch replace=r\n object b pre_patch=x\n func f g sympos=2\n state 1 1\n-- a.S --\n\t.data\nr:\t.long 0\n"))
 	f.Add([]byte("log ${A\n'\"\\\n"))
 	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
+	f.Add([]byte("spawn p.S cpu=1 count=2 pids=P\ntaskset -c 1 load_mod m x=1\ntaskset -pc 0 $P\ntaskset -p -c 1 p\n-- p.S --\n_start:\n\tjmp _start\n"))
 	// Included files come from the inputs themselves, never the disk: an
 	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {

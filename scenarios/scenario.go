@@ -117,6 +117,16 @@ type Cmd struct {
 	// Options parsed from the arguments (key=value words), by command.
 	opts map[string]Word
 	spec *cmdSpec
+	// inner is the command `taskset -c CPU COMMAND...` runs.
+	inner *Cmd
+}
+
+// withInner is c and the command it wraps, if any.
+func (c *Cmd) withInner() []*Cmd {
+	if c.inner != nil {
+		return []*Cmd{c, c.inner}
+	}
+	return []*Cmd{c}
 }
 
 // Redir is an output redirection.

@@ -278,6 +278,16 @@ func (r *runner) spawn(c *Cmd) error {
 	if len(comm) > 15 {
 		comm = comm[:15] // TASK_COMM_LEN
 	}
+	if v := opt("cpu", ""); v != "" {
+		cpu, _ := strconv.Atoi(v)
+		if cpu >= len(r.k.CPUs()) {
+			return r.die("spawn cpu=%d: the machine has %d CPUs", cpu, len(r.k.CPUs()))
+		}
+		if err := r.k.PlaceHostTasks(cpu); err != nil {
+			return r.die("%v", err)
+		}
+		defer func() { _ = r.k.PlaceHostTasks(-1) }()
+	}
 	var pids []string
 	for range count {
 		t, err := r.k.SpawnUser(comm, up)
@@ -536,4 +546,41 @@ func (r *runner) condString(cd *Cond) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " ")
+}
+
+// taskset is taskset -c CPU COMMAND... (COMMAND's new tasks start on
+// CPU) and taskset -p -c CPU TASK (TASK's tasks move to CPU).
+func (r *runner) taskset(c *Cmd) error {
+	cpuText := r.expand(c.opts["cpu"])
+	cpu, err := strconv.Atoi(cpuText)
+	if err != nil || cpu < 0 || cpu >= len(r.k.CPUs()) {
+		return r.die("taskset: CPU %q: expected a CPU of the machine, 0 to %d", cpuText, len(r.k.CPUs())-1)
+	}
+	if c.inner != nil {
+		if err := r.k.PlaceHostTasks(cpu); err != nil {
+			return r.die("%v", err)
+		}
+		defer func() { _ = r.k.PlaceHostTasks(-1) }()
+		return c.inner.spec.run(r, c.inner)
+	}
+	target := r.expand(c.opts["pid"])
+	var tasks []*kernel.Task
+	if strings.Trim(target, "0123456789,") == "" && target != "" {
+		for _, f := range strings.Split(target, ",") {
+			pid, _ := strconv.Atoi(f)
+			t := r.k.TaskByPID(pid)
+			if t == nil || t.State == kernel.TaskDead {
+				return r.die("taskset: failed to get pid %d's affinity: No such process", pid)
+			}
+			tasks = append(tasks, t)
+		}
+	} else if tasks = r.liveTasks(target); len(tasks) == 0 {
+		return r.die("taskset: no task called %s", target)
+	}
+	for _, t := range tasks {
+		if err := r.k.SetCPU(t, cpu); err != nil {
+			return r.die("taskset: failed to set pid %d's affinity: %s", t.PID, errnoText(err))
+		}
+	}
+	return nil
 }
