@@ -21,6 +21,9 @@ type image struct {
 	// addrs has every defined, named symbol (labels included, such as a
 	// program's _start), for sym.
 	addrs map[string]uint64
+	// secAddrs is each object's section addresses, for relocations
+	// applied after the link (livepatch's .klp.rela sections).
+	secAddrs [][]uint64
 }
 
 // region is a run of sections of one kind, mapped with one permission.
@@ -93,7 +96,7 @@ func link(names []string, objs []*obj.Object, base uint64, resolve obj.Resolver)
 	for i, o := range objs {
 		addrs[i] = make([]uint64, len(o.Sections))
 	}
-	img := &image{addrs: map[string]uint64{}}
+	img := &image{addrs: map[string]uint64{}, secAddrs: addrs}
 	next := base
 	for _, rk := range regionKinds {
 		start := next

@@ -154,6 +154,20 @@ func (c *Core) initObject(o *Object) error {
 // address and sizes now that the object is in memory.
 func (c *Core) initObjectLoaded(o *Object) error {
 	t := (*kernel.Task)(nil)
+	if o.Name != "" {
+		// klp_apply_object_relocs: the module-specific .klp.rela
+		// sections; vmlinux's were written when the patch module loaded.
+		if err := c.k.KlpWriteObjectRelocs(o.Patch.Mod, o.Name, true); err != nil {
+			var kr *kernel.KlpRelocError
+			if errors.As(err, &kr) {
+				for _, line := range kr.Lines {
+					c.k.Log.Printk(c.k.Now(), "C0", kernErr+line+"\n") // the kernel's own prefixes
+				}
+				return kr.Err
+			}
+			return errno.EINVAL
+		}
+	}
 	for _, f := range o.Funcs {
 		if err := c.findObjectSymbol(o, f); err != nil {
 			return err

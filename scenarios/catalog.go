@@ -37,3 +37,19 @@ func (testmodsCatalog) Program(name string) (kernel.UserProgram, bool, error) {
 	}
 	return kernel.UserProgram{}, false, errors.New("no such program")
 }
+
+// CCatalog is the built-in catalog with every module that has a C version
+// (livepatch/testmods/c) built from it by gcc instead of assembled; the
+// rest, and the user programs, are Builtin's.
+var CCatalog Catalog = cCatalog{}
+
+type cCatalog struct{ testmodsCatalog }
+
+func (c cCatalog) Spec(name string) (kernel.ModuleSpec, error) {
+	for _, n := range testmods.CNames() {
+		if n == name {
+			return testmods.CSpec(name)
+		}
+	}
+	return c.testmodsCatalog.Spec(name)
+}

@@ -9,6 +9,7 @@ import (
 	"klpsim/isa/asm"
 	"klpsim/isa/obj"
 	"klpsim/kernel"
+	"klpsim/kernel/kbuild"
 	"klpsim/livepatch"
 )
 
@@ -124,9 +125,23 @@ func (p *parser) modules() {
 		if m.File != p.file {
 			continue // assembled with the file that declares it
 		}
+		name := m.Spec.Name
+		if _, ok := p.s.Sections[m.Source]; !ok && m.Source == name+".S" {
+			if _, c := p.s.Sections[name+".c"]; c {
+				m.Source = name + ".c" // a module written in C
+			}
+		}
 		sec, ok := p.s.Sections[m.Source]
 		if !ok {
-			p.errorf(m.Pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section", m.Spec.Name, m.Source, m.Source)
+			hint := ""
+			if m.Source == name+".S" {
+				hint = fmt.Sprintf(" (or its C in a \"-- %s.c --\" section)", name)
+			}
+			p.errorf(m.Pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section%s", name, m.Source, m.Source, hint)
+			continue
+		}
+		if strings.HasSuffix(m.Source, ".c") {
+			p.cModule(m, sec)
 			continue
 		}
 		src := moduleHeader + string(sec.Data)
@@ -253,5 +268,68 @@ func (p *parser) programs() {
 			continue
 		}
 		p.s.programs[name] = o
+	}
+}
+
+// cModule builds a module written in C (kernel/kbuild) and reads it as
+// the loader would (kernel.ModuleFromELF). The module line's options add
+// to what the C declares: livepatch and intree to its modinfo, license=,
+// init= and exit= override it, export= and param lines add to it.
+func (p *parser) cModule(m *ModuleDecl, sec *Section) {
+	if m.Patch != nil {
+		p.errorf(m.Patch.Pos, "patch in module %s, which is written in C: declare its struct klp_patch in %s", m.Spec.Name, sec.Name)
+		return
+	}
+	data, err := kbuild.Build(m.Spec.Name, []kbuild.Source{{Name: sec.Name, Data: sec.Data}})
+	if err != nil {
+		p.gccErrors(sec, m.Pos, err)
+		return
+	}
+	spec, err := kernel.ModuleFromELF(m.Spec.Name, data)
+	if err != nil {
+		p.errorf(m.Pos, "module %s: %v", m.Spec.Name, err)
+		return
+	}
+	d := m.Spec
+	spec.Livepatch = spec.Livepatch || d.Livepatch
+	spec.InTree = spec.InTree || d.InTree
+	if d.License != "" {
+		spec.License = d.License
+	}
+	if d.Init != "" {
+		spec.Init = d.Init
+	}
+	if d.Exit != "" {
+		spec.Exit = d.Exit
+	}
+	spec.Exports = append(spec.Exports, d.Exports...)
+	spec.ExportsGPL = append(spec.ExportsGPL, d.ExportsGPL...)
+	spec.Params = append(spec.Params, d.Params...)
+	m.Spec = spec
+	p.checkModuleSyms(m, spec.Object)
+}
+
+// gccErrors reports gcc's errors at their place in the scenario file;
+// those in a header go to the module line, with the header's place.
+func (p *parser) gccErrors(sec *Section, declPos Pos, err error) {
+	var ce *kbuild.CompileError
+	if !errors.As(err, &ce) {
+		p.errorf(declPos, "%s: %v", sec.Name, err)
+		return
+	}
+	n := 0
+	for _, d := range ce.Diags {
+		if d.Kind != "error" && d.Kind != "fatal error" {
+			continue
+		}
+		n++
+		if d.File == sec.Name {
+			p.errorf(Pos{sec.Line + d.Line - 1, d.Col}, "%s: %s: %s", sec.Name, d.Kind, d.Msg)
+			continue
+		}
+		p.errorf(declPos, "%s: %s", sec.Name, d)
+	}
+	if n == 0 {
+		p.errorf(declPos, "%s: %v", sec.Name, err)
 	}
 }

@@ -403,6 +403,7 @@ func ParseDuration(s string) (uint64, error) {
 }
 
 // module: module NAME [source=SECTION] [livepatch] [intree]
+// (SECTION NAME.S is assembly, NAME.c C; without source=, NAME.S or NAME.c)
 // [license=L] [init=SYM] [exit=SYM] [export=SYM] [export_gpl=SYM]
 func (p *parser) module(l line) {
 	p.mod = nil

@@ -35,7 +35,7 @@ func TestParse_Errors(t *testing.T) {
 		{"livepatch via load_mod", lpModule + "load_mod test_klp_x\n" + lpSource, "t.scn:5:10: module test_klp_x is a livepatch: use load_lp"},
 		{"module via load_lp", "load_lp test_klp_callbacks_mod\n", "t.scn:1:9: module test_klp_callbacks_mod is not a livepatch: use load_mod"},
 		{"missing result section", "check_result want.log\n", "t.scn:1:14: no section \"want.log\" in the file: expected a \"-- want.log --\" section"},
-		{"missing source", "module m\n", "t.scn:1:1: module m: no section \"m.S\" in the file: expected its assembly in a \"-- m.S --\" section"},
+		{"missing source", "module m\n", "t.scn:1:1: module m: no section \"m.S\" in the file: expected its assembly in a \"-- m.S --\" section (or its C in a \"-- m.c --\" section)"},
 		{"machine twice", "machine\nmachine\n", "t.scn:2:1: second machine line: expected at most one (the first is at line 1)"},
 		{"machine late", "sleep 1\nmachine cpus=2\n", "t.scn:2:1: machine must come before every module and command"},
 		{"machine option", "machine cpu=2\n", "t.scn:1:9: unknown machine option \"cpu\": expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks or kernel"},

@@ -32,6 +32,8 @@ commands:
   debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
   vmlinux -o FILE                 write the boot image as an ELF symbol file for gdb
+
+  build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
@@ -52,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDebug(args[1:], stdout, stderr)
 	case "vmlinux":
 		return cmdVmlinux(args[1:], stdout, stderr)
+
+	case "build":
+		return cmdBuild(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -66,6 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdDebug([]string{"--help"}, stdout, stderr)
 		case "vmlinux":
 			return cmdVmlinux([]string{"--help"}, stdout, stderr)
+
+		case "build":
+			return cmdBuild([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage
