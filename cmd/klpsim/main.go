@@ -32,7 +32,6 @@ commands:
   debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
   vmlinux -o FILE                 write the boot image as an ELF symbol file for gdb
-
   build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
@@ -54,7 +53,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDebug(args[1:], stdout, stderr)
 	case "vmlinux":
 		return cmdVmlinux(args[1:], stdout, stderr)
-
 	case "build":
 		return cmdBuild(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -71,7 +69,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdDebug([]string{"--help"}, stdout, stderr)
 		case "vmlinux":
 			return cmdVmlinux([]string{"--help"}, stdout, stderr)
-
 		case "build":
 			return cmdBuild([]string{"--help"}, stdout, stderr)
 		}
