@@ -59,6 +59,12 @@ type Core struct {
 	// shadow is klp_shadow_hash, for the state hash (its guest entry
 	// points hold it too).
 	shadow *shadowTable
+	// model is the consistency model (model.go), chosen at boot; stats
+	// are the numbers a comparison of models reads; msleep is the guest
+	// msleep, for kpatch's retries.
+	model  Model
+	stats  Stats
+	msleep uint64
 }
 
 // Constants of the consistency model (transition.c).
@@ -80,7 +86,7 @@ var guestSources embed.FS
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
 func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle,
+	c := &Core{k: k, targetState: KLPTransitionIdle, model: klpModel{},
 		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
 		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
@@ -106,7 +112,7 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	for _, s := range []struct {
 		name string
 		addr *uint64
-	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}, {"msleep", &c.msleep}} {
 		a, ok := k.Sym(s.name)
 		if !ok {
 			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)
@@ -129,6 +135,7 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash
+	k.Hooks.KernelEntry = c.kernelEntry
 	return c, nil
 }
 
@@ -307,7 +314,12 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.startTransition(t)
 	p.Enabled = true
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// Only kpatch's stop_machine fails here: nothing switched.
+		p.Enabled = false
+		c.cancelTransition(ctx)
+		return err
+	}
 	return nil
 }
 
@@ -327,8 +339,33 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.startTransition(ctx.Task)
 	p.Enabled = false
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// kpatch's stop_machine refused: the patch stays enabled.
+		p.Enabled = true
+		c.abortTransition()
+		return err
+	}
 	return nil
+}
+
+// abortTransition undoes a transition in which no task switched (an
+// unpatching kpatch's stop_machine refused): the patch stays as it was.
+func (c *Core) abortTransition() {
+	p := c.transitionPatch
+	for _, o := range p.Objs {
+		for _, f := range o.Funcs {
+			f.Transition = false
+		}
+	}
+	for _, task := range c.allTasks() {
+		task.PatchState = KLPTransitionIdle
+	}
+	c.targetState = KLPTransitionIdle
+	c.transitionPatch = nil
+	c.k.SetTrapSyscalls(false)
+	if c.checker != nil {
+		c.checker.disarm()
+	}
 }
 
 // Callbacks (core.h klp_pre_patch_callback and friends): guest functions
