@@ -42,6 +42,9 @@ type Machine struct {
 	Timeout  uint64 // simulated ns the whole scenario may take; 0: DefaultTimeout
 	MaxInsns uint64 // instruction limit over the scenario; 0: none
 	MaxTasks int
+	// Model is the livepatch consistency model (livepatch.ParseModel);
+	// "" is the default, klp.
+	Model string
 }
 
 // DefaultTimeout bounds a scenario's simulated time unless the machine line
