@@ -49,6 +49,8 @@ func TestParse_Errors(t *testing.T) {
 		{"NUL byte", "sleep 1\nlo\x00g x\n", "t.scn:2:3: not a scenario: NUL byte: a binary file, expected UTF-8 text"},
 		{"ELF", "\x7fELF\x02\x01\x01\x00", "t.scn:1:5: not a scenario: control character 0x02: a binary file, expected UTF-8 text"},
 		{"latin-1", "log caf\xe9\n", "t.scn:1:8: not a scenario: byte 0xe9 is not UTF-8: a binary file, expected UTF-8 text"},
+		{"machine model", "machine model=kgraftt\n", "t.scn:1:9: machine model=\"kgraftt\": expected klp, null, patched-set, kpatch, kpatch-retry, kgraft"},
+		{"try_load no module", "try_load\n", "t.scn:1:1: try_load: expected try_load MODULE [PARAM=VALUE...]"},
 		{"machine preempt", "machine preempt=rt\n", "t.scn:1:9: machine preempt=\"rt\": expected none, voluntary or full"},
 		{"machine key=value", "machine fast\n", "t.scn:1:9: expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, model), got \"fast\""},
 		{"bad duration", "sleep 5parsecs\n", "t.scn:1:7: sleep: expected a duration like 100ms, 1.5s, 2m or a number of seconds, got \"5parsecs\""},
