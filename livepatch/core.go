@@ -264,6 +264,7 @@ func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 		err = c.enablePatchLocked(ctx, p)
 	}
 	if err != nil {
+		c.stats.Refused++
 		c.freePatchStart(p)
 		c.unlock(ctx)
 		c.freePatchFinish(p)

@@ -403,6 +403,7 @@ type Stats struct {
 	Stops         int    // stop_machine calls
 	LongestStopNS uint64 // the longest whole-machine stop
 	Signaled      int    // tasks sent the fake signal (or woken, kthreads)
+	Refused       int    // enables that failed after the patch was read (-EBUSY, a pre-patch callback)
 }
 
 // Stats returns the run's statistics so far.

@@ -32,6 +32,8 @@ commands:
   debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
+  compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
+  explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
 
 flags:
   --version                       print klpsim's version and the emulated kernel's release
@@ -49,6 +51,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdElf(args[1:], stdout, stderr)
 	case "debug":
 		return cmdDebug(args[1:], stdout, stderr)
+	case "compare":
+		return cmdCompare(args[1:], stdout, stderr)
+	case "explore":
+		return cmdExplore(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -61,6 +67,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdElf([]string{"--help"}, stdout, stderr)
 		case "debug":
 			return cmdDebug([]string{"--help"}, stdout, stderr)
+		case "compare":
+			return cmdCompare([]string{"--help"}, stdout, stderr)
+		case "explore":
+			return cmdExplore([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage
