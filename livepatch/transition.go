@@ -37,6 +37,10 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 			f.Transition = true
 		}
 	}
+	// The handler may run as soon as the first func is registered.
+	if m, ok := c.model.(*patchedSetModel); ok {
+		m.build(c)
+	}
 	c.emit(Event{Kind: EventInit, Patch: p.Name, Target: state})
 }
 
