@@ -57,6 +57,11 @@ type Debugger struct {
 
 	stepCPU  int
 	stepLeft uint64 // 0: no step budget
+	// stepTask, when set, makes the step budget the task's: it counts
+	// what stepTask retires, on whichever CPU; stepOn is the CPU running
+	// it in the Run under way (limit to after).
+	stepTask *Task
+	stepOn   *CPU
 	atInsns  uint64 // 0: no target
 	soon     bool
 	soonWhy  string
@@ -89,7 +94,20 @@ func (k *Kernel) Insns() uint64 { return k.insns }
 
 // StepCPU stops the machine after CPU cpu retires n more instructions
 // (n 0 cancels). The other CPUs run as they would.
-func (d *Debugger) StepCPU(cpu int, n uint64) { d.stepCPU, d.stepLeft = cpu, n }
+func (d *Debugger) StepCPU(cpu int, n uint64) {
+	d.stepCPU, d.stepLeft, d.stepTask, d.stepOn = cpu, n, nil, nil
+}
+
+// StepTask stops the machine after task t retires n more instructions,
+// on whichever CPU runs it (n 0 cancels): gdb's stepi of a thread with
+// the scheduler unlocked. The other CPUs and tasks run as they would; a
+// task that sleeps is waited for. The stop's CPU is where t ran.
+func (d *Debugger) StepTask(t *Task, n uint64) {
+	d.StepCPU(0, n)
+	if n != 0 {
+		d.stepTask = t
+	}
+}
 
 // StopAtInsns stops the machine when its instruction count (Kernel.Insns)
 // reaches n exactly; n at or below the count now cancels.
@@ -151,13 +169,23 @@ func (d *Debugger) Reg(cpu int, r emu.Reg) uint64 { return d.k.cpus[cpu].emu.Reg
 // limit caps the budget of CPU c's next Run at the next step or
 // instruction-count stop.
 func (d *Debugger) limit(c *CPU, n uint64) uint64 {
-	if d.stepLeft != 0 && c.ID == d.stepCPU {
+	d.stepOn = nil
+	if d.stepLeft != 0 && d.stepping(c) {
 		n = min(n, d.stepLeft)
+		d.stepOn = c
 	}
 	if d.atInsns > d.k.insns {
 		n = min(n, d.atInsns-d.k.insns)
 	}
 	return n
+}
+
+// stepping reports whether CPU c runs what the step budget counts.
+func (d *Debugger) stepping(c *CPU) bool {
+	if d.stepTask != nil {
+		return c.curr == d.stepTask
+	}
+	return c.ID == d.stepCPU
 }
 
 // after runs when CPU c's Run, begun at its instruction count before,
@@ -171,12 +199,13 @@ func (d *Debugger) after(c *CPU, before uint64) {
 		before = d.lastEmu
 	}
 	ran := c.emu.Insns - before
-	if d.stepLeft != 0 && c.ID == d.stepCPU {
+	if d.stepLeft != 0 && d.stepOn == c {
 		d.stepLeft -= min(d.stepLeft, ran)
 		if d.stepLeft == 0 {
 			why |= StopStep
 		}
 	}
+	d.stepOn = nil
 	if d.atInsns != 0 && d.k.insns >= d.atInsns {
 		d.atInsns = 0
 		why |= StopInsns
@@ -210,6 +239,11 @@ func (d *Debugger) stop(c *CPU, why StopReason, waddr uint64) {
 		return
 	}
 	s := Stop{Reason: why, CPU: c.ID, Task: c.curr, RIP: c.emu.RIP, Insns: k.insns, WatchAddr: waddr}
+	if t := d.stepTask; why&StopStep != 0 && t != nil && c.curr != t {
+		// The task's last instruction switched it out (it slept, or
+		// exited): the stop is still the task's, at its saved pc.
+		s.Task, s.RIP = t, t.ctx.rip
+	}
 	if why&StopRequest != 0 {
 		s.Why = d.soonWhy
 		d.soon, d.soonWhy = false, ""

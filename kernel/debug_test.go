@@ -114,3 +114,82 @@ func TestBreakpointOwners(t *testing.T) {
 		t.Fatalf("after the debugger's clear: hook %d, debugger %d hits; want >0, 0", hook, dbg)
 	}
 }
+
+// StepTask counts the task's own instructions on whichever CPU runs it:
+// with two spinners sharing one CPU, a step budget longer than a tick
+// stops after exactly that many of the task's instructions while the
+// other ran in between, and the stop is the task's.
+func TestDebuggerStepTask(t *testing.T) {
+	k := boot(t, Config{CPUs: 1, Seed: 1})
+	a, err := k.SpawnUser("spin-a", userProg(t, "1: inc rbx\n jmp 1b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := k.SpawnUser("spin-b", userProg(t, "1: inc rbx\n jmp 1b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10_000_000 // more than a tick at 1 GHz and HZ 250
+	var stops []Stop
+	d := k.AttachDebugger(func(s Stop) error {
+		stops = append(stops, s)
+		return ErrKilled
+	})
+	d.StepTask(a, n)
+	startA, startB, start := a.Insns(), b.Insns(), k.Insns()
+	if err := k.RunFor(1e9); err == nil || err.Error() != ErrKilled.Error() {
+		t.Fatalf("RunFor = %v, want the step's stop", err)
+	}
+	if len(stops) != 1 || stops[0].Reason != StopStep || stops[0].Task != a {
+		t.Fatalf("stops %+v, want one step stop of %v", stops, a)
+	}
+	if got := a.Insns() - startA; got != n {
+		t.Errorf("the task retired %d instructions, want %d", got, n)
+	}
+	if b.Insns() == startB || k.Insns()-start <= n {
+		t.Errorf("the other task did not run in between (b %d -> %d, machine +%d)", startB, b.Insns(), k.Insns()-start)
+	}
+}
+
+// A task whose stepped instruction puts it to sleep stops as itself, at
+// its saved pc; a step of a task that never runs again never stops.
+func TestDebuggerStepTaskSleeps(t *testing.T) {
+	k := boot(t, Config{CPUs: 1, Seed: 1})
+	a, err := k.SpawnUser("pauser", userProg(t, "mov eax, 34\n syscall\n1: jmp 1b\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.SpawnUser("spin", userProg(t, "1: inc rbx\n jmp 1b\n")); err != nil {
+		t.Fatal(err)
+	}
+	var last Stop
+	d := k.AttachDebugger(nil)
+	d.OnStop = func(s Stop) error {
+		last = s
+		if s.Task != a {
+			t.Fatalf("a step of %v stopped %v", a, s.Task)
+		}
+		if a.Running() {
+			d.StepTask(a, 1)
+			return nil
+		}
+		return ErrKilled
+	}
+	d.StepTask(a, 1)
+	if err := k.RunFor(1e9); err == nil || err.Error() != ErrKilled.Error() {
+		t.Fatalf("RunFor = %v, want a stop with the task asleep", err)
+	}
+	if r, live := k.TaskRegs(a); live || last.RIP != r.RIP {
+		t.Fatalf("stop at %#x (task live %v), want its saved pc %#x", last.RIP, live, r.RIP)
+	}
+	k.ClearStop()
+	at := a.Insns()
+	d.OnStop = func(s Stop) error { t.Fatalf("stopped %+v: the task is asleep for good", s); return nil }
+	d.StepTask(a, 1)
+	if err := k.RunFor(1e8); err != nil {
+		t.Fatal(err)
+	}
+	if a.Insns() != at {
+		t.Fatalf("the sleeping task retired %d instructions", a.Insns()-at)
+	}
+}

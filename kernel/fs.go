@@ -129,6 +129,8 @@ func (k *Kernel) procPIDList(any) []string {
 }
 
 // procPIDLookup builds /proc/PID: comm, stack, patch_state, status.
+// status's Cpus_allowed_list is the CPU a task is pinned to (taskset, a
+// per-CPU kthread) or all of them.
 func (k *Kernel) procPIDLookup(_ any, name string) *vfs.Node {
 	pid, err := strconv.Atoi(name)
 	if err != nil || strconv.Itoa(pid) != name {
@@ -163,6 +165,7 @@ func (k *Kernel) procPIDLookup(_ any, name string) *vfs.Node {
 	})))
 	add(vfs.NewFile("status", 0o444, vfs.SeqFile(func(_ any, m *vfs.Seq) error {
 		m.Printf("Name:\t%s\nState:\t%s\nPid:\t%d\nPPid:\t%d\n", t.Comm, stateString(t), t.PID, ppid(t))
+		m.Printf("Cpus_allowed_list:\t%s\n", k.cpusAllowed(t))
 		return nil
 	})))
 	return dir

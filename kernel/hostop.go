@@ -195,11 +195,13 @@ func (k *Kernel) RunOnTask(comm string, f OpFunc, timeout uint64) (uint64, error
 // done, if not nil, gets f's result once the task has exited (0 if it was
 // killed first).
 func (k *Kernel) StartOnTask(comm string, f OpFunc, done func(uint64)) (*Task, error) {
-	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, nil)
+	cpu, pinned := k.placeHostTask(nil)
+	t, err := k.createKthread(comm, k.sym("op_thread"), k.opTask, cpu)
 	if err != nil {
 		return nil, err
 	}
 	t.Flags &^= PFKthread // a process in a system call, not a kthread
+	t.pinned = pinned
 	var ret uint64
 	t.opFn = func(ctx *OpCtx) uint64 {
 		ret = f(ctx)

@@ -137,6 +137,9 @@ type Kernel struct {
 	dbg     *Debugger
 	// stopm is the stop_machine in progress (stopmachine.go).
 	stopm stopMachineState
+	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
+	// the least loaded CPU.
+	hostCPU int
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
@@ -199,12 +202,13 @@ func Boot(cfg Config) (*Kernel, error) {
 		return nil, fmt.Errorf("kernel: HZ %d with a %d Hz clock is not a usable timer", cfg.HZ, cfg.ClockHz)
 	}
 	k := &Kernel{
-		cfg:   cfg,
-		mem:   emu.NewMemory(),
-		pcg:   rand.NewPCG(cfg.Seed, 0x6b6c7073696d), // "klpsim"
-		Syms:  kallsyms.New(),
-		Log:   printk.New(cfg.LogBuf),
-		byPID: map[int]*Task{},
+		cfg:     cfg,
+		mem:     emu.NewMemory(),
+		pcg:     rand.NewPCG(cfg.Seed, 0x6b6c7073696d), // "klpsim"
+		Syms:    kallsyms.New(),
+		Log:     printk.New(cfg.LogBuf),
+		byPID:   map[int]*Task{},
+		hostCPU: -1,
 	}
 	k.rng = rand.New(k.pcg)
 	img, err := buildVmlinux()

@@ -150,9 +150,10 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 		}
 		before := c.emu.Insns
 		x := c.emu.Run(n)
-		// The count is kept current so that a stop sees the machine's
-		// position exactly.
+		// The counts are kept current so that a stop sees the machine's
+		// position exactly; c.curr changes only in the exit's handling.
 		k.insns += c.emu.Insns - before
+		c.curr.insns += c.emu.Insns - before
 		switch x.Reason {
 		case emu.ExitBudget:
 		case emu.ExitHypercall:
@@ -194,6 +195,7 @@ func (k *Kernel) Step(cpu int) error {
 	start := c.emu.Insns
 	x := c.emu.Run(1)
 	k.insns += c.emu.Insns - start
+	c.curr.insns += c.emu.Insns - start
 	switch x.Reason {
 	case emu.ExitHypercall:
 		k.hypercall(c)

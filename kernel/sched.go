@@ -100,7 +100,7 @@ func (k *Kernel) schedule(c *CPU) {
 			c.rq = append(c.rq, prev) // round robin
 			prev.queued = true
 		}
-	} else if prev.State == TaskRunning {
+	} else if prev.State == TaskRunning && prev.migrate == nil {
 		return // nothing else to run
 	} else {
 		next = c.idle
@@ -109,6 +109,9 @@ func (k *Kernel) schedule(c *CPU) {
 		return
 	}
 	k.switchTo(c, prev, next)
+	if prev.migrate != nil {
+		k.migrateOut(prev) // SetCPU moved it while it ran
+	}
 }
 
 // switchTo saves prev's registers and loads next's (context_switch).

@@ -42,7 +42,7 @@ func (k *Kernel) StateHash() [sha256.Size]byte {
 func (k *Kernel) WriteStateHash(h hash.Hash) {
 	w := stateWriter{h: h}
 	w.str("clock")
-	w.u64(k.now, k.Jiffies(), k.insns, k.switches, uint64(k.nextPID), uint64(k.oopsCount))
+	w.u64(k.now, k.Jiffies(), k.insns, k.switches, uint64(k.nextPID), uint64(k.oopsCount), uint64(int64(k.hostCPU)))
 	rng, _ := k.pcg.MarshalBinary()
 	h.Write(rng)
 	w.ints(k.order)
@@ -207,6 +207,10 @@ func (w *stateWriter) task(t *Task) {
 	w.u64(t.stack, uint64(t.cpu.ID), b2u(t.onCPU), b2u(t.queued), t.threadf, t.threadd, uint64(t.pending), t.parent.id())
 	w.u64(t.ctx.r[:]...)
 	w.u64(t.ctx.rip, t.ctx.rflags, uint64(t.ctx.cpl), t.ctx.fsbase, t.ctx.kgsbase)
+	w.u64(t.insns, t.born, b2u(t.pinned))
+	if t.migrate != nil {
+		w.u64(uint64(t.migrate.ID))
+	}
 	if t.timer != nil {
 		w.u64(t.timer.when, t.timer.seq, uint64(int64(t.timer.idx)))
 	}

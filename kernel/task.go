@@ -13,6 +13,9 @@ const (
 	PFIdle    = 0x00000002 // PF_IDLE: an idle task
 	PFExiting = 0x00000004 // PF_EXITING
 	PFKthread = 0x00200000 // PF_KTHREAD
+	// PFNoSetaffinity: a per-CPU kthread (a kworker of a CPU's pool);
+	// sched_setaffinity refuses it with -EINVAL.
+	PFNoSetaffinity = 0x04000000 // PF_NO_SETAFFINITY
 )
 
 // Patch states, as task->patch_state holds them (KLP_TRANSITION_*).
@@ -52,6 +55,15 @@ type Task struct {
 	opFn    OpFunc    // what op_thread runs (RunOnTask)
 	parent  *Task
 	mm      *userMM // a user process's mappings (task_struct::mm); nil for kthreads
+	// insns is how many instructions the task has retired; born is the
+	// machine's instruction count when it was created (the debugger's
+	// per-task stepping and going back).
+	insns, born uint64
+	// pinned: placed on its CPU by taskset (PlaceHostTasks, SetCPU), so
+	// its forks start there too; migrate is the CPU SetCPU moves it to
+	// at its next schedule() while it runs.
+	pinned  bool
+	migrate *CPU
 	// Stdout receives what the task writes to file descriptors 1 and 2;
 	// nil discards it.
 	Stdout io.Writer
@@ -142,7 +154,7 @@ func (k *Kernel) newTask(comm string, flags uint32, cpu *CPU) (*Task, error) {
 	if len(comm) > 15 {
 		comm = comm[:15] // TASK_COMM_LEN
 	}
-	t := &Task{Comm: comm, Flags: flags, PatchState: PatchIdle, stack: stack, cpu: cpu}
+	t := &Task{Comm: comm, Flags: flags, PatchState: PatchIdle, stack: stack, cpu: cpu, born: k.insns}
 	if flags&PFIdle == 0 {
 		k.nextPID++
 		t.PID = k.nextPID
@@ -222,6 +234,13 @@ func (k *Kernel) IdleTasks() []*Task {
 	}
 	return out
 }
+
+// Insns is how many instructions the task has retired, on any CPU.
+func (t *Task) Insns() uint64 { return t.insns }
+
+// Born is the machine's instruction count (Kernel.Insns) when the task was
+// created.
+func (t *Task) Born() uint64 { return t.born }
 
 // TaskByPID finds a live task.
 func (k *Kernel) TaskByPID(pid int) *Task { return k.byPID[pid] }

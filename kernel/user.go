@@ -61,6 +61,7 @@ func (k *Kernel) SpawnUser(comm string, prog UserProgram) (*Task, error) {
 // TIF_PATCH_PENDING (klp_copy_process), so a child of a process that has
 // not switched yet has not switched either.
 func (k *Kernel) SpawnUserFrom(parent *Task, comm string, prog UserProgram) (*Task, error) {
+	cpu, pinned := k.placeHostTask(parent)
 	if parent == nil {
 		parent = k.kthreadd
 	}
@@ -101,13 +102,14 @@ func (k *Kernel) SpawnUserFrom(parent *Task, comm string, prog UserProgram) (*Ta
 		img.unmapFrom(k.mem)
 		return nil, err
 	}
-	t, err := k.newTask(comm, 0, k.leastLoaded())
+	t, err := k.newTask(comm, 0, cpu)
 	if err != nil {
 		img.unmapFrom(k.mem)
 		_ = k.mem.Unmap(stackTop-userStack, userStack)
 		return nil, err
 	}
 	k.userSlots[slot] = true
+	t.pinned = pinned
 	t.mm = &userMM{file: prog.Name}
 	if t.mm.file == "" {
 		t.mm.file = comm

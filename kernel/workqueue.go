@@ -42,6 +42,7 @@ func (k *Kernel) wakeWorker(p *workPool) {
 	if err != nil {
 		return // at the task limit: the items wait, as in Linux under pressure
 	}
+	w.Flags |= PFNoSetaffinity // bound to its pool's CPU
 	p.workers = append(p.workers, w)
 }
 
@@ -70,6 +71,7 @@ func (k *Kernel) initWorkqueues() error {
 		if err != nil {
 			return err
 		}
+		w.Flags |= PFNoSetaffinity
 		p.workers = []*Task{w}
 		k.workq.pools = append(k.workq.pools, p)
 	}

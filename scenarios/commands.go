@@ -63,7 +63,7 @@ func init() {
 		"disable_lp":             {min: 1, max: 1, usage: "disable_lp MODULE", refs: firstArg(refLivepatch), run: (*runner).disableLP},
 		"set_pre_patch_ret":      {min: 2, max: 2, usage: "set_pre_patch_ret MODULE RET", refs: firstArg(refModule), check: checkIntArg(1), run: (*runner).setPrePatchRet},
 		"set_ftrace_enabled":     {min: 1, max: 2, usage: "set_ftrace_enabled [--fail] 0|1", check: checkSetFtrace, run: (*runner).setFtraceEnabled},
-		"check_result":           {min: 1, max: 1, usage: "check_result SECTION", refs: firstArg(refSection), run: (*runner).checkResult},
+		"check_result":           {min: 1, max: -1, usage: "check_result [--grep PATTERN]... SECTION", check: checkCheckResult, refs: lastArg(refSection), run: (*runner).checkResult},
 		"check_sysfs_rights":     {min: 3, max: 3, usage: "check_sysfs_rights MODULE REL_PATH RIGHTS", run: (*runner).checkSysfsRights},
 		"check_sysfs_value":      {min: 3, max: 3, usage: "check_sysfs_value MODULE REL_PATH VALUE", run: (*runner).checkSysfsValue},
 		"loop_until":             {min: 1, max: -1, usage: "loop_until CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).loopUntilCmd},
@@ -82,7 +82,8 @@ func init() {
 		"set":   {min: 2, max: -1, usage: "set VAR VALUE...", check: checkSet, run: (*runner).setCmd},
 		"read":  {min: 2, max: 2, usage: "read VAR FILE", check: checkSet, run: (*runner).readCmd},
 		// the simulation
-		"spawn":            {min: 1, max: 5, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
+		"spawn":            {min: 1, max: 6, usage: "spawn PROGRAM [count=N] [pids=VAR] [as=NAME] [entry=SYMBOL] [cpu=N]", check: checkSpawn, refs: firstArg(refProgram), run: (*runner).spawn},
+		"taskset":          {usage: "taskset -c CPU COMMAND... or taskset -p -c CPU TASK", refs: tasksetRefs, run: (*runner).taskset},
 		"kill":             {min: 1, max: 2, usage: "kill [-SIGNAL] NAME", check: checkKill, run: (*runner).kill},
 		"run":              {min: 1, max: 1, usage: "run DURATION", check: checkDurationArg(0), run: (*runner).runCmd},
 		"run_until":        {min: 1, max: -1, usage: "run_until [timeout=DURATION] CONDITION [|| die MESSAGE]", die: true, check: checkRunUntil, run: (*runner).runUntil},
@@ -94,6 +95,40 @@ func init() {
 		if c.refs == nil {
 			c.refs = noRefs
 		}
+	}
+}
+
+// tasksetRefs are the names the command taskset wraps uses.
+func tasksetRefs(c *Cmd) []ref {
+	if c.inner != nil {
+		return c.inner.spec.refs(c.inner)
+	}
+	return nil
+}
+
+func lastArg(kind refKind) func(c *Cmd) []ref {
+	return func(c *Cmd) []ref { return []ref{{kind, c.Args[len(c.Args)-1]}} }
+}
+
+// checkCheckResult checks check_result's options: each --grep PATTERN
+// (a regular expression) before the one SECTION.
+func checkCheckResult(p *parser, c *Cmd) {
+	args := c.Args
+	for len(args) > 1 {
+		s, _ := args[0].Literal()
+		if s != "--grep" || args[0].Quoted {
+			p.errorf(args[0].Pos, "check_result: unexpected %q: expected --grep PATTERN options, then one SECTION", args[0].String())
+			return
+		}
+		if len(args) == 2 {
+			p.errorf(args[0].Pos, "check_result: --grep: expected a PATTERN and then the SECTION")
+			return
+		}
+		p.compileRegexp(args[1])
+		args = args[2:]
+	}
+	if s, _ := args[0].Literal(); s == "--grep" && !args[0].Quoted {
+		p.errorf(args[0].Pos, "check_result: --grep: expected a PATTERN and then the SECTION")
 	}
 }
 
@@ -193,8 +228,8 @@ func checkSpawn(p *parser, c *Cmd) {
 				key, _, kv = keyval(w.parts[0].text)
 			}
 		}
-		if !kv || (key != "count" && key != "pids" && key != "as" && key != "entry") {
-			p.errorf(w.Pos, "spawn: expected count=N, pids=VAR, as=NAME or entry=SYMBOL, got %q", w.String())
+		if !kv || (key != "count" && key != "pids" && key != "as" && key != "entry" && key != "cpu") {
+			p.errorf(w.Pos, "spawn: expected count=N, pids=VAR, as=NAME, entry=SYMBOL or cpu=N, got %q", w.String())
 			continue
 		}
 		if _, dup := c.opts[key]; dup {
@@ -217,6 +252,10 @@ func checkSpawn(p *parser, c *Cmd) {
 		case "as":
 			if val == "" {
 				p.errorf(w.Pos, "spawn as: expected a name")
+			}
+		case "cpu":
+			if _, err := parseIntRange(val, 0, 63); err != nil {
+				p.errorf(w.Pos, "spawn cpu: expected a CPU number from 0 to 63, got %q", val)
 			}
 		}
 	}
@@ -286,6 +325,8 @@ func checkRunUntil(p *parser, c *Cmd) {
 //
 //	[!] exists PATH
 //	[!] cat FILE == TEXT      [!] cat FILE != TEXT
+//	[!] cat FILE -OP NUMBER   (-eq -ne -lt -le -gt -ge; the file's first field)
+//	[!] value A -OP B         (numbers; == and != compare text)
 //	[!] grep [-x] [-F] [-v] PATTERN FILE
 //	[!] count GLOB OP N
 //	[!] tasks NAME OP N
@@ -308,7 +349,7 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 		}
 		kind, ok := ws[0].Literal()
 		if !ok {
-			p.errorf(ws[0].Pos, "expected a condition (exists, cat, grep, count, tasks, dmesg), not a variable")
+			p.errorf(ws[0].Pos, "expected a condition (exists, cat, grep, count, tasks, dmesg, value), not a variable")
 			return
 		}
 		cd.Kind = kind
@@ -322,26 +363,55 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 			}
 		case "cat":
 			if len(args) != 3 {
-				bad("cat FILE == TEXT or cat FILE != TEXT")
+				bad("cat FILE == TEXT, cat FILE != TEXT or cat FILE -OP NUMBER (-eq -ne -lt -le -gt -ge)")
 				return
 			}
 			op, _ := args[1].Literal()
-			if op != "==" && op != "!=" {
-				p.errorf(args[1].Pos, "cat: expected == or !=, got %q", args[1].String())
+			switch num, ok := numericOps[op]; {
+			case op == "==" || op == "!=":
+				cd.Op = op
+			case ok:
+				cd.Op, cd.numeric = num, true
+				if s, ok := args[2].Literal(); ok {
+					if _, err := parseNumber(s); err != nil {
+						p.errorf(args[2].Pos, "cat: %s compares numbers: expected a number, got %q", op, s)
+						return
+					}
+				}
+			default:
+				p.errorf(args[1].Pos, "cat: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got %q", args[1].String())
 				return
 			}
-			cd.Op = op
+			args = []Word{args[0], args[2]}
+		case "value":
+			if len(args) != 3 {
+				bad("value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)")
+				return
+			}
+			op, _ := args[1].Literal()
+			switch num, ok := numericOps[op]; {
+			case op == "==" || op == "!=":
+				cd.Op = op
+			case ok:
+				cd.Op, cd.numeric = num, true
+			default:
+				p.errorf(args[1].Pos, "value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got %q", args[1].String())
+				return
+			}
 			args = []Word{args[0], args[2]}
 		case "count", "tasks":
 			if len(args) != 3 {
-				bad(kind + " " + map[string]string{"count": "GLOB", "tasks": "NAME"}[kind] + " OP N (OP: == != < <= > >=)")
+				bad(kind + " " + map[string]string{"count": "GLOB", "tasks": "NAME"}[kind] + " OP N (OP: == != < <= > >=, or -eq -ne -lt -le -gt -ge)")
 				return
 			}
 			op, _ := args[1].Literal()
+			if num, ok := numericOps[op]; ok {
+				op = num
+			}
 			switch op {
 			case "==", "!=", "<", "<=", ">", ">=":
 			default:
-				p.errorf(args[1].Pos, "%s: expected an operator (== != < <= > >=), got %q", kind, args[1].String())
+				p.errorf(args[1].Pos, "%s: expected an operator (== != < <= > >=, or -eq -ne -lt -le -gt -ge), got %q", kind, args[1].String())
 				return
 			}
 			if s, ok := args[2].Literal(); ok {
@@ -389,12 +459,19 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 			}
 			p.compileRegexp(args[0])
 		default:
-			p.errorf(ws[0].Pos, "unknown condition %q: expected exists, cat, grep, count, tasks or dmesg", kind)
+			p.errorf(ws[0].Pos, "unknown condition %q: expected exists, cat, grep, count, tasks, dmesg or value", kind)
 			return
 		}
 		cd.Args = args
 		c.Cond = cd
 	}
+}
+
+// numericOps are test(1)'s integer comparisons, and the symbols (quoted:
+// unquoted < and > are redirections) that say the same.
+var numericOps = map[string]string{
+	"-eq": "==", "-ne": "!=", "-lt": "<", "-le": "<=", "-gt": ">", "-ge": ">=",
+	"<": "<", "<=": "<=", ">": ">", ">=": ">=",
 }
 
 // errnoText is an error's strerror text, for messages built like the

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -268,9 +269,32 @@ func (r *runner) setFtraceEnabled(c *Cmd) error {
 	return nil
 }
 
-// checkResult is check_result SECTION.
+// checkResult is check_result [--grep PATTERN]... SECTION: the harness's
+// check_result, or, with --grep, the log lines after the canary that match
+// any PATTERN instead of those naming livepatch: or test_klp (so a
+// module's name need not contain test_klp).
 func (r *runner) checkResult(c *Cmd) error {
-	name := r.expand(c.Args[0])
+	a := r.args(c)
+	name := a[len(a)-1]
+	keep := isHarnessLine
+	if len(a) > 1 {
+		var res []*regexp.Regexp
+		for i := 1; i < len(a)-1; i += 2 {
+			re, err := regexp.Compile(a[i])
+			if err != nil {
+				return r.die("check_result: bad pattern %q: %s", a[i], regexpError(err))
+			}
+			res = append(res, re)
+		}
+		keep = func(l string) bool {
+			for _, re := range res {
+				if re.MatchString(l) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	sec := r.s.Sections[name]
 	if sec == nil {
 		return r.die("no section %s", name)
@@ -278,11 +302,11 @@ func (r *runner) checkResult(c *Cmd) error {
 	// check_result "$expect": the script's heredoc-free strings have no
 	// trailing newline, and $(…) strips the result's.
 	template := string(sec.Data)
-	if u, ok := r.res.Updates[name]; ok {
+	if u, ok := r.accepted(name); ok {
 		template = u // an earlier check accepted new contents
 	}
 	want := strings.TrimRight(r.expandText(template), "\n")
-	got := r.result()
+	got := r.resultOf(keep)
 	switch {
 	case want == got:
 		if r.test != nil && !r.reported && r.testViolations == 0 {
@@ -293,14 +317,10 @@ func (r *runner) checkResult(c *Cmd) error {
 	case got == "":
 		r.notOK("\n\nbuffer overrun? can't find canary dmesg entry\n")
 	case r.opts.Update:
-		if _, ok := r.res.Updates[name]; ok {
+		if _, ok := r.accepted(name); ok {
 			return r.die("check_result %s: cannot update: an earlier check_result of the section wants other contents", name)
 		}
-		data := updatedSection(template, r.expandText, got)
-		if r.res.Updates == nil {
-			r.res.Updates = map[string]string{}
-		}
-		r.res.Updates[name] = data
+		r.accept(name, updatedSection(template, r.expandText, got))
 		if r.test != nil && !r.reported {
 			fmt.Fprintf(r.opts.Stdout, "ok (updated %s)\n", name)
 			r.reported = true
@@ -309,7 +329,60 @@ func (r *runner) checkResult(c *Cmd) error {
 	default:
 		r.notOK("\n\n" + strings.TrimSuffix(UnifiedDiff("expected", "result", want+"\n", got+"\n"), "\n") + "\n")
 	}
-	return r.die("livepatch kselftest(s) failed")
+	return &caseFailed{"livepatch kselftest(s) failed"}
+}
+
+// caseFailed is check_result's die: the harness's script ends there, but
+// a scenario ends only the test case (its later cases run and report).
+type caseFailed struct{ msg string }
+
+func (e *caseFailed) Error() string { return e.msg }
+
+// accepted is the contents --update accepted for section name so far.
+func (r *runner) accepted(name string) (string, bool) {
+	if u, ok := r.pending[name]; ok {
+		return u, true
+	}
+	u, ok := r.res.Updates[name]
+	return u, ok
+}
+
+// accept records --update's new contents for section name, kept if the
+// test case passes (commitUpdates).
+func (r *runner) accept(name, data string) {
+	if r.test == nil {
+		r.commit(name, data) // outside a test case: nothing can fail it
+		return
+	}
+	if r.pending == nil {
+		r.pending = map[string]string{}
+	}
+	r.pending[name] = data
+}
+
+func (r *runner) commit(name, data string) {
+	if r.res.Updates == nil {
+		r.res.Updates = map[string]string{}
+	}
+	r.res.Updates[name] = data
+}
+
+// settleUpdates ends the test case's pending updates: kept when it
+// passed, else discarded.
+func (r *runner) settleUpdates(passed bool) {
+	names := make([]string, 0, len(r.pending))
+	for n := range r.pending {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if passed {
+			r.commit(n, r.pending[n])
+		} else {
+			r.res.Discarded = append(r.res.Discarded, n)
+		}
+	}
+	r.pending = nil
 }
 
 // notOK prints "not ok" and what follows, as check_result's echo -e does.

@@ -118,9 +118,13 @@ func b2i(b bool) int {
 // declarations name.
 func (p *parser) modules() {
 	for _, m := range p.s.Modules {
+		if m.File != p.file {
+			continue // assembled with the file that declares it
+		}
 		sec, ok := p.s.Sections[m.Source]
 		if !ok {
-			continue // reported by module()
+			p.errorf(m.Pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section", m.Spec.Name, m.Source, m.Source)
+			continue
 		}
 		src := moduleHeader + string(sec.Data)
 		if m.Patch != nil {
@@ -170,7 +174,7 @@ func (p *parser) asmErrors(sec *Section, declPos Pos, err error, headerLines int
 			p.errorf(declPos, "%s (in the code generated from the patch declaration): %s", sec.Name, e.Msg)
 			continue
 		}
-		p.errorf(Pos{sec.Line + e.Line - 1, e.Col}, "%s: %s", sec.Name, e.Msg)
+		p.errs.add(sec.File, Pos{sec.Line + e.Line - 1, e.Col}, "%s: %s", sec.Name, e.Msg)
 	}
 }
 
@@ -213,7 +217,8 @@ func (p *parser) checkModuleSyms(m *ModuleDecl, o *obj.Object) {
 // programs assembles the user programs spawn names from sections.
 func (p *parser) programs() {
 	p.s.programs = map[string]*obj.Object{}
-	for _, c := range p.s.Cmds {
+	for _, top := range p.s.Cmds {
+		c := top.withInner()[len(top.withInner())-1]
 		if c.Name != "spawn" {
 			continue
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"sort"
@@ -22,17 +24,52 @@ import (
 // comment, the declarations and every command, checked against the
 // sections, the declared modules and cat (which may be nil: then only the
 // file's own modules exist). Errors are an ErrorList with file:line:col.
+// An include line reads its file from the host's file system, relative to
+// the including file's directory.
 func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
-	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}}
+	return ParseWith(file, data, cat, ParseOptions{ReadFile: os.ReadFile})
+}
+
+// ParseOptions are how a parse reaches outside the file.
+type ParseOptions struct {
+	// ReadFile reads an included file, by its path (the including file's
+	// directory joined with the include line's name); nil refuses every
+	// include line.
+	ReadFile func(name string) ([]byte, error)
+}
+
+// ParseWith is Parse with the include files read by opts.
+func ParseWith(file string, data []byte, cat Catalog, opts ParseOptions) (*Scenario, error) {
+	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}, opts: opts}
+	if !p.parse(data) || len(p.errs) > 0 {
+		// The file's own errors first, in file order, then the included
+		// files' (by file name).
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			a, b := p.errs[i], p.errs[j]
+			if (a.File == file) != (b.File == file) {
+				return a.File == file
+			}
+			if a.File != b.File {
+				return a.File < b.File
+			}
+			return a.Pos.Line < b.Pos.Line || a.Pos.Line == b.Pos.Line && a.Pos.Col < b.Pos.Col
+		})
+		return nil, p.errs
+	}
+	return p.s, nil
+}
+
+// parse reads data into p.s; false when it is not a scenario at all.
+func (p *parser) parse(data []byte) bool {
 	if pos, what := notText(data); what != "" {
 		p.errorf(pos, "not a scenario: %s", what)
-		return nil, p.errs
+		return false
 	}
 	// txtar.Parse panics on a marker with no name ("-- --"): refuse it.
 	for i, l := range bytes.Split(data, []byte("\n")) {
 		if bytes.HasPrefix(l, []byte("-- ")) && bytes.HasSuffix(l, []byte(" --")) && len(bytes.TrimSpace(l[2:len(l)-2])) == 0 {
 			p.errorf(Pos{i + 1, 1}, "section marker without a name: expected -- NAME --")
-			return nil, p.errs
+			return false
 		}
 	}
 	ar := txtar.Parse(data)
@@ -41,19 +78,15 @@ func Parse(file string, data []byte, cat Catalog) (*Scenario, error) {
 	for name := range builtinVars(Machine{}) {
 		p.vars[name] = true
 	}
-	lines := lexScript(file, string(ar.Comment), &p.errs)
+	lines := lexScript(p.file, string(ar.Comment), &p.errs)
 	p.script(lines)
 	p.modules()
+	if p.included {
+		return true
+	}
 	p.programs()
 	p.checkRefs()
-	if len(p.errs) > 0 {
-		sort.SliceStable(p.errs, func(i, j int) bool {
-			a, b := p.errs[i].Pos, p.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		return nil, p.errs
-	}
-	return p.s, nil
+	return true
 }
 
 // notText says why data cannot be a scenario file at all — empty, or not
@@ -94,6 +127,15 @@ type parser struct {
 	obj *ObjectDecl
 	// seenCmd is set by the first script command: machine must come before.
 	seenCmd bool
+	opts    ParseOptions
+	// included: this parser reads a file an include line names (module
+	// declarations and sections only); chain is the files including it,
+	// outermost first.
+	included bool
+	chain    []string
+	// seen is every file included so far, shared by the nested parsers,
+	// with where it was included.
+	seen map[string]string
 }
 
 func (p *parser) errorf(pos Pos, format string, args ...any) {
@@ -119,7 +161,7 @@ func (p *parser) sections(data []byte, ar *txtar.Archive) {
 			p.errorf(Pos{line - 1, 1}, "section %s appears twice", f.Name)
 			continue
 		}
-		p.s.Sections[f.Name] = &Section{Name: f.Name, Data: f.Data, Line: line}
+		p.s.Sections[f.Name] = &Section{Name: f.Name, Data: f.Data, Line: line, File: p.file}
 	}
 }
 
@@ -139,8 +181,16 @@ func (p *parser) script(lines []line) {
 			}
 		}
 		switch name {
+		case "include":
+			p.mod, p.obj = nil, nil
+			p.include(l)
+			continue
 		case "machine":
 			p.mod, p.obj = nil, nil
+			if p.included {
+				p.errorf(first.pos(), "machine in an included file: an included file holds module declarations and sections only")
+				continue
+			}
 			p.machine(l)
 			continue
 		case "module":
@@ -152,6 +202,10 @@ func (p *parser) script(lines []line) {
 			continue
 		}
 		p.mod, p.obj = nil, nil
+		if p.included {
+			p.errorf(first.pos(), "%s in an included file: an included file holds module declarations and sections only", name)
+			continue
+		}
 		p.seenCmd = true
 		if c := p.command(l); c != nil {
 			p.s.Cmds = append(p.s.Cmds, c)
@@ -376,11 +430,15 @@ func (p *parser) module(l line) {
 	}
 	for _, m := range p.s.Modules {
 		if m.Spec.Name == name {
+			if m.File != p.file {
+				p.errorf(ws[0].Pos, "module %s declared twice (first at %s:%d)", name, m.File, m.Pos.Line)
+				return
+			}
 			p.errorf(ws[0].Pos, "module %s declared twice (first at line %d)", name, m.Pos.Line)
 			return
 		}
 	}
-	m := &ModuleDecl{Pos: pos, Source: name + ".S", Spec: kernel.ModuleSpec{Name: name}}
+	m := &ModuleDecl{Pos: pos, Source: name + ".S", Spec: kernel.ModuleSpec{Name: name}, File: p.file}
 	for _, w := range ws[1:] {
 		s, ok := p.lit(w, "a module option")
 		if !ok {
@@ -407,9 +465,6 @@ func (p *parser) module(l line) {
 		default:
 			p.errorf(w.Pos, "unknown module option %q: expected livepatch, intree, source=, license=, init=, exit=, export= or export_gpl=", s)
 		}
-	}
-	if _, ok := p.s.Sections[m.Source]; !ok {
-		p.errorf(pos, "module %s: no section %q in the file: expected its assembly in a \"-- %s --\" section", name, m.Source, m.Source)
 	}
 	p.s.Modules = append(p.s.Modules, m)
 	p.mod = m
@@ -607,6 +662,9 @@ func (p *parser) command(l line) *Cmd {
 		return nil
 	}
 	c.spec = spec
+	if name == "taskset" && !c.Not {
+		return p.taskset(c, toks)
+	}
 	if c.Not && !spec.bang {
 		p.errorf(c.Pos, "%s cannot be negated with '!' (only echo, cat and grep can)", name)
 	}
@@ -742,7 +800,8 @@ func (p *parser) moduleKind(name string) (lp, ok bool) {
 // checkRefs checks what commands name against what the file declares,
 // once every declaration is known.
 func (p *parser) checkRefs() {
-	for _, c := range p.s.Cmds {
+	for _, top := range p.s.Cmds {
+		c := top.withInner()[len(top.withInner())-1]
 		for _, ref := range c.spec.refs(c) {
 			name, ok := ref.w.Literal()
 			if !ok {
@@ -795,4 +854,154 @@ func (p *parser) compileRegexp(w Word) {
 	if _, err := regexp.Compile(s); err != nil {
 		p.errorf(w.Pos, "bad pattern %q: %s", s, regexpError(err))
 	}
+}
+
+// include: include FILE — the module declarations and sections of another
+// file, as if they were written here: how scenarios share a target
+// module instead of each carrying its 200 lines. FILE is a scenario-format
+// file (a txtar archive) whose script holds only module blocks and
+// include lines; its errors name it. A module or section both files have
+// is an error, not an override.
+func (p *parser) include(l line) {
+	pos := l.toks[0].pos()
+	ws, ok := p.words(l, 1)
+	if !ok {
+		return
+	}
+	if len(ws) != 1 {
+		p.errorf(pos, "include: expected one file name")
+		return
+	}
+	name, ok := p.lit(ws[0], "a file name")
+	if !ok {
+		return
+	}
+	if p.opts.ReadFile == nil {
+		p.errorf(ws[0].Pos, "include %s: this scenario cannot include files", name)
+		return
+	}
+	path := name
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(p.file), name)
+	}
+	chain := append(append([]string(nil), p.chain...), p.file)
+	for _, f := range chain {
+		if filepath.Clean(f) == filepath.Clean(path) {
+			p.errorf(ws[0].Pos, "include %s: the file includes itself (%s)", name, strings.Join(append(chain, path), " -> "))
+			return
+		}
+	}
+	if p.seen == nil {
+		p.seen = map[string]string{}
+	}
+	if at, ok := p.seen[filepath.Clean(path)]; ok {
+		p.errorf(ws[0].Pos, "include %s: %s is already included (at %s)", name, path, at)
+		return
+	}
+	p.seen[filepath.Clean(path)] = fmt.Sprintf("%s:%d", p.file, pos.Line)
+	data, err := p.opts.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		p.errorf(ws[0].Pos, "include %s: %v", name, err)
+		return
+	}
+	sub := &parser{file: path, cat: p.cat, s: &Scenario{File: path, Sections: map[string]*Section{}},
+		opts: p.opts, included: true, chain: chain, seen: p.seen}
+	sub.parse(data)
+	p.errs = append(p.errs, sub.errs...)
+	names := make([]string, 0, len(sub.s.Sections))
+	for n := range sub.s.Sections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if old, dup := p.s.Sections[n]; dup {
+			p.errorf(ws[0].Pos, "include %s: section %s is in both %s (line %d) and %s (line %d)", name, n, old.File, old.Line-1, path, sub.s.Sections[n].Line-1)
+			continue
+		}
+		p.s.Sections[n] = sub.s.Sections[n]
+	}
+	for _, m := range sub.s.Modules {
+		dup := false
+		for _, o := range p.s.Modules {
+			if o.Spec.Name == m.Spec.Name {
+				p.errorf(ws[0].Pos, "include %s: module %s is declared in both %s (line %d) and %s (line %d)", name, m.Spec.Name, o.File, o.Pos.Line, m.File, m.Pos.Line)
+				dup = true
+			}
+		}
+		if !dup {
+			p.s.Modules = append(p.s.Modules, m)
+		}
+	}
+}
+
+// taskset: taskset -c CPU COMMAND... runs COMMAND with the tasks it
+// creates (insmod's, a spawned process) on CPU, as taskset(1) starts a
+// command; taskset -p -c CPU TASK (also -pc, -cp) moves a running task —
+// a pid, a $VAR of pids, or a NAME as kill takes it. One CPU, not a list.
+func (p *parser) taskset(c *Cmd, toks []token) *Cmd {
+	c.opts = map[string]Word{}
+	rest := toks[1:]
+	pidMode, haveCPU := false, false
+	for len(rest) > 0 && rest[0].kind == tokWord {
+		s, ok := rest[0].word.Literal()
+		if !ok || !strings.HasPrefix(s, "-") || rest[0].word.Quoted {
+			break
+		}
+		switch s {
+		case "-p":
+			pidMode = true
+		case "-c", "-pc", "-cp":
+			pidMode = pidMode || s != "-c"
+			if len(rest) < 2 || rest[1].kind != tokWord {
+				p.errorf(rest[0].pos(), "taskset %s: expected a CPU after it", s)
+				return nil
+			}
+			cpu := rest[1].word
+			if v, ok := cpu.Literal(); ok {
+				if _, err := strconv.Atoi(v); err != nil {
+					p.errorf(cpu.Pos, "taskset: CPU %q: expected one CPU number (klpsim pins a task to one CPU, not a list)", v)
+					return nil
+				}
+			}
+			p.useVars(cpu)
+			c.opts["cpu"], haveCPU = cpu, true
+			rest = rest[1:]
+		default:
+			p.errorf(rest[0].pos(), "taskset: unknown option %s: expected -c CPU COMMAND... or -p -c CPU TASK", s)
+			return nil
+		}
+		rest = rest[1:]
+	}
+	if !haveCPU {
+		p.errorf(c.Pos, "taskset: expected %s", c.spec.usage)
+		return nil
+	}
+	if pidMode {
+		if len(rest) != 1 || rest[0].kind != tokWord {
+			p.errorf(c.Pos, "taskset -p: expected one TASK (a pid, $VAR of pids or a NAME) after the CPU")
+			return nil
+		}
+		p.useVars(rest[0].word)
+		c.Args = []Word{rest[0].word}
+		c.opts["pid"] = rest[0].word
+		return c
+	}
+	if len(rest) == 0 {
+		p.errorf(c.Pos, "taskset -c CPU: expected a COMMAND after the CPU")
+		return nil
+	}
+	inner := p.command(line{pos: rest[0].pos(), toks: rest})
+	if inner == nil {
+		return nil
+	}
+	if inner.Name == "taskset" || inner.Name == "start_test" {
+		p.errorf(inner.Pos, "taskset: %s cannot run under taskset", inner.Name)
+		return nil
+	}
+	c.inner = inner
+	return c
 }

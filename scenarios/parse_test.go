@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"io/fs"
 	"strings"
 	"testing"
 )
@@ -72,10 +73,25 @@ func TestParse_Errors(t *testing.T) {
 		{"die two words", "assert exists /x || die a b\n", "t.scn:1:21: die: expected one MESSAGE (quote it)"},
 		{"bang not taken", "! sleep 1\n", "t.scn:1:1: sleep cannot be negated with '!' (only echo, cat and grep can)"},
 		{"bang alone", "!\n", "t.scn:1:1: !: expected a command after it"},
-		{"unknown condition", "assert frob x\n", "t.scn:1:8: unknown condition \"frob\": expected exists, cat, grep, count, tasks or dmesg"},
-		{"cond cat op", "assert cat /proc/cmdline = x\n", "t.scn:1:26: cat: expected == or !=, got \"=\""},
-		{"cond cat args", "assert cat /proc/cmdline\n", "t.scn:1:8: cat: expected cat FILE == TEXT or cat FILE != TEXT"},
-		{"cond count op", "loop_until count /sys/* ~ 1\n", "t.scn:1:25: count: expected an operator (== != < <= > >=), got \"~\""},
+		{"unknown condition", "assert frob x\n", "t.scn:1:8: unknown condition \"frob\": expected exists, cat, grep, count, tasks, dmesg or value"},
+		{"cond cat op", "assert cat /proc/cmdline = x\n", "t.scn:1:26: cat: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got \"=\""},
+		{"taskset no cpu", "taskset load_mod x\n", "t.scn:1:1: taskset: expected taskset -c CPU COMMAND... or taskset -p -c CPU TASK"},
+		{"taskset list", "taskset -c 0-1 sleep 1\n", "t.scn:1:12: taskset: CPU \"0-1\": expected one CPU number (klpsim pins a task to one CPU, not a list)"},
+		{"taskset option", "taskset -x 1 sleep 1\n", "t.scn:1:9: taskset: unknown option -x: expected -c CPU COMMAND... or -p -c CPU TASK"},
+		{"taskset no command", "taskset -c 1\n", "t.scn:1:1: taskset -c CPU: expected a COMMAND after the CPU"},
+		{"taskset inner error", "taskset -c 1 load_mod nosuch\n", "t.scn:1:23: unknown module nosuch: expected a module line for it or a built-in one"},
+		{"taskset inner unknown", "taskset -c 1 frob\n", "t.scn:1:14: unknown command \"frob\" (docs/scenarios.md lists the commands)"},
+		{"taskset nested", "taskset -c 1 taskset -c 0 sleep 1\n", "t.scn:1:14: taskset: taskset cannot run under taskset"},
+		{"taskset -p two", "taskset -pc 1 a b\n", "t.scn:1:1: taskset -p: expected one TASK (a pid, $VAR of pids or a NAME) after the CPU"},
+		{"spawn cpu", "spawn p.S cpu=x\n-- p.S --\n_start: jmp _start\n", "t.scn:1:11: spawn cpu: expected a CPU number from 0 to 63, got \"x\""},
+		{"cond cat number", "assert cat /proc/uptime -gt ten\n", "t.scn:1:29: cat: -gt compares numbers: expected a number, got \"ten\""},
+		{"cond value op", "assert value 1 '=<' 2\n", "t.scn:1:16: value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got \"=<\""},
+		{"cond value args", "assert value 1\n", "t.scn:1:8: value: expected value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)"},
+		{"check_result option", "check_result --grap x want.log\n-- want.log --\n", "t.scn:1:14: check_result: unexpected \"--grap\": expected --grep PATTERN options, then one SECTION"},
+		{"check_result grep no section", "check_result --grep x\n", "t.scn:1:14: check_result: --grep: expected a PATTERN and then the SECTION"},
+		{"check_result grep regexp", "check_result --grep 'a(' want.log\n-- want.log --\n", "t.scn:1:21: bad pattern \"a(\": missing closing ) in `a(`"},
+		{"cond cat args", "assert cat /proc/cmdline\n", "t.scn:1:8: cat: expected cat FILE == TEXT, cat FILE != TEXT or cat FILE -OP NUMBER (-eq -ne -lt -le -gt -ge)"},
+		{"cond count op", "loop_until count /sys/* ~ 1\n", "t.scn:1:25: count: expected an operator (== != < <= > >=, or -eq -ne -lt -le -gt -ge), got \"~\""},
 		{"cond count number", "loop_until count /sys/* == one\n", "t.scn:1:28: count: expected a number, got \"one\""},
 		{"cond grep option", "loop_until grep -z x /f\n", "t.scn:1:17: grep: unknown option -z: expected -q, -v, -x, -w or -F"},
 		{"cond bad regexp", "assert dmesg 'a('\n", "t.scn:1:14: bad pattern \"a(\": missing closing ) in `a(`"},
@@ -87,7 +103,7 @@ func TestParse_Errors(t *testing.T) {
 		{"kill signal", "kill -FOO x\n", "t.scn:1:6: kill: expected a signal like -INT, -SIGHUP or -9, got \"-FOO\""},
 		{"checker", "checker off\n", "t.scn:1:9: checker: expected on"},
 		{"run_until timeout", "run_until timeout=x exists /x\n", "t.scn:1:11: run_until timeout: expected a duration like 100ms, 1.5s, 2m or a number of seconds"},
-		{"spawn option", "spawn test_klp-call_getpid n=2\n", "t.scn:1:28: spawn: expected count=N, pids=VAR, as=NAME or entry=SYMBOL, got \"n=2\""},
+		{"spawn option", "spawn test_klp-call_getpid n=2\n", "t.scn:1:28: spawn: expected count=N, pids=VAR, as=NAME, entry=SYMBOL or cpu=N, got \"n=2\""},
 		{"spawn count", "spawn test_klp-call_getpid count=0\n", "t.scn:1:28: spawn count: expected an integer from 1 to 4096"},
 		{"spawn program", "spawn nosuch\n", "t.scn:1:7: unknown program nosuch: expected a section holding its assembly or a built-in program"},
 		{"module twice", "module a\nmodule a\n-- a.S --\n", "t.scn:2:8: module a declared twice (first at line 1)"},
@@ -216,8 +232,18 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("spawn p.S count=2 pids=P\nkill -INT p\nrun_until timeout=1s tasks p == 0\n-- p.S --\n_start:\n\tjmp _start\n"))
 	f.Add([]byte("module a livepatch\n param r int 0644\n patch replace=r\n object b pre_patch=x\n func f g sympos=2\n state 1 1\n-- a.S --\n\t.data\nr:\t.long 0\n"))
 	f.Add([]byte("log ${A\n'\"\\\n"))
+	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
+	// Included files come from the inputs themselves, never the disk: an
+	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = Parse("f.scn", data, nil)
+		files := map[string][]byte{"a.inc": data, "b.inc": []byte("include a.inc\n"), "c.inc": []byte(lpModule + lpSource)}
+		read := func(name string) ([]byte, error) {
+			if d, ok := files[name]; ok {
+				return d, nil
+			}
+			return nil, fs.ErrNotExist
+		}
+		_, _ = ParseWith("f.scn", data, nil, ParseOptions{ReadFile: read})
 	})
 }
 
@@ -241,6 +267,59 @@ func TestGrepLines(t *testing.T) {
 		got, err := grepLines(text, tt.pattern, tt.fixed, tt.whole, tt.word, tt.invert)
 		if err != nil || len(got) != tt.want {
 			t.Errorf("grep %q fixed=%v whole=%v word=%v invert=%v: %q %v, want %d lines", tt.pattern, tt.fixed, tt.whole, tt.word, tt.invert, got, err, tt.want)
+		}
+	}
+}
+
+// include brings in another file's module declarations and sections; its
+// errors name that file.
+func TestParse_Include(t *testing.T) {
+	files := map[string]string{
+		"dir/lib.inc":    "# shared\n" + lpModule + "\n" + lpSource + "-- shared.log --\nhello\n",
+		"dir/bad.inc":    "module m\n-- m.S --\n\tmovv eax, 1\n",
+		"dir/cmd.inc":    "sleep 1\n",
+		"dir/mach.inc":   "machine cpus=1\n",
+		"dir/loop.inc":   "include loop2.inc\n",
+		"dir/loop2.inc":  "include loop.inc\n",
+		"dir/dup.inc":    "-- shared.log --\nx\n",
+		"dir/nested.inc": "include lib.inc\n",
+	}
+	read := func(name string) ([]byte, error) {
+		if s, ok := files[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	parse := func(src string) (*Scenario, error) {
+		return ParseWith("dir/t.scn", []byte(src), nil, ParseOptions{ReadFile: read})
+	}
+	for _, main := range []string{"include lib.inc\n", "include nested.inc\n"} {
+		s, err := parse(main + "load_lp test_klp_x\ncheck_result shared.log\n")
+		if err != nil {
+			t.Fatalf("%q: %v", main, err)
+		}
+		if len(s.Modules) != 1 || s.Modules[0].Spec.Object == nil || s.Modules[0].File != "dir/lib.inc" {
+			t.Fatalf("%q: modules %+v, want test_klp_x from dir/lib.inc, assembled", main, s.Modules)
+		}
+		if sec := s.Sections["shared.log"]; sec == nil || sec.File != "dir/lib.inc" || string(sec.Data) != "hello\n" || sec.Line != 15 {
+			t.Fatalf("%q: section shared.log %+v", main, sec)
+		}
+	}
+	for _, tc := range []struct{ name, src, want string }{
+		{"missing", "include nope.inc\n", "dir/t.scn:1:9: include nope.inc: file does not exist"},
+		{"no name", "include\n", "dir/t.scn:1:1: include: expected one file name"},
+		{"assembly error", "include bad.inc\n", "dir/bad.inc:3:2: m.S: unknown instruction \"movv\""},
+		{"command", "include cmd.inc\n", "dir/cmd.inc:1:1: sleep in an included file: an included file holds module declarations and sections only"},
+		{"machine", "include mach.inc\n", "dir/mach.inc:1:1: machine in an included file: an included file holds module declarations and sections only"},
+		{"cycle", "include loop.inc\n", "dir/loop2.inc:1:9: include loop.inc: the file includes itself (dir/t.scn -> dir/loop.inc -> dir/loop2.inc -> dir/loop.inc)"},
+		{"duplicate section", "include lib.inc\ninclude dup.inc\n", "dir/t.scn:2:9: include dup.inc: section shared.log is in both dir/lib.inc (line 14) and dir/dup.inc (line 1)"},
+		{"duplicate module", "include lib.inc\ninclude nested.inc\n", "dir/nested.inc:1:9: include lib.inc: dir/lib.inc is already included (at dir/t.scn:1)"},
+		{"duplicate module", "include lib.inc\n" + lpModule + lpSource, "dir/t.scn:2:8: module test_klp_x declared twice (first at dir/lib.inc:2)"},
+		{"variable", "set F x\ninclude $F\n", "dir/t.scn:2:9: expected a file name, not a variable (declarations are read before the script runs)"},
+	} {
+		_, err := parse(tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v\nwant %s", tc.name, err, tc.want)
 		}
 	}
 }

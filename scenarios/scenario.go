@@ -28,6 +28,9 @@ type Section struct {
 	Name string
 	Data []byte
 	Line int // the file line of the section's first content line
+	// File is the file the section is in: the scenario's, or one it
+	// includes.
+	File string
 }
 
 // Machine is the machine declaration: what kernel.Boot gets.
@@ -58,6 +61,9 @@ type ModuleDecl struct {
 	Spec   kernel.ModuleSpec
 	Patch  *PatchDecl // the generated klp structures, for a livepatch
 	params []paramDecl
+	// File is the file declaring the module: the scenario's, or one it
+	// includes (assembled when that file was read).
+	File string
 }
 
 type paramDecl struct {
@@ -114,6 +120,16 @@ type Cmd struct {
 	// Options parsed from the arguments (key=value words), by command.
 	opts map[string]Word
 	spec *cmdSpec
+	// inner is the command `taskset -c CPU COMMAND...` runs.
+	inner *Cmd
+}
+
+// withInner is c and the command it wraps, if any.
+func (c *Cmd) withInner() []*Cmd {
+	if c.inner != nil {
+		return []*Cmd{c, c.inner}
+	}
+	return []*Cmd{c}
 }
 
 // Redir is an output redirection.
@@ -129,7 +145,9 @@ type Cond struct {
 	Not  bool
 	Kind string // exists, cat, grep, count, tasks, dmesg
 	Args []Word
-	Op   string // cat: == or !=; count and tasks: == != < <= > >=
+	Op   string // cat and value: == or != (text); count and tasks: == != < <= > >=
+	// numeric: cat and value compare numbers with Op (== != < <= > >=).
+	numeric bool
 	// grep flags
 	fixed, whole, word, invert bool
 }

@@ -278,6 +278,16 @@ func (r *runner) spawn(c *Cmd) error {
 	if len(comm) > 15 {
 		comm = comm[:15] // TASK_COMM_LEN
 	}
+	if v := opt("cpu", ""); v != "" {
+		cpu, _ := strconv.Atoi(v)
+		if cpu >= len(r.k.CPUs()) {
+			return r.die("spawn cpu=%d: the machine has %d CPUs", cpu, len(r.k.CPUs()))
+		}
+		if err := r.k.PlaceHostTasks(cpu); err != nil {
+			return r.die("%v", err)
+		}
+		defer func() { _ = r.k.PlaceHostTasks(-1) }()
+	}
 	var pids []string
 	for range count {
 		t, err := r.k.SpawnUser(comm, up)
@@ -412,8 +422,21 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		if cd.numeric {
+			// A number: the first field, as /proc/uptime's seconds.
+			f := strings.Fields(s)
+			if len(f) == 0 {
+				return false, fmt.Errorf("cat: %s is empty, not a number", a[0])
+			}
+			return compareNumbers(f[0], cd.Op, a[1])
+		}
 		eq := strings.TrimRight(s, "\n") == a[1]
 		return eq == (cd.Op == "=="), nil
+	case "value":
+		if !cd.numeric {
+			return (a[0] == a[1]) == (cd.Op == "=="), nil
+		}
+		return compareNumbers(a[0], cd.Op, a[1])
 	case "grep":
 		s, err := r.k.FS.Cat(nil, a[1])
 		if err != nil {
@@ -446,6 +469,45 @@ func (r *runner) evalRaw(cd *Cond) (bool, error) {
 		return false, nil
 	}
 	panic("BUG: scenarios: condition " + cd.Kind)
+}
+
+// compareNumbers compares two numbers written as text (integers or
+// decimals: 12, 0x1f, 3.25).
+func compareNumbers(a, op, b string) (bool, error) {
+	x, err := parseNumber(a)
+	if err != nil {
+		return false, err
+	}
+	y, err := parseNumber(b)
+	if err != nil {
+		return false, err
+	}
+	switch op {
+	case "==":
+		return x == y, nil
+	case "!=":
+		return x != y, nil
+	case "<":
+		return x < y, nil
+	case "<=":
+		return x <= y, nil
+	case ">":
+		return x > y, nil
+	case ">=":
+		return x >= y, nil
+	}
+	panic("BUG: scenarios: operator " + op)
+}
+
+func parseNumber(s string) (float64, error) {
+	if n, err := strconv.ParseInt(s, 0, 64); err == nil {
+		return float64(n), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return f, nil
 }
 
 func compare(a int, op string, b int) bool {
@@ -484,4 +546,41 @@ func (r *runner) condString(cd *Cond) string {
 		parts = append(parts, s)
 	}
 	return strings.Join(parts, " ")
+}
+
+// taskset is taskset -c CPU COMMAND... (COMMAND's new tasks start on
+// CPU) and taskset -p -c CPU TASK (TASK's tasks move to CPU).
+func (r *runner) taskset(c *Cmd) error {
+	cpuText := r.expand(c.opts["cpu"])
+	cpu, err := strconv.Atoi(cpuText)
+	if err != nil || cpu < 0 || cpu >= len(r.k.CPUs()) {
+		return r.die("taskset: CPU %q: expected a CPU of the machine, 0 to %d", cpuText, len(r.k.CPUs())-1)
+	}
+	if c.inner != nil {
+		if err := r.k.PlaceHostTasks(cpu); err != nil {
+			return r.die("%v", err)
+		}
+		defer func() { _ = r.k.PlaceHostTasks(-1) }()
+		return c.inner.spec.run(r, c.inner)
+	}
+	target := r.expand(c.opts["pid"])
+	var tasks []*kernel.Task
+	if strings.Trim(target, "0123456789,") == "" && target != "" {
+		for _, f := range strings.Split(target, ",") {
+			pid, _ := strconv.Atoi(f)
+			t := r.k.TaskByPID(pid)
+			if t == nil || t.State == kernel.TaskDead {
+				return r.die("taskset: failed to get pid %d's affinity: No such process", pid)
+			}
+			tasks = append(tasks, t)
+		}
+	} else if tasks = r.liveTasks(target); len(tasks) == 0 {
+		return r.die("taskset: no task called %s", target)
+	}
+	for _, t := range tasks {
+		if err := r.k.SetCPU(t, cpu); err != nil {
+			return r.die("taskset: failed to set pid %d's affinity: %s", t.PID, errnoText(err))
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -153,19 +154,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		if res.Failed && status == exitOK {
 			status = exitFail
 		}
-		switch {
-		case len(res.Updates) > 0 && res.Failed:
-			// All or nothing: a scenario that failed elsewhere may have
-			// accepted a transcript of a broken run.
-			fmt.Fprintf(stderr, "klpsim run: %s failed: not updated\n", s.File)
-		case len(res.Updates) > 0:
-			names, err := scenarios.RewriteFile(s.File, data[s], res.Updates)
-			if err != nil {
+		if len(res.Discarded) > 0 {
+			// A test case that failed after accepting a transcript may
+			// have accepted a broken run's.
+			fmt.Fprintf(stderr, "klpsim run: %s: not updated (its test case failed): %s\n", s.File, strings.Join(res.Discarded, ", "))
+		}
+		if len(res.Updates) > 0 {
+			if err := rewriteSections(s, data[s], res.Updates, stderr); err != nil {
 				fmt.Fprintf(stderr, "klpsim run: %v\n", err)
 				status = exitUsage
-				break
 			}
-			fmt.Fprintf(stderr, "klpsim run: updated %s: %s\n", s.File, strings.Join(names, ", "))
 		}
 	}
 	return status
@@ -247,4 +245,40 @@ func printStats(w io.Writer, insns uint64, elapsed time.Duration) {
 		mips = float64(insns) / secs / 1e6
 	}
 	fmt.Fprintf(w, "insns=%d seconds=%.3f mips=%.1f\n", insns, secs, mips)
+}
+
+// rewriteSections writes the updated sections into the files holding
+// them: the scenario's, or a file it includes.
+func rewriteSections(s *scenarios.Scenario, data []byte, updates map[string]string, stderr io.Writer) error {
+	byFile := map[string]map[string]string{}
+	for name, u := range updates {
+		f := s.File
+		if sec := s.Sections[name]; sec != nil && sec.File != "" {
+			f = sec.File
+		}
+		if byFile[f] == nil {
+			byFile[f] = map[string]string{}
+		}
+		byFile[f][name] = u
+	}
+	files := make([]string, 0, len(byFile))
+	for f := range byFile {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		old := data
+		if f != s.File {
+			var err error
+			if old, err = os.ReadFile(f); err != nil {
+				return err
+			}
+		}
+		names, err := scenarios.RewriteFile(f, old, byFile[f])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "klpsim run: updated %s: %s\n", f, strings.Join(names, ", "))
+	}
+	return nil
 }

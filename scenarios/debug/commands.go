@@ -382,13 +382,43 @@ func (ss *Session) cmdList(args []string) (Answer, error) {
 	return Answer{Text: b.String(), Data: map[string]any{"file": ss.sc.File, "first": lo, "last": hi, "current": ss.pos.Line}}, nil
 }
 
-// stepCPU is the CPU stepping commands step: the selected task's, or the
-// one the machine last stopped on.
+// stepCPU is the CPU a stepping command without a task steps: the one
+// the machine last stopped on, or the selected task's.
 func (ss *Session) stepCPU() int {
 	if t := ss.t.Task; t != nil && t.State != kernel.TaskDead {
 		return t.CPU()
 	}
 	return ss.selCPU
+}
+
+// stepTask is the task the stepping commands step, as gdb steps the
+// selected thread with the scheduler unlocked: the selected task,
+// wherever it runs, while it lives; nil steps stepCPU.
+func (ss *Session) stepTask() *kernel.Task {
+	if t := ss.t.Task; t != nil && t.State != kernel.TaskDead {
+		return t
+	}
+	return nil
+}
+
+// armStep stops the machine after the step target retires n more
+// instructions.
+func (ss *Session) armStep(t *kernel.Task, cpu int, n uint64) {
+	if t != nil {
+		ss.d.StepTask(t, n)
+		return
+	}
+	ss.d.StepCPU(cpu, n)
+}
+
+// stepRegs are the registers of what the stepping commands step: the
+// task's (live, or saved while it sleeps), else the CPU's.
+func (ss *Session) stepRegs() kernel.Regs {
+	if t := ss.stepTask(); t != nil {
+		r, _ := ss.t.K.TaskRegs(t)
+		return r
+	}
+	return ss.t.K.CPURegs(ss.stepCPU())
 }
 
 func (ss *Session) cmdStepi(args []string) (Answer, error) {
@@ -399,7 +429,7 @@ func (ss *Session) cmdStepi(args []string) (Answer, error) {
 	if err := ss.running(); err != nil {
 		return Answer{}, err
 	}
-	ss.d.StepCPU(ss.stepCPU(), n)
+	ss.armStep(ss.stepTask(), ss.stepCPU(), n)
 	return ss.resume()
 }
 
@@ -409,14 +439,18 @@ func (ss *Session) cmdNexti(args []string) (Answer, error) {
 		return Answer{}, err
 	}
 	return ss.repeat(n, func() {
-		cpu := ss.stepCPU()
-		rip := ss.t.K.RIP(cpu)
-		in, err := decodeAt(ss.t.K, rip)
-		if err == nil && in.Op == x86asm.CALL && ss.t.K.CurrentOn(cpu) != nil {
-			ss.setInternal(rip+uint64(in.Len), ss.t.K.CurrentOn(cpu), ss.d.Reg(cpu, 4)-1)
+		t, cpu := ss.stepTask(), ss.stepCPU()
+		r := ss.stepRegs()
+		in, err := decodeAt(ss.t.K, r.RIP)
+		owner := t
+		if owner == nil {
+			owner = ss.t.K.CurrentOn(cpu)
+		}
+		if err == nil && in.Op == x86asm.CALL && owner != nil {
+			ss.setInternal(r.RIP+uint64(in.Len), owner, r.R[4]-1)
 			return
 		}
-		ss.d.StepCPU(cpu, 1)
+		ss.armStep(t, cpu, 1)
 	})
 }
 
@@ -434,11 +468,10 @@ func (ss *Session) cmdStep(args []string) (Answer, error) {
 	if err := ss.running(); err != nil {
 		return Answer{}, err
 	}
-	cpu := ss.stepCPU()
-	start := ss.funcOf(ss.t.K.RIP(cpu))
-	ss.run.stepCPU = cpu
+	start := ss.funcOf(ss.stepRegs().RIP)
+	ss.run.stepTask, ss.run.stepCPU = ss.stepTask(), ss.stepCPU()
 	ss.run.stepper = func(s kernel.Stop) bool { return ss.funcOf(s.RIP) != start }
-	ss.d.StepCPU(cpu, 1)
+	ss.armStep(ss.run.stepTask, ss.run.stepCPU, 1)
 	return ss.resume()
 }
 
@@ -462,15 +495,18 @@ func (ss *Session) cmdFinish(args []string) (Answer, error) {
 	if err := ss.running(); err != nil {
 		return Answer{}, err
 	}
-	cpu := ss.stepCPU()
 	k := ss.t.K
-	t := k.CurrentOn(cpu)
-	rip := k.RIP(cpu)
+	t := ss.stepTask()
+	if t == nil {
+		t = k.CurrentOn(ss.stepCPU())
+	}
+	regs := ss.stepRegs()
+	rip := regs.RIP
 	sym, _, ok := k.Syms.Lookup(rip)
 	if !ok || t == nil {
 		return Answer{}, fmt.Errorf("finish: %#x is in no function", rip)
 	}
-	rsp, rbp := ss.d.Reg(cpu, 4), ss.d.Reg(cpu, 5)
+	rsp, rbp := regs.R[4], regs.R[5]
 	slot := rsp
 	pushes := uint64(0)
 	framed := false

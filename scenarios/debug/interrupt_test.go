@@ -143,3 +143,33 @@ func execInterrupted(t *testing.T, ss *Session, line string) execResult {
 		}
 	}
 }
+
+// Ctrl-C during reverse-continue's search gives up the search: the
+// machine is back where the command started, in the same state, and says
+// so.
+func TestSessionInterruptReverseContinue(t *testing.T) {
+	sc, err := scenarios.Parse("runaway.scn", []byte(runawaySrc), scenarios.Builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := New(sc, []byte(runawaySrc), scenarios.Options{Catalog: scenarios.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Kill()
+	if _, err := ss.Exec("goto 100000000"); err != nil {
+		t.Fatal(err)
+	}
+	n, h := ss.t.K.Insns(), ss.t.K.StateHash()
+	r := execInterrupted(t, ss, "reverse-continue")
+	if r.err == nil || !strings.Contains(r.err.Error(), "reverse-continue: interrupted; the machine is where it was") {
+		t.Fatalf("reverse-continue answered %v:\n%s\nwant the interruption", r.err, r.a.Text)
+	}
+	if ss.t.K.Insns() != n || ss.t.K.StateHash() != h {
+		t.Fatalf("after the interrupted reverse-continue: instruction %d (want %d), same state %v", ss.t.K.Insns(), n, ss.t.K.StateHash() == h)
+	}
+	// The session goes on from there.
+	if _, err := ss.Exec("stepi"); err != nil || ss.t.K.Insns() != n+1 {
+		t.Fatalf("stepi after it: %v, at %d", err, ss.t.K.Insns())
+	}
+}

@@ -1,6 +1,7 @@
 package debug
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -345,9 +346,30 @@ func (ss *Session) runToCPU(cpu int, want uint64) (Answer, error) {
 	if have >= want {
 		return ss.stopAnswer(), nil
 	}
+	ss.d.StepCPU(cpu, want-have)
+	return ss.runToStep(func(s kernel.Stop) bool { return s.CPU == cpu })
+}
+
+// runToTask is runToCPU for the task with pid: it stops right after the
+// task's want-th instruction.
+func (ss *Session) runToTask(pid int, want uint64) (Answer, error) {
+	t := ss.t.K.TaskByPID(pid)
+	if t == nil {
+		return Answer{}, fmt.Errorf("no task with pid %d", pid)
+	}
+	if t.Insns() >= want {
+		return ss.stopAnswer(), nil
+	}
+	ss.d.StepTask(t, want-t.Insns())
+	return ss.runToStep(func(s kernel.Stop) bool { return s.Task == t })
+}
+
+// runToStep resumes quietly, past breakpoints, to the step stop armed,
+// which mine recognizes.
+func (ss *Session) runToStep(mine func(kernel.Stop) bool) (Answer, error) {
 	ss.run.ignore = true
 	ss.d.OnStop = func(s kernel.Stop) error {
-		if s.Reason&kernel.StopStep != 0 && s.CPU == cpu {
+		if s.Reason&kernel.StopStep != 0 && mine(s) {
 			return ss.park(Position{Kind: AtMachine, Stop: s, Why: "step"})
 		}
 		if interrupted(s) {
@@ -356,12 +378,14 @@ func (ss *Session) runToCPU(cpu int, want uint64) (Answer, error) {
 		return nil
 	}
 	defer func(d *kernel.Debugger) { d.OnStop = ss.onStop }(ss.d)
-	ss.d.StepCPU(cpu, want-have)
 	ss.quiet = true
 	defer func() { ss.quiet = false }()
 	return ss.resume()
 }
 
+// cmdReverseStepi goes back N instructions of what stepi steps: the
+// selected task (its own instructions, wherever it ran) or, with no task
+// or an idle one, the CPU.
 func (ss *Session) cmdReverseStepi(args []string) (Answer, error) {
 	n, err := count(args, "reverse-stepi")
 	if err != nil {
@@ -370,13 +394,42 @@ func (ss *Session) cmdReverseStepi(args []string) (Answer, error) {
 	if ss.t.K == nil {
 		return Answer{}, ErrNotRunning
 	}
+	hist := ss.history
+	if t := ss.stepTask(); t != nil && t.PID != 0 {
+		pid, have, born := t.PID, t.Insns(), t.Born()
+		if n >= have {
+			return Answer{}, fmt.Errorf("reverse-stepi: pid %d (%s) has executed only %d instructions", pid, t.Comm, have)
+		}
+		want := have - n
+		// A source where the task has retired fewer than want, or, before
+		// it was created, the machine where it just was (born+1: its
+		// creation happened at count born, maybe after that count's first
+		// moment).
+		before := func(k *kernel.Kernel) bool {
+			if k.Insns() <= born {
+				return true
+			}
+			tk := k.TaskByPID(pid)
+			return tk != nil && tk.Insns() < want
+		}
+		if err := ss.source(before, fmt.Sprintf("instruction %d of pid %d", want, pid)); err != nil {
+			return Answer{}, fmt.Errorf("reverse-stepi: %w", err)
+		}
+		if ss.t.K.Insns() <= born {
+			if _, err := ss.RunTo(born+1, true); err != nil {
+				return Answer{}, err
+			}
+		}
+		a, err := ss.runToTask(pid, want)
+		ss.history = append(hist, ss.pos)
+		return a, err
+	}
 	cpu := ss.stepCPU()
 	have := ss.t.K.CPUs()[cpu].Insns()
 	if n > have {
 		return Answer{}, fmt.Errorf("reverse-stepi: cpu %d has executed only %d instructions", cpu, have)
 	}
 	want := have - n
-	hist := ss.history
 	// A source strictly before the target on this CPU: the stop is then
 	// the step's, right after the target instruction.
 	before := func(k *kernel.Kernel) bool { return k.CPUs()[cpu].Insns() < want }
@@ -466,23 +519,23 @@ func (ss *Session) restoreBPs(s bpState) {
 
 // stopAtNext resumes to the next point next or continue would stop at (a
 // scenario command, a breakpoint, a watchpoint, an event), quietly and
-// without formatting an answer: a replay may pass millions of stops.
-// A Ctrl-C on the way is not a stop of the history: the replay goes on.
-func (ss *Session) stopAtNext() {
-	for {
-		ss.run.nextLine = true
-		ss.quiet = true
-		ss.resumeCh <- true
-		msg := <-ss.stopCh
-		ss.quiet = false
-		ss.out.take()
-		ss.took(msg.pos)
-		ss.history = ss.history[:0]
-		if msg.pos.Kind != AtMachine || msg.pos.Why != "interrupted" {
-			return
-		}
-	}
+// without formatting an answer: a replay may pass millions of stops. It
+// reports a Ctrl-C on the way (the stop it made is then not one of
+// those).
+func (ss *Session) stopAtNext() (interrupted bool) {
+	ss.run.nextLine = true
+	ss.quiet = true
+	ss.resumeCh <- true
+	msg := <-ss.stopCh
+	ss.quiet = false
+	ss.out.take()
+	ss.took(msg.pos)
+	ss.history = ss.history[:0]
+	return msg.pos.Why == "interrupted"
 }
+
+// errInterrupted is a search or replay the user's Ctrl-C ended.
+var errInterrupted = errors.New("interrupted")
 
 // firstRCWindow is how far back reverse-continue looks for the previous
 // stop first; it grows 64 times until a stop is found or the start is
@@ -518,13 +571,32 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 	if cur.parked {
 		cur.m.used = ^uint64(0) // not evicted while the window moves
 	}
+	// giveUp puts back the machine the search started from.
+	giveUp := func(err error) (Answer, error) {
+		if ss.t.K != nil {
+			ss.leave()
+		}
+		ss.back(cur)
+		if cur.parked {
+			ss.rev.clock++
+			cur.m.used = ss.rev.clock
+		}
+		ss.restoreBPs(bps)
+		ss.attach(ss.detach())
+		ss.trimParked()
+		ss.history = hist
+		if errors.Is(err, errInterrupted) {
+			return Answer{}, fmt.Errorf("reverse-continue: interrupted; the machine is where it was, at instruction %d", here)
+		}
+		return Answer{}, fmt.Errorf("reverse-continue: %w", err)
+	}
 	for w := firstRCWindow; ; w *= 64 {
 		from := uint64(0)
 		if here > w {
 			from = here - w
 		}
 		if err := ss.positionAt(from, cur.m); err != nil {
-			return Answer{}, err
+			return giveUp(err)
 		}
 		// Stop k is where the machine is after k stopAtNext; the first
 		// instruction of a window is not a stop, the start is.
@@ -537,25 +609,26 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 			if k > 0 || from == 0 {
 				target = k
 			}
-			ss.stopAtNext()
+			if ss.stopAtNext() {
+				return giveUp(errInterrupted)
+			}
 		}
 		ss.restoreBPs(bps)
-		ss.leave()
 		if target < 0 && from > 0 {
+			ss.leave()
 			continue
 		}
 		if target < 0 {
-			// Nothing before: back where it was.
-			ss.back(cur)
-			ss.trimParked()
-			ss.history = hist
-			return Answer{}, fmt.Errorf("reverse-continue: no stop before this one: this is the start")
+			return giveUp(errors.New("no stop before this one: this is the start"))
 		}
+		ss.leave()
 		if err := ss.positionAt(from, cur.m); err != nil {
-			return Answer{}, err
+			return giveUp(err)
 		}
 		for range target {
-			ss.stopAtNext()
+			if ss.stopAtNext() {
+				return giveUp(errInterrupted)
+			}
 		}
 		break
 	}
@@ -596,6 +669,9 @@ func (ss *Session) positionAt(from uint64, skip *machine) error {
 	if from > 0 {
 		if _, err := ss.RunTo(from, true); err != nil {
 			return err
+		}
+		if ss.pos.Why == "interrupted" {
+			return errInterrupted
 		}
 	}
 	ss.history = ss.history[:0]

@@ -336,3 +336,45 @@ func TestReverse_KeepsBreakpoints(t *testing.T) {
 		t.Errorf("with every breakpoint deleted, continue stopped:\n%s", a.Text)
 	}
 }
+
+// stepi steps the selected task, as gdb steps the selected thread: on a
+// task asleep it runs the machine until that task executes its next
+// instruction, and reverse-stepi takes the task's own instructions back,
+// across the sleep, to the identical state.
+func TestStepi_SelectedTaskSleeps(t *testing.T) {
+	ss, fresh := sessionOf(t, teach01File)
+	rdo(t, ss, "break msleep")
+	rdo(t, ss, "continue")
+	task := ss.t.Task
+	if task == nil || task.PID == 0 {
+		t.Fatalf("stopped at msleep with task %v", task)
+	}
+	pid := task.PID
+	rdo(t, ss, "delete")
+	for i := 0; task.Running(); i++ {
+		if i == 100_000 {
+			t.Fatal("the task never went to sleep")
+		}
+		rdo(t, ss, "stepi")
+		if ss.t.Task != task {
+			t.Fatalf("stepi of pid %d stopped pid %d", pid, ss.t.Task.PID)
+		}
+	}
+	asleep, machine, own := ss.t.K.StateHash(), ss.t.K.Insns(), task.Insns()
+	a := rdo(t, ss, "stepi")
+	if ss.t.Task.PID != pid || ss.pos.Stop.Task.PID != pid {
+		t.Fatalf("stepi of sleeping pid %d stopped pid %d:\n%s", pid, ss.pos.Stop.Task.PID, a.Text)
+	}
+	task = ss.t.Task
+	if task.Insns() != own+1 {
+		t.Fatalf("the task retired %d instructions, want 1", task.Insns()-own)
+	}
+	if ss.t.K.Insns()-machine < 100 {
+		t.Fatalf("the machine ran %d instructions while the task slept: it did not wait for it", ss.t.K.Insns()-machine)
+	}
+	rdo(t, ss, "reverse-stepi")
+	if ss.t.K.Insns() != machine || ss.t.K.StateHash() != asleep {
+		t.Fatalf("reverse-stepi across the sleep: at instruction %d (want %d), same state %v", ss.t.K.Insns(), machine, ss.t.K.StateHash() == asleep)
+	}
+	checkStraight(t, ss, fresh, "reverse-stepi across a sleep")
+}

@@ -71,7 +71,8 @@ type runState struct {
 	untilLine int                    // stop before a command at or after this line
 	ignore    bool                   // replaying: only StopInsns stops
 	stepper   func(kernel.Stop) bool // stepping: stop here? (else one more instruction)
-	stepCPU   int                    // the CPU stepper steps
+	stepCPU   int                    // the CPU stepper steps (no stepTask)
+	stepTask  *kernel.Task           // the task stepper steps
 	steps     uint64                 // instructions stepped so far
 	internal  *internalBP            // nexti's and finish's return breakpoint
 	finishing bool                   // finish stepped its frame's ret: the step is the return
@@ -417,9 +418,9 @@ func (ss *Session) onStop(s kernel.Stop) error {
 			why = append(why, "return")
 		case "ret":
 			// finish: execute the frame's ret, and stop where it lands.
-			r.stepCPU, r.finishing = s.CPU, true
+			r.stepCPU, r.stepTask, r.finishing = s.CPU, s.Task, true
 			r.stepper = func(kernel.Stop) bool { return true }
-			ss.d.StepCPU(s.CPU, 1)
+			ss.armStep(s.Task, s.CPU, 1)
 		}
 	}
 	if s.Reason&kernel.StopWatch != 0 {
@@ -454,7 +455,7 @@ func (ss *Session) onStop(s kernel.Stop) error {
 			case r.stepper(s) || r.steps >= maxStepInsns:
 				why = append(why, "step")
 			case len(why) == 0:
-				ss.d.StepCPU(r.stepCPU, 1)
+				ss.armStep(r.stepTask, r.stepCPU, 1)
 				return nil
 			}
 		}
