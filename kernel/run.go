@@ -189,7 +189,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 // stops the step before its instruction (the next Step executes it).
 func (k *Kernel) Step(cpu int) error {
 	c := k.cpus[cpu]
-	if c.halted || k.err != nil {
+	if c.halted || c.stopped || k.err != nil {
 		return k.err
 	}
 	start := c.emu.Insns
@@ -197,6 +197,10 @@ func (k *Kernel) Step(cpu int) error {
 	k.insns += c.emu.Insns - start
 	c.curr.insns += c.emu.Insns - start
 	switch x.Reason {
+	case emu.ExitSyscall:
+		if k.Hooks.KernelEntry != nil {
+			k.Hooks.KernelEntry(c.curr)
+		}
 	case emu.ExitHypercall:
 		k.hypercall(c)
 	case emu.ExitHlt:
