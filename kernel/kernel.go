@@ -50,6 +50,9 @@ type Config struct {
 	MaxTasks int    // default 32768 (pid_max)
 	MaxInsns uint64 // instructions over the machine's life, 0 = no limit
 	LogBuf   int    // printk ring buffer bytes (default 1 MiB)
+	// Banner is the boot banner's line (linux_banner), by kernel version;
+	// default the 6.12 one.
+	Banner string
 }
 
 func (c *Config) setDefaults() {
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LogBuf == 0 {
 		c.LogBuf = 1 << 20
+	}
+	if c.Banner == "" {
+		c.Banner = "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n"
 	}
 }
 
@@ -211,7 +217,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		hostCPU: -1,
 	}
 	k.rng = rand.New(k.pcg)
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(false)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +264,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	if err := k.initLib(); err != nil {
 		return nil, err
 	}
-	k.printk(0, "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n")
+	k.printk(0, cfg.Banner)
 	k.printk(0, "Command line: "+cfg.Cmdline+"\n")
 	return k, nil
 }

@@ -19,7 +19,8 @@ import (
 // second operation can start before the first has finished; it then sleeps
 // in mutex_lock until the first one lets go (see lock).
 type Core struct {
-	k *kernel.Kernel
+	k   *kernel.Kernel
+	ver *Version // the kernel version's behaviours (version.go)
 
 	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
 	// mutexLock and mutexUnlock are the guest functions that take it.
@@ -85,8 +86,11 @@ var guestSources embed.FS
 // its guest entry points (klp_enable_patch, the shadow-variable and state
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
-func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle, model: klpModel{},
+func Init(k *kernel.Kernel) (*Core, error) { return InitVersion(k, V612) }
+
+// InitVersion is Init for the livepatch core of kernel version v.
+func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
+	c := &Core{k: k, ver: v, targetState: KLPTransitionIdle, model: klpModel{},
 		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
 		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
@@ -95,6 +99,9 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
+		if f == "guest/state.S" {
+			continue // initState links it, in the version's layout
+		}
 		src, err := guestSources.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -122,8 +129,10 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	if err := c.initShadow(); err != nil {
 		return nil, err
 	}
-	if err := c.initState(); err != nil {
-		return nil, err
+	if v.StatesAPI {
+		if err := c.initState(); err != nil {
+			return nil, err
+		}
 	}
 	c.work, err = k.NewWork("klp_transition_work_fn", c.transitionWorkFn)
 	if err != nil {
@@ -131,7 +140,9 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	c.dbg.register(k.Dyndbg)
 	k.Hooks.UpdatePatchState = c.updatePatchState
-	k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	if v.SchedTrySwitch {
+		k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	}
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash
@@ -292,6 +303,17 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.log(t, kernNotice, "enabling patch '%s'\n", p.Name)
 	c.initTransition(t, p, KLPTransitionPatched)
+	// The states POC's per-state callbacks (state_poc.go; nothing on
+	// other versions): setup of the states p introduces, disable of those
+	// a replace drops.
+	if err := c.setupStates(ctx, p); err != nil {
+		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
+		c.cancelTransition(ctx)
+		return err
+	}
+	if p.Replace {
+		c.disableObsoleteStates(ctx, p)
+	}
 	var err error
 	for _, o := range p.Objs {
 		if !o.IsLoaded() {
@@ -309,6 +331,10 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 		}
 	}
 	if err != nil {
+		if p.Replace {
+			c.enableObsoleteStates(ctx, p)
+		}
+		c.releaseStates(ctx, p)
 		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
 		c.cancelTransition(ctx)
 		return err
@@ -333,6 +359,7 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 		return errno.EBUSY
 	}
 	c.initTransition(ctx.Task, p, KLPTransitionUnpatched)
+	c.disableStates(ctx, p)
 	for _, o := range p.Objs {
 		if o.Patched {
 			c.preObjectUnpatch(ctx, o)

@@ -43,9 +43,11 @@ func (c *Core) readPatch(addr uint64) (*Patch, error) {
 		if funcs == 0 {
 			return nil, errno.EINVAL
 		}
-		obj := &Object{Patch: p, Addr: o,
-			PrePatch: word(o + ObjPrePatch), PostPatch: word(o + ObjPostPatch),
-			PreUnpatch: word(o + ObjPreUnpatch), PostUnpatch: word(o + ObjPostUnpatch)}
+		obj := &Object{Patch: p, Addr: o}
+		if !c.v().StateCallbacks { // the POC has no per-object callbacks
+			obj.PrePatch, obj.PostPatch = word(o+ObjPrePatch), word(o+ObjPostPatch)
+			obj.PreUnpatch, obj.PostUnpatch = word(o+ObjPreUnpatch), word(o+ObjPostUnpatch)
+		}
 		if nameAddr != 0 {
 			name, ok := c.guestString(nameAddr, moduleNameLen)
 			if !ok {
@@ -71,10 +73,8 @@ func (c *Core) readPatch(addr uint64) (*Patch, error) {
 		}
 		p.Objs = append(p.Objs, obj)
 	}
-	if st := word(addr + PatchStates); st != 0 {
-		for s := st; word(s+StateID) != 0; s += StateSize {
-			p.States = append(p.States, &State{Addr: s, ID: word(s + StateID), Version: word(s+StateVersion) & 0xffffffff})
-		}
+	if st := word(addr + PatchStates); st != 0 && c.v().StatesAPI {
+		c.readStates(p, st)
 	}
 	return p, nil
 }

@@ -89,7 +89,10 @@ func (c *Core) patchFunc(f *Func) error {
 		}
 		ops = &klpOps{oldFunc: f.OldFunc}
 		ops.fops = kernel.FtraceOps{Func: c.ftraceHandler, Private: ops,
-			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtracePermanent | kernel.FtraceSaveRegs}
+			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtraceSaveRegs}
+		if c.v().FtracePermanent {
+			ops.fops.Flags |= kernel.FtracePermanent
+		}
 		ops.stack = []*Func{f}
 		c.ops = append(c.ops, ops)
 		if err := c.k.FtraceSetFilterIP(&ops.fops, loc, false); err != nil {

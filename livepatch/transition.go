@@ -98,7 +98,9 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 			// Make it run its idle-loop switch point.
-			c.k.WakeUpIfIdle(cpu)
+			if c.v().WakeUpIfIdle {
+				c.k.WakeUpIfIdle(cpu)
+			}
 		}
 	}
 	if !complete {
@@ -117,7 +119,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	// post_patch callbacks can still see the replaced patches' states.
 	if !p.Enabled {
 		c.freePatch(p)
-	} else if p.Replace {
+	} else if p.Replace && c.v().FreeReplacedAfterComplete {
 		c.freeReplacedPatches(p)
 	}
 	return true
@@ -271,8 +273,10 @@ func (c *Core) sendSignals(t *kernel.Task) {
 		}
 		if task.IsKthread() {
 			c.k.WakeUpState(task, kernel.TaskInterruptible)
-		} else {
+		} else if c.v().NotifySignal {
 			c.k.NotifySignal(task)
+		} else {
+			c.k.SignalWakeUp(task)
 		}
 		c.stats.Signaled++
 	}
@@ -329,7 +333,13 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.debug(t, c.dbg.completeTransition, "'%s': completing %s transition\n", p.Name, stateName(c.targetState))
 	if p.Replace && c.targetState == KLPTransitionPatched {
 		c.unpatchReplacedPatches(p)
+		if !c.v().FreeReplacedAfterComplete {
+			// v5.1's klp_discard_replaced_patches: freed here, before
+			// the new patch's post_patch callbacks run.
+			c.freeReplacedPatches(p)
+		}
 		c.discardNops(p)
+		c.releaseObsoleteStates(ctx, p)
 	}
 	if c.targetState == KLPTransitionUnpatched {
 		c.unpatchObjects(p)
@@ -348,6 +358,11 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	for _, task := range c.k.IdleTasks() {
 		c.k.WarnOnce(ctx, &c.warnIdlePending, task.TIF&kernel.TIFPatchPending != 0)
 		task.PatchState = KLPTransitionIdle
+	}
+	if c.targetState == KLPTransitionPatched {
+		c.enableStates(ctx, p)
+	} else {
+		c.releaseStates(ctx, p)
 	}
 	for _, o := range p.Objs {
 		if !o.IsLoaded() {

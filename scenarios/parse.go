@@ -283,7 +283,7 @@ func (p *parser) machine(l line) {
 		}
 		key, val, ok := keyval(s)
 		if !ok {
-			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, model), got %q", s)
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model), got %q", s)
 			continue
 		}
 		var err error
@@ -329,8 +329,10 @@ func (p *parser) machine(l line) {
 			} else {
 				err = fmt.Errorf("expected %s", strings.Join(livepatch.ModelNames, ", "))
 			}
+		case "kernel":
+			err = p.machineKernel(val)
 		default:
-			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks or model", key)
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel or model", key)
 			continue
 		}
 		if err != nil {
@@ -536,6 +538,10 @@ func (p *parser) moduleLine(l line) {
 			key, val, kv := keyval(s)
 			for j, n := range callbackNames {
 				if kv && key == n {
+					if err := p.kernelHasObjectCallbacks(); err != nil {
+						p.errorf(ws[i+1].Pos, "object: %v", err)
+						continue cb
+					}
 					o.Callbacks[j], o.cbPos[j] = val, ws[i+1].Pos
 					continue cb
 				}
@@ -567,6 +573,14 @@ func (p *parser) moduleLine(l line) {
 	case "state":
 		if m.Patch == nil {
 			p.errorf(pos, "state before the patch line: expected \"patch\" first")
+			return
+		}
+		if err := p.kernelHasStates(); err != nil {
+			p.errorf(pos, "state: %v", err)
+			return
+		}
+		if p.kernelVersion().StateCallbacks {
+			p.statePOC(m, pos, ws, strs)
 			return
 		}
 		if len(strs) != 2 {

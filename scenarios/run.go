@@ -33,6 +33,8 @@ type Options struct {
 	MaxInsns uint64  // instruction limit when > 0
 	MaxTasks int     // task limit when > 0
 	Model    string  // overrides the machine's consistency model when set
+	// Kernel overrides the machine's kernel version when not "".
+	Kernel string
 	// CheckConsistency switches the livepatch consistency checker on at
 	// boot (Core.EnableChecker).
 	CheckConsistency bool
@@ -150,6 +152,11 @@ type runner struct {
 	lp      *livepatch.Core
 	res     *Result
 	cmd     *Cmd // the command running
+	// harness is the kernel version's functions.sh (harness51.go).
+	harness *harnessStyle
+	// savedDmesg is v6.6's SAVED_DMESG: how many lines dmesg had when
+	// the test started.
+	savedDmesg int
 
 	deadline uint64            // simulated time the scenario must end by
 	vars     map[string]string // the script's variables
@@ -200,9 +207,21 @@ func (r *runner) boot() error {
 	if r.opts.Model != "" {
 		m.Model = r.opts.Model
 	}
+	if r.opts.Kernel != "" {
+		m.Kernel = r.opts.Kernel
+	}
+	ver, err := livepatch.LookupVersion(m.Kernel)
+	if err != nil {
+		return err
+	}
+	m.Kernel = ver.Name
+	r.harness = harnessFor(ver.Name)
+	if r.opts.Catalog != nil {
+		r.opts.Catalog = catalogFor(r.opts.Catalog, ver.Name)
+	}
 	r.machine = m
 	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, ClockHz: m.ClockHz, Preempt: m.Preempt,
-		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks})
+		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks, Banner: ver.Banner})
 	if err != nil {
 		return err
 	}
@@ -210,7 +229,7 @@ func (r *runner) boot() error {
 	if r.machine.CPUs == 0 {
 		r.machine.CPUs = len(k.CPUs())
 	}
-	lp, err := livepatch.Init(k)
+	lp, err := livepatch.InitVersion(k, ver)
 	if err != nil {
 		return err
 	}
@@ -448,6 +467,10 @@ var kernelDmesgOpts = kernelDmesg{}
 func (r *runner) dmesgLines() []string {
 	return r.k.Log.DmesgLines(kernelDmesgOpts)
 }
+
+// result is check_result's pipeline, as the kernel's harness has it,
+// keeping the lines keep accepts.
+func (r *runner) result(keep func(string) bool) string { return r.harness.result(r, keep) }
 
 // isHarnessLine is check_result's grep: grep -e 'livepatch:' -e 'test_klp'.
 func isHarnessLine(l string) bool {

@@ -72,6 +72,7 @@ type machineFlags struct {
 	seed, cpus, timeout, maxInsns, maxTasks *string
 	check                                   *bool
 	model                                   *string
+	kernel                                  *string
 }
 
 // addMachineFlags defines them on fs; what is "per scenario" in run's help
@@ -86,6 +87,7 @@ func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
 		maxTasks: fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)"),
 		model: fs.String("model", "", "livepatch consistency `model`: "+strings.Join(livepatch.ModelNames, ", ")+
 			" (overrides the scenario's machine line; default klp)"),
+		kernel: fs.String("kernel", "", "kernel `version` the machine runs: "+livepatch.VersionList()+" (overrides the scenario's machine line)"),
 	}
 }
 
@@ -123,6 +125,13 @@ func (m *machineFlags) apply(opts *scenarios.Options) error {
 			return err
 		}
 		f.set(n)
+	}
+	if *m.kernel != "" {
+		v, err := livepatch.LookupVersion(*m.kernel)
+		if err != nil {
+			return fmt.Errorf("--kernel %q: expected %s", *m.kernel, livepatch.VersionList())
+		}
+		opts.Kernel = v.Name
 	}
 	if *m.timeout != "" {
 		d, err := scenarios.ParseDuration(*m.timeout)

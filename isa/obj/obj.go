@@ -24,6 +24,7 @@ type Object struct {
 	Symbols     []*Symbol    // locals and globals mixed; Reloc.Sym and FtraceSite.Func index this
 	Relocs      []Reloc      // all sections' relocations, each naming its section
 	FtraceSites []FtraceSite // patchable function entries, one per .fentry / __mcount_loc entry
+	Lines       []LineEntry  // source lines of instructions, for debuggers (lines.go); may be empty
 }
 
 // SectionFlags are the loader-relevant ELF section flags. The loader maps
