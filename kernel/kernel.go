@@ -141,6 +141,8 @@ type Kernel struct {
 	// The breakpoints Hooks.Breakpoint owns, and the debugger (debug.go).
 	hookBPs map[uint64]bool
 	dbg     *Debugger
+	// stopm is the stop_machine in progress (stopmachine.go).
+	stopm stopMachineState
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
 	// the least loaded CPU.
 	hostCPU int
@@ -161,6 +163,8 @@ type CPU struct {
 	// its instruction count stood when the current quantum began.
 	idleNS, quantumInsns uint64
 	wd                   watchdogCPU // the soft-lockup detector's state (watchdog.go)
+	// stopped: the CPU spins in its stopper for stop_machine (stopmachine.go).
+	stopped bool
 }
 
 // Hooks are the calls the kernel makes into livepatch, at the points Linux
@@ -187,6 +191,10 @@ type Hooks struct {
 	// StateHash writes the livepatch core's state into a machine state
 	// hash (Kernel.StateHash).
 	StateHash func(h hash.Hash)
+	// KernelEntry is called when task t enters the kernel by a system
+	// call, while Kernel.SetTrapSyscalls(true) is in effect (kGraft's
+	// switch point at kernel entry).
+	KernelEntry func(t *Task)
 }
 
 // Boot builds the machine: assembles and maps vmlinux, fills kallsyms,

@@ -60,6 +60,12 @@ type Core struct {
 	// shadow is klp_shadow_hash, for the state hash (its guest entry
 	// points hold it too).
 	shadow *shadowTable
+	// model is the consistency model (model.go), chosen at boot; stats
+	// are the numbers a comparison of models reads; msleep is the guest
+	// msleep, for kpatch's retries.
+	model  Model
+	stats  Stats
+	msleep uint64
 }
 
 // Constants of the consistency model (transition.c).
@@ -84,7 +90,7 @@ func Init(k *kernel.Kernel) (*Core, error) { return InitVersion(k, V612) }
 
 // InitVersion is Init for the livepatch core of kernel version v.
 func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
-	c := &Core{k: k, ver: v, targetState: KLPTransitionIdle,
+	c := &Core{k: k, ver: v, targetState: KLPTransitionIdle, model: klpModel{},
 		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
 		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
@@ -113,7 +119,7 @@ func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
 	for _, s := range []struct {
 		name string
 		addr *uint64
-	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}, {"msleep", &c.msleep}} {
 		a, ok := k.Sym(s.name)
 		if !ok {
 			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)
@@ -140,6 +146,7 @@ func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash
+	k.Hooks.KernelEntry = c.kernelEntry
 	return c, nil
 }
 
@@ -268,6 +275,7 @@ func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 		err = c.enablePatchLocked(ctx, p)
 	}
 	if err != nil {
+		c.stats.Refused++
 		c.freePatchStart(p)
 		c.unlock(ctx)
 		c.freePatchFinish(p)
@@ -333,7 +341,12 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.startTransition(t)
 	p.Enabled = true
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// Only kpatch's stop_machine fails here: nothing switched.
+		p.Enabled = false
+		c.cancelTransition(ctx)
+		return err
+	}
 	return nil
 }
 
@@ -354,8 +367,33 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.startTransition(ctx.Task)
 	p.Enabled = false
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// kpatch's stop_machine refused: the patch stays enabled.
+		p.Enabled = true
+		c.abortTransition()
+		return err
+	}
 	return nil
+}
+
+// abortTransition undoes a transition in which no task switched (an
+// unpatching kpatch's stop_machine refused): the patch stays as it was.
+func (c *Core) abortTransition() {
+	p := c.transitionPatch
+	for _, o := range p.Objs {
+		for _, f := range o.Funcs {
+			f.Transition = false
+		}
+	}
+	for _, task := range c.allTasks() {
+		task.PatchState = KLPTransitionIdle
+	}
+	c.targetState = KLPTransitionIdle
+	c.transitionPatch = nil
+	c.k.SetTrapSyscalls(false)
+	if c.checker != nil {
+		c.checker.disarm()
+	}
 }
 
 // Callbacks (core.h klp_pre_patch_callback and friends): guest functions

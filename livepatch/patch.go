@@ -65,7 +65,7 @@ func (c *Core) ftraceHandler(ip, parentIP uint64, fops *kernel.FtraceOps, regs u
 	if len(ops.stack) == 0 {
 		return // WARN_ON_ONCE(!func) in Linux: cannot happen
 	}
-	f := ops.pick(c.k.Current())
+	f := c.model.pick(c, ops, c.k.Current(), parentIP)
 	if f == nil || f.Nop {
 		// The original code: a nop func must not set ip to old_func,
 		// which would loop.

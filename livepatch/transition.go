@@ -37,6 +37,10 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 			f.Transition = true
 		}
 	}
+	// The handler may run as soon as the first func is registered.
+	if m, ok := c.model.(*patchedSetModel); ok {
+		m.build(c)
+	}
 	c.emit(Event{Kind: EventInit, Patch: p.Name, Target: state})
 }
 
@@ -44,12 +48,20 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 func (c *Core) startTransition(t *kernel.Task) {
 	p := c.transitionPatch
 	c.log(t, kernNotice, "'%s': starting %s transition\n", p.Name, stateName(c.targetState))
-	for _, task := range c.allTasks() {
-		if task.PatchState != c.targetState {
-			task.TIF |= kernel.TIFPatchPending
+	if c.model.lazy() {
+		for _, task := range c.allTasks() {
+			if task.PatchState != c.targetState {
+				task.TIF |= kernel.TIFPatchPending
+			}
 		}
 	}
-	c.schedKey = true
+	if m, ok := c.model.(*patchedSetModel); ok {
+		m.build(c)
+	}
+	if c.model.switchesAt(SwitchKernelEntry) {
+		c.k.SetTrapSyscalls(true)
+	}
+	c.schedKey = c.model.switchesAt(SwitchSched)
 	c.signalsCnt = 0
 	if c.checker != nil {
 		c.checker.arm()
@@ -92,7 +104,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 		}
 	}
 	if !complete {
-		if c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
+		if c.model.signals() && c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
 			c.sendSignals(ctx.Task)
 		}
 		c.signalsCnt++
@@ -131,8 +143,13 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	if task.PatchState == c.targetState {
 		return true
 	}
-	err := c.checkAndSwitchTask(cur, task)
+	switched, err := c.model.check(c, cur, task)
 	if err == nil {
+		task.TIF &^= kernel.TIFPatchPending
+		task.PatchState = c.targetState
+		if how == SwitchStackCheck {
+			how = switched // the model's own way (null: at once)
+		}
 		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: how, Target: c.targetState})
 		return true
 	}
@@ -148,26 +165,13 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
 		ev.Why, ev.Func = BlockedSleeping, sl.fn
+	case errors.Is(err, errNotCrossed):
+		ev.Why = BlockedNotCrossed
 	default:
 		c.debug(cur, c.dbg.tryUnknown, "%s: Unknown error code (%d) when trying to switch %s:%d\n", "klp_try_switch_task", errnoNeg(err), task.Comm, task.PID)
 	}
 	c.emit(ev)
 	return false
-}
-
-// checkAndSwitchTask is klp_check_and_switch_task: a task running on
-// another CPU cannot be checked; any other has its stack checked and, if
-// clean, is switched.
-func (c *Core) checkAndSwitchTask(cur, task *kernel.Task) error {
-	if task.Running() && task != cur {
-		return errRunning
-	}
-	if err := c.checkStack(task); err != nil {
-		return err
-	}
-	task.TIF &^= kernel.TIFPatchPending
-	task.PatchState = c.targetState
-	return nil
 }
 
 // checkStack is klp_check_stack: a reliable trace, then every return
@@ -229,6 +233,9 @@ func (c *Core) updatePatchState(t *kernel.Task) {
 	if t.IsIdle() {
 		how = SwitchIdle
 	}
+	if !c.model.switchesAt(how) {
+		return
+	}
 	c.switchPending(t, how)
 }
 
@@ -271,6 +278,7 @@ func (c *Core) sendSignals(t *kernel.Task) {
 		} else {
 			c.k.SignalWakeUp(task)
 		}
+		c.stats.Signaled++
 	}
 	c.emit(Event{Kind: EventSignals, Patch: c.transitionPatch.Name, Target: c.targetState})
 }
@@ -371,6 +379,7 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
 	c.k.CancelDelayedWork(c.work)
+	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {
 		c.checker.disarm()
 	}

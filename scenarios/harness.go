@@ -172,6 +172,19 @@ func (r *runner) loadFailingMod(c *Cmd) error {
 	return nil
 }
 
+// tryLoad is try_load: insmod, whose failure is logged, not fatal (a
+// script meant for several consistency models, where an enable may be
+// refused under one of them: `insmod … || true`).
+func (r *runner) tryLoad(c *Cmd) error {
+	a := r.args(c)
+	mod := moduleName(a[0])
+	r.log(insmodLine(mod, a[1:]))
+	if err := r.k.Insmod(mod, strings.Join(a[1:], " ")); err != nil {
+		r.log(err.Error())
+	}
+	return nil
+}
+
 // unloadMod is unload_mod (and unload_lp).
 func (r *runner) unloadMod(c *Cmd) error {
 	mod := moduleName(r.expand(c.Args[0]))

@@ -32,6 +32,7 @@ type Options struct {
 	Timeout  uint64  // overrides the scenario's simulated time limit when > 0
 	MaxInsns uint64  // instruction limit when > 0
 	MaxTasks int     // task limit when > 0
+	Model    string  // overrides the machine's consistency model when set
 	// Kernel overrides the machine's kernel version when not "".
 	Kernel string
 	// CheckConsistency switches the livepatch consistency checker on at
@@ -203,6 +204,9 @@ func (r *runner) boot() error {
 	if r.opts.MaxTasks > 0 {
 		m.MaxTasks = r.opts.MaxTasks
 	}
+	if r.opts.Model != "" {
+		m.Model = r.opts.Model
+	}
 	if r.opts.Kernel != "" {
 		m.Kernel = r.opts.Kernel
 	}
@@ -230,6 +234,15 @@ func (r *runner) boot() error {
 		return err
 	}
 	r.lp = lp
+	if m.Model != "" {
+		model, err := livepatch.ParseModel(m.Model)
+		if err == nil {
+			err = lp.SetModel(model)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	lp.OnEvent = r.onEvent
 	if r.opts.CheckConsistency {
 		lp.EnableChecker()

@@ -46,6 +46,9 @@ type Machine struct {
 	MaxInsns uint64 // instruction limit over the scenario; 0: none
 	MaxTasks int
 	Kernel   string // kernel version (livepatch.LookupVersion); "": the default, 6.12
+	// Model is the livepatch consistency model (livepatch.ParseModel);
+	// "" is the default, klp.
+	Model string
 }
 
 // DefaultTimeout bounds a scenario's simulated time unless the machine line

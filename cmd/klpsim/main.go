@@ -34,6 +34,8 @@ commands:
   vmlinux -o FILE                 write the boot image as an ELF symbol file for gdb
   build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
+  compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
+  explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
 
 flags:
   --version                       print klpsim's version and the emulated kernel's release
@@ -51,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdElf(args[1:], stdout, stderr)
 	case "debug":
 		return cmdDebug(args[1:], stdout, stderr)
+	case "compare":
+		return cmdCompare(args[1:], stdout, stderr)
+	case "explore":
+		return cmdExplore(args[1:], stdout, stderr)
 	case "vmlinux":
 		return cmdVmlinux(args[1:], stdout, stderr)
 	case "build":
@@ -67,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdElf([]string{"--help"}, stdout, stderr)
 		case "debug":
 			return cmdDebug([]string{"--help"}, stdout, stderr)
+		case "compare":
+			return cmdCompare([]string{"--help"}, stdout, stderr)
+		case "explore":
+			return cmdExplore([]string{"--help"}, stdout, stderr)
 		case "vmlinux":
 			return cmdVmlinux([]string{"--help"}, stdout, stderr)
 		case "build":
