@@ -15,7 +15,7 @@ import (
 // kinds, which call the slow path themselves on a nil result; load64 and
 // friends cannot be inlined (the slow call alone exceeds Go's budget).
 func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
 		return &e.p.data
 	}
@@ -23,7 +23,7 @@ func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
 }
 
 func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
 		return &e.p.data
 	}
@@ -43,7 +43,7 @@ func (c *CPU) loadFast(a uint64, sz uint8) uint64 {
 }
 
 func (c *CPU) load64(a uint64) uint64 {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
 		return binary.LittleEndian.Uint64(e.p.data[off:])
 	}
@@ -51,7 +51,7 @@ func (c *CPU) load64(a uint64) uint64 {
 }
 
 func (c *CPU) load32(a uint64) uint64 {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
 		return uint64(binary.LittleEndian.Uint32(e.p.data[off:]))
 	}
@@ -59,7 +59,7 @@ func (c *CPU) load32(a uint64) uint64 {
 }
 
 func (c *CPU) store64(a, v uint64) {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
 		binary.LittleEndian.PutUint64(e.p.data[off:], v)
 		return
@@ -68,7 +68,7 @@ func (c *CPU) store64(a, v uint64) {
 }
 
 func (c *CPU) store32(a, v uint64) {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-4 {
 		binary.LittleEndian.PutUint32(e.p.data[off:], uint32(v))
 		return
@@ -101,7 +101,7 @@ func (c *CPU) store(sz uint8, a, v uint64) {
 
 // rpage returns the page for a read at a, filling the TLB, or faults.
 func (c *CPU) rpage(a uint64) *page {
-	e := &c.rt[(a>>12)&tlbMask]
+	e := &c.rt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 {
 		return e.p
 	}
@@ -120,7 +120,7 @@ func (c *CPU) rpage(a uint64) *page {
 // code are never cached for writing, so that storeSlow sees every write to
 // them and drops the ops it makes stale.
 func (c *CPU) wpage(a uint64) *page {
-	e := &c.wt[(a>>12)&tlbMask]
+	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 {
 		return e.p
 	}
@@ -204,7 +204,13 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 }
 
 // xpage returns the page holding code at a, checking execute permission.
+// A small TLB of its own saves the page-map lookup when rip moves between
+// pages (calls, syscall entry and exit).
 func (c *CPU) xpage(a uint64) *page {
+	e := &c.xt[tlbIndex(a>>12)&xtlbMask]
+	if e.vpn == a>>12 {
+		return e.p
+	}
 	if !canonical(a) {
 		c.fault(VecGP, 0, 0)
 	}
@@ -212,6 +218,7 @@ func (c *CPU) xpage(a uint64) *page {
 	if p == nil || p.perm&PermX == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, false, true)
 	}
+	*e = tlbEntry{vpn: a >> 12, p: p}
 	return p
 }
 
@@ -224,7 +231,7 @@ func (c *CPU) decode() *isa.Op {
 		p.code = newCodePage()
 		c.mem.flushPageW(p)
 	}
-	c.cp, c.cpBase, c.cpPage = p.code, rip&^(PageSize-1), p
+	c.cp, c.cpBase, c.cpPage, c.bstale = p.code, rip&^(PageSize-1), p, false
 	off := rip & (PageSize - 1)
 	if i := p.code.idx[off]; i != 0 {
 		return &p.code.ops[i]
@@ -252,24 +259,29 @@ func (c *CPU) decode() *isa.Op {
 			c.mem.flushPageW(q)
 		}
 	}
-	var op isa.Op
 	if err != nil {
-		op = isa.Op{Kind: isa.KUD, Len: 1}
-	} else {
-		op = isa.Lower(in, rip)
+		// Not cached with a length: every byte the decoder looked at.
+		p.code.cover(off, off+uint64(n))
+		return c.addOp(p, off, isa.Op{Kind: isa.KUD, Len: 1})
 	}
-	if c.mem.bps[rip] {
+	return c.cacheOp(p, off, in)
+}
+
+// cacheOp lowers in, decoded at offset off of p, and caches the op.
+func (c *CPU) cacheOp(p *page, off uint64, in isa.Inst) *isa.Op {
+	p.code.cover(off, off+uint64(in.Len))
+	return c.addOp(p, off, isa.Lower(in, p.vpn<<12+off))
+}
+
+// addOp caches op as the one at offset off of p, with its breakpoint bit.
+func (c *CPU) addOp(p *page, off uint64, op isa.Op) *isa.Op {
+	if c.mem.bps[p.vpn<<12+off] {
 		op.Trap |= isa.TrapBreak
 	}
 	if len(p.code.ops) >= 1<<16 {
 		// Pathological: more distinct entry points than a page has bytes
 		// cannot happen, but never index out of range.
 		panic("BUG: emu: code page op table full")
-	}
-	if err == nil {
-		p.code.cover(off, off+uint64(in.Len))
-	} else {
-		p.code.cover(off, off+uint64(n)) // every byte the decoder looked at
 	}
 	p.code.ops = append(p.code.ops, op)
 	p.code.idx[off] = uint16(len(p.code.ops) - 1)

@@ -63,13 +63,25 @@ const (
 
 // Software TLB geometry: direct-mapped, per CPU, per privilege level.
 const (
-	tlbSize = 256
+	tlbSize = 1024
 	tlbMask = tlbSize - 1
 	noVPN   = ^uint64(0) // never equals addr>>12
+	// The instruction-fetch TLB (xpage) is smaller: it is consulted only
+	// when rip leaves the current code page.
+	xtlbSize = 256
+	xtlbMask = xtlbSize - 1
 	// noCodeBase is the code-page base of a CPU with no current code page:
 	// a non-canonical address, so no rip ever falls in [noCodeBase, +4096).
 	noCodeBase = 0x8000_0000_0000_0000
 )
+
+// tlbIndex is the TLB slot of page number vpn. Folding in higher bits
+// keeps pages 2 MiB-aligned apart from sharing a slot: the kernel's text
+// at 0xffffffff81000000 and module text at 0xffffffffa0000000 did, and
+// evicted each other on every call between them.
+func tlbIndex(vpn uint64) uint64 {
+	return (vpn ^ vpn>>9) & tlbMask
+}
 
 type tlbEntry struct {
 	vpn uint64
@@ -84,6 +96,8 @@ type CPU struct {
 	// index masked with 31 needs no bounds check.
 	R   [32]uint64
 	RIP uint64
+	// X holds the 16 XMM registers (sse.go).
+	X [16]Xmm
 
 	// Lazy arithmetic flags: the status bits of RFLAGS are a function of
 	// the last flag-setting operation (fk), its size in bytes (fsz), its
@@ -133,6 +147,17 @@ type CPU struct {
 	// in use. Write TLBs never hold pages with decoded code.
 	rtlb, wtlb [2][tlbSize]tlbEntry
 	rt, wt     *[tlbSize]tlbEntry
+	// Fetch TLBs, like rtlb: [0] for CPL 0, [1] for CPL 3.
+	xtlb [2][xtlbSize]tlbEntry
+	xt   *[xtlbSize]tlbEntry
+	// bstale is set when the current code page's ops are dropped while a
+	// block from it runs: the rest of the block must not execute. decode
+	// clears it when it makes a page current.
+	bstale bool
+	// blk is the block being executed, nil between blocks: a fault or
+	// watchpoint inside it returns the block's unexecuted instructions to
+	// the budget (blockRest).
+	blk *block
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64
@@ -185,7 +210,7 @@ func (c *CPU) SetCPL(cpl uint8) {
 	if cpl == 3 {
 		k = 1
 	}
-	c.rt, c.wt = &c.rtlb[k], &c.wtlb[k]
+	c.rt, c.wt, c.xt = &c.rtlb[k], &c.wtlb[k], &c.xtlb[k]
 	// The code page was checked for the old privilege.
 	c.cp, c.cpBase, c.cpPage = emptyCode, noCodeBase, nil
 }
@@ -195,6 +220,9 @@ func (c *CPU) flushTLB() {
 		for i := range c.rtlb[k] {
 			c.rtlb[k][i] = tlbEntry{vpn: noVPN}
 			c.wtlb[k][i] = tlbEntry{vpn: noVPN}
+		}
+		for i := range c.xtlb[k] {
+			c.xtlb[k][i] = tlbEntry{vpn: noVPN}
 		}
 	}
 	c.SetCPL(c.CPL)

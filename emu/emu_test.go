@@ -1,6 +1,7 @@
 package emu
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -103,7 +104,8 @@ func TestHypercallHltInt3(t *testing.T) {
 }
 
 func TestUnknownInstructionIsUD(t *testing.T) {
-	for _, s := range []string{"f3 0f 1e fa", "f3 0f c7 f8", "0f 28 c1", "06"} { // endbr64, rdpid, movaps, push es
+	// rdpid, addsd, pxor on MMX registers, pshufb (SSSE3), push es
+	for _, s := range []string{"f3 0f c7 f8", "f2 0f 58 c1", "0f ef c1", "66 0f 38 00 c1", "06"} {
 		c := machine(t, s)
 		x := c.Run(5)
 		if x.Reason != ExitException || x.Exc.Vector != VecUD || c.RIP != kText || c.Insns != 0 {
@@ -472,7 +474,7 @@ func TestFlags(t *testing.T) {
 // FuzzExecute runs arbitrary bytes as kernel and as user code: whatever
 // they do, the host must not panic and Run must return an exit.
 func FuzzExecute(f *testing.F) {
-	for _, s := range []string{"48 ff c0 eb fb", "0f 05", "f3 a4", "48 f7 f3", "ff 13", "c6 05 00 00 00 00 90", "f0 48 0f b1 0b", "48 cf", "9d"} {
+	for _, s := range []string{"48 ff c0 eb fb", "0f 05", "f3 a4", "48 f7 f3", "ff 13", "c6 05 00 00 00 00 90", "f0 48 0f b1 0b", "48 cf", "9d", "66 0f ef c0", "66 0f 7f 03", "66 0f d7 c1", "f3 0f 1e fa"} {
 		f.Add(code(f, s), false, uint64(0))
 	}
 	f.Fuzz(func(t *testing.T, text []byte, user bool, seed uint64) {
@@ -569,4 +571,54 @@ func TestHostCall(t *testing.T) {
 	if calls != 2 || c.RIP != kText+6 || c.R[isa.RAX] != 42 || c.Insns != 2 {
 		t.Errorf("calls %d rip %#x rax %d insns %d", calls, c.RIP, c.R[isa.RAX], c.Insns)
 	}
+}
+
+// FuzzSSEFaultsPrecise runs one SSE-space instruction (0f escape, any
+// mandatory prefix, fuzzed operand bytes) against registers pointing near
+// page edges: whatever it does, a fault leaves every register, the XMM
+// registers, RFLAGS and memory exactly as they were.
+func FuzzSSEFaultsPrecise(f *testing.F) {
+	for _, s := range []string{"66 0f 6f 07", "66 0f 7f 47 f8", "f3 0f 7f 0f", "0f 11 4e 01", "66 0f d6 47 fc", "66 0f ef 0e", "0f 17 47 fc", "66 0f 11 00"} {
+		b := code(f, s)
+		f.Add(b[0], b[1:], uint64(0xff8))
+	}
+	f.Fuzz(func(t *testing.T, prefix byte, rest []byte, off uint64) {
+		if len(rest) > 16 {
+			rest = rest[:16]
+		}
+		text := []byte{0x0f}
+		switch prefix % 4 {
+		case 1:
+			text = []byte{0x66, 0x0f}
+		case 2:
+			text = []byte{0xf3, 0x0f}
+		case 3:
+			text = []byte{0xf2, 0x0f}
+		}
+		text = append(text, rest...)
+		m := NewMemory()
+		must(t, m.Map(kText, PageSize, PermRX|PermUser))
+		must(t, m.Map(kData, PageSize, PermRW|PermUser))
+		must(t, m.Map(kData+PageSize, PageSize, PermR|PermUser)) // read-only next page
+		must(t, m.Write(kText, text))
+		c := NewCPU(m)
+		for i := range 16 {
+			c.R[i] = kData + (off+uint64(i)*8)&0x1fff
+			c.X[i] = Xmm{uint64(i) * 0x0101010101010101, ^uint64(i)}
+		}
+		c.RIP = kText
+		c.SetCPL(3)
+		var before, after bytes.Buffer
+		c.WriteState(&before)
+		m.WriteState(&before)
+		x := c.Run(1)
+		if x.Reason != ExitException || c.RIP != kText {
+			return // ran, or a trap (RIP past it)
+		}
+		c.WriteState(&after)
+		m.WriteState(&after)
+		if !bytes.Equal(before.Bytes(), after.Bytes()) {
+			t.Fatalf("% x: %v changed the state", text, x.Exc)
+		}
+	})
 }

@@ -41,6 +41,13 @@ func (c *CPU) carry() uint64 {
 		return 0
 	case fkLogic:
 		return 0
+	case fkAdd:
+		if c.fr < c.fa {
+			return 1
+		}
+		return 0
+	case fkInc, fkDec:
+		return c.fc & FlagCF
 	}
 	return c.status() & FlagCF
 }

@@ -23,7 +23,14 @@ func (c *CPU) Run(budget uint64) (exit Exit) {
 			if r != errGuestFault {
 				panic(r)
 			}
-			c.left++ // the faulting instruction did not retire
+			// The faulting instruction did not retire, nor did the rest
+			// of its block.
+			if c.blk != nil {
+				c.left += c.blockRest()
+				c.blk = nil
+			} else {
+				c.left++
+			}
 			exit = Exit{Reason: ExitException, Exc: c.exc}
 		}
 		c.left += c.wleft // a watchpoint's early end (watch.go)
@@ -41,19 +48,51 @@ func (c *CPU) trap(v Vector) Exit {
 }
 
 func (c *CPU) run(budget uint64) Exit {
-	for c.left != 0 {
-		off := c.RIP - c.cpBase
-		if off >= PageSize {
-			c.decode()
-			continue
+	// ops[bi:] is the rest of the block being executed (block.go). Its
+	// instructions were taken from the budget when it was entered.
+	var ops []isa.Op
+	bi := 0
+	c.blk, c.bstale = nil, false
+	for {
+		var op *isa.Op
+		if bi < len(ops) && !c.bstale {
+			op = &ops[bi]
+			bi++
+		} else {
+			if bi < len(ops) && c.blk != nil {
+				// The block's code was dropped under it: give back what
+				// will not run.
+				c.left += opsInsns(ops[bi:])
+			}
+			ops, c.blk = nil, nil
+			if c.left == 0 {
+				break
+			}
+			off := c.RIP - c.cpBase
+			if off >= PageSize {
+				c.decode()
+				continue
+			}
+			cp := c.cp
+			b := cp.bidx[off]
+			if b == 0 && c.left > 1 {
+				b = c.buildBlock(off)
+			}
+			if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
+				blk := &cp.blocks[b]
+				c.left -= blk.n
+				c.blk = blk
+				ops, bi = blk.ops, 1
+				op = &ops[0]
+			} else {
+				op = &cp.ops[cp.idx[off]]
+				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+					c.bpAt = c.RIP + 1
+					return Exit{Reason: ExitBreakpoint}
+				}
+				c.left--
+			}
 		}
-		cp := c.cp
-		op := &cp.ops[cp.idx[off]]
-		if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
-			c.bpAt = c.RIP + 1
-			return Exit{Reason: ExitBreakpoint}
-		}
-		c.left--
 		switch op.Kind {
 		case isa.KDecode:
 			c.left++
@@ -100,7 +139,14 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KAddMR:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			a := c.loadFast(ea, op.Sz)
+			var a uint64
+			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				a = c.loadSlow(ea, op.Sz)
+			} else if op.Sz == 8 {
+				a = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+			} else {
+				a = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+			}
 			b := c.R[op.R2&31] & m
 			r := (a + b) & m
 			if d := c.wfast(ea, uint64(op.Sz)); d == nil {
@@ -112,7 +158,7 @@ func (c *CPU) run(budget uint64) Exit {
 			}
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 		case isa.KLeaR:
-			c.R[op.R1&31] = c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+			c.R[op.R1&31] = (c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp) & sizeMask[op.Sz&15]
 		case isa.KAddRR:
 			m := sizeMask[op.Sz&15]
 			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
@@ -148,7 +194,14 @@ func (c *CPU) run(budget uint64) Exit {
 		case isa.KCmpRM:
 			m := sizeMask[op.Sz&15]
 			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			b := c.loadFast(ea, op.Sz)
+			var b uint64
+			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				b = c.loadSlow(ea, op.Sz)
+			} else if op.Sz == 8 {
+				b = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+			} else {
+				b = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+			}
 			a := c.R[op.R1&31] & m
 			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 		case isa.KCmpMI:
@@ -251,6 +304,92 @@ func (c *CPU) run(budget uint64) Exit {
 				c.RIP = op.Imm
 				continue
 			}
+		case isa.KOrRI:
+			r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KXorRI:
+			r := (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+		case isa.KTestRI:
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, c.R[op.R1&31]&op.Imm&sizeMask[op.Sz&15]
+		case isa.KImulRR:
+			a, b := c.R[op.R1&31]&sizeMask[op.Sz&15], c.R[op.R2&31]&sizeMask[op.Sz&15]
+			lo, of := imul(a, b, op.Sz)
+			c.R[op.R1&31] = lo
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+		case isa.KImulRRI:
+			a := c.R[op.R2&31] & sizeMask[op.Sz&15]
+			lo, of := imul(a, op.Imm, op.Sz)
+			c.R[op.R1&31] = lo
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+		case isa.KCmovRR:
+			if c.cond(op.Cond) {
+				c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
+			} else {
+				c.R[op.R1&31] &= sizeMask[op.Sz&15]
+			}
+		case isa.KRolRI, isa.KRorRI:
+			c.rotate(op)
+		case isa.KRotNF:
+			w := uint(8 * op.Sz)
+			a, k := c.R[op.R1&31]&sizeMask[op.Sz&15], uint(op.Imm)
+			if op.Cond != 0 {
+				k = w - k
+			}
+			c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
+		case isa.KCmpJccRR:
+			m := sizeMask[op.Sz&15]
+			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KCmpJccRI:
+			m := sizeMask[op.Sz&15]
+			a, b := c.R[op.R1&31]&m, op.Imm
+			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KTestJccRR:
+			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+				if (r == 0) == (op.Cond == isa.CondE) {
+					c.RIP = op.Disp
+					continue
+				}
+			} else if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KTestJccRI:
+			r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
+			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+				if (r == 0) == (op.Cond == isa.CondE) {
+					c.RIP = op.Disp
+					continue
+				}
+			} else if c.cond(op.Cond) {
+				c.RIP = op.Disp
+				continue
+			}
+		case isa.KDecJccR:
+			m := sizeMask[op.Sz&15]
+			cf := c.carry()
+			a := c.R[op.R1&31] & m
+			r := (a - 1) & m
+			c.R[op.R1&31] = r
+			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+			if (r == 0) == (op.Cond == isa.CondE) {
+				c.RIP = op.Disp
+				continue
+			}
 		case isa.KJzRel, isa.KJnzRel:
 			// ZF is "result is zero" for every lazy flag kind.
 			z := c.fr == 0
@@ -271,6 +410,56 @@ func (c *CPU) run(budget uint64) Exit {
 		c.RIP += uint64(op.Len)
 	}
 	return Exit{Reason: ExitBudget}
+}
+
+// condSub answers the unsigned and equality conditions (CondB to CondA)
+// after a compare of a and b without a call; it is false for the others,
+// which the caller asks c.cond.
+func condSub(cc uint8, a, b uint64) bool {
+	switch cc {
+	case isa.CondB:
+		return a < b
+	case isa.CondAE:
+		return a >= b
+	case isa.CondE:
+		return a == b
+	case isa.CondNE:
+		return a != b
+	case isa.CondBE:
+		return a <= b
+	case isa.CondA:
+		return a > b
+	}
+	return false
+}
+
+// opsInsns counts the instructions in ops: two for a fused pair.
+func opsInsns(ops []isa.Op) uint64 {
+	n := uint64(len(ops))
+	for i := range ops {
+		if ops[i].Kind >= isa.KCmpJccRR && ops[i].Kind <= isa.KTestJccRI {
+			n++
+		}
+	}
+	return n
+}
+
+// blockRest is the number of instructions of the block being executed
+// from the one at rip to its end, all taken from the budget already; 0
+// outside a block.
+func (c *CPU) blockRest() uint64 {
+	b := c.blk
+	if b == nil {
+		return 0
+	}
+	a := b.rip
+	for i := range b.ops {
+		if a == c.RIP {
+			return opsInsns(b.ops[i:])
+		}
+		a = nextAddr(&b.ops[i], a, i == len(b.ops)-1)
+	}
+	return 0
 }
 
 // ea computes the effective address of op's memory operand, with segment
@@ -565,34 +754,7 @@ func (c *CPU) generic(op *isa.Op) bool {
 			c.setFlags(k, sz, a, n, r)
 		}
 	case isa.KRol, isa.KRor:
-		l := c.locA(op)
-		a := c.read(op, l, sz)
-		n := c.readB(op, 1) & 31
-		if sz == 8 {
-			n = c.readB(op, 1) & 63
-		}
-		w := uint(8 * sz)
-		k := uint(n) % w
-		var r uint64
-		if op.Kind == isa.KRol {
-			r = (a<<k | a>>(w-k)) & m
-		} else {
-			r = (a>>k | a<<(w-k)) & m
-		}
-		c.write(op, l, sz, r)
-		if n != 0 {
-			f := c.status() &^ (FlagCF | FlagOF)
-			msb := r >> (w - 1) & 1
-			if op.Kind == isa.KRol {
-				f |= r & 1
-				f |= b2f(msb != r&1, FlagOF)
-			} else {
-				f |= msb
-				f |= b2f(msb != r>>(w-2)&1, FlagOF)
-			}
-			c.rfl = c.rfl&^flagsStatus | f
-			c.fk = fkRaw
-		}
+		c.rotate(op)
 	case isa.KBt, isa.KBts, isa.KBtr, isa.KBtc:
 		w := uint64(8 * sz)
 		b := c.readB(op, sz)
@@ -742,6 +904,28 @@ func (c *CPU) generic(op *isa.Op) bool {
 		c.R[isa.RSP] = rsp
 		c.SetCPL(uint8(cs & 3))
 		next = rip
+	case isa.KBsf, isa.KBsr:
+		v := c.readB(op, sz)
+		f := c.status() &^ flagsStatus
+		if v == 0 {
+			f |= FlagZF // the destination keeps its value, as CPUs do
+		} else if op.Kind == isa.KBsf {
+			c.setReg(sz, op.R1, uint64(bits.TrailingZeros64(v)))
+		} else {
+			c.setReg(sz, op.R1, uint64(63-bits.LeadingZeros64(v)))
+		}
+		c.rfl = c.rfl&^flagsStatus | f
+		c.fk = fkRaw
+	case isa.KBswap:
+		v := c.getReg(sz, op.R1)
+		if sz == 8 {
+			v = bits.ReverseBytes64(v)
+		} else {
+			v = uint64(bits.ReverseBytes32(uint32(v)))
+		}
+		c.setReg(sz, op.R1, v)
+	case isa.KSse:
+		c.sse(op)
 	case isa.KCpuid:
 		c.cpuid()
 	case isa.KRdtsc:
@@ -768,6 +952,41 @@ func (c *CPU) generic(op *isa.Op) bool {
 	}
 	c.RIP = next
 	return false
+}
+
+// rotate is rol and ror: only CF and OF change, and only for a non-zero
+// count.
+func (c *CPU) rotate(op *isa.Op) {
+	sz := op.Sz
+	m := sizeMask[sz&15]
+	l := c.locA(op)
+	a := c.read(op, l, sz)
+	n := c.readB(op, 1) & 31
+	if sz == 8 {
+		n = c.readB(op, 1) & 63
+	}
+	w := uint(8 * sz)
+	k := uint(n) % w
+	var r uint64
+	if op.Kind == isa.KRol || op.Kind == isa.KRolRI {
+		r = (a<<k | a>>(w-k)) & m
+	} else {
+		r = (a>>k | a<<(w-k)) & m
+	}
+	c.write(op, l, sz, r)
+	if n != 0 {
+		f := c.status() &^ (FlagCF | FlagOF)
+		msb := r >> (w - 1) & 1
+		if op.Kind == isa.KRol || op.Kind == isa.KRolRI {
+			f |= r & 1
+			f |= b2f(msb != r&1, FlagOF)
+		} else {
+			f |= msb
+			f |= b2f(msb != r>>(w-2)&1, FlagOF)
+		}
+		c.rfl = c.rfl&^flagsStatus | f
+		c.fk = fkRaw
+	}
 }
 
 // stop records why Run must return.
@@ -967,17 +1186,21 @@ func (c *CPU) stringOp(op *isa.Op, sz uint8) bool {
 }
 
 // cpuid answers the few leaves klpsim's guests ask: the vendor string and
-// a feature word that claims only what the interpreter implements.
+// feature words that claim exactly what the interpreter implements: the
+// time-stamp counter, cmpxchg8b's feature bit (cmpxchg), cmov, and the
+// SSE/SSE2 integer and move instructions of isa/sse.go. No x87, no
+// SSE3 or later, no AVX: glibc's IFUNC resolvers pick the SSE2 string
+// functions. Leaf 7 (extended features) answers all zeros.
 func (c *CPU) cpuid() {
 	var a, b, cx, d uint32
 	switch uint32(c.R[isa.RAX]) {
 	case 0:
-		a = 1
+		a = 7
 		// "klpsimx86-64" in ebx, edx, ecx order.
 		b, d, cx = 0x73706c6b, 0x3878696d, 0x34362d36
 	case 1:
-		a = 0x00000f01          // family 15, model 0, stepping 1
-		d = 1<<4 | 1<<8 | 1<<15 // tsc, cx8, cmov
+		a = 0x00000f01                          // family 15, model 0, stepping 1
+		d = 1<<4 | 1<<8 | 1<<15 | 1<<25 | 1<<26 // tsc, cx8, cmov, sse, sse2
 	}
 	c.R[isa.RAX], c.R[isa.RBX], c.R[isa.RCX], c.R[isa.RDX] = uint64(a), uint64(b), uint64(cx), uint64(d)
 }

@@ -71,6 +71,10 @@ type codePage struct {
 	idx     [PageSize]uint16
 	covered [PageSize / 64]uint64
 	ops     []isa.Op
+	// bidx maps an offset to the block starting there (block.go): an
+	// index in blocks, 0 when not built yet, noBlock when there is none.
+	bidx   [PageSize]uint16
+	blocks []block
 }
 
 // cover marks [off, end) as read by the decoder.
@@ -322,6 +326,7 @@ func (m *Memory) dropCode(p *page) {
 	for _, c := range m.cpus {
 		if c.cpPage == p {
 			c.cp, c.cpBase, c.cpPage = emptyCode, noCodeBase, nil
+			c.bstale = true
 		}
 	}
 }
@@ -338,7 +343,7 @@ func (m *Memory) flushTLBs() {
 func (m *Memory) flushPageW(p *page) {
 	for _, c := range m.cpus {
 		for k := range c.wtlb {
-			e := &c.wtlb[k][p.vpn&tlbMask]
+			e := &c.wtlb[k][tlbIndex(p.vpn)]
 			if e.vpn == p.vpn {
 				*e = tlbEntry{vpn: noVPN}
 			}

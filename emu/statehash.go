@@ -26,7 +26,8 @@ func (m *Memory) WriteState(w io.Writer) {
 	}
 }
 
-// WriteState writes the CPU's architectural state to w: the registers,
+// WriteState writes the CPU's architectural state to w: the registers
+// (general-purpose and XMM),
 // RFLAGS (lazy flags computed, so two CPUs whose flags read the same hash
 // the same), the privilege level, the segment bases and MSRs, the
 // time-stamp offset and the instruction count. What only a debugger or
@@ -36,6 +37,10 @@ func (c *CPU) WriteState(w io.Writer) {
 	var b []byte
 	for _, r := range c.R[:16] {
 		b = binary.LittleEndian.AppendUint64(b, r)
+	}
+	for _, x := range c.X {
+		b = binary.LittleEndian.AppendUint64(b, x[0])
+		b = binary.LittleEndian.AppendUint64(b, x[1])
 	}
 	for _, v := range []uint64{c.RIP, c.RFLAGS(), uint64(c.CPL), c.FSBase, c.GSBase, c.KernelGSBase, c.LSTAR, c.FMASK, c.TSC, c.Insns} {
 		b = binary.LittleEndian.AppendUint64(b, v)

@@ -71,10 +71,17 @@ func (m *Memory) TakeWatchHit() (addr uint64, hit bool) {
 // when a write it did hit a watchpoint: the rest of the budget is set
 // aside (wleft) so the instruction count stays exact.
 func (c *CPU) watchStop() {
-	if c.mem.watchHit && c.left != 0 {
-		c.wleft += c.left
-		c.left = 0
+	if !c.mem.watchHit {
+		return
 	}
+	if c.blk != nil {
+		// The rest of the block after this instruction was already
+		// taken from the budget: set it aside too, and stop the block.
+		c.left += c.blockRest() - 1
+		c.blk, c.bstale = nil, true
+	}
+	c.wleft += c.left
+	c.left = 0
 }
 
 // dropWatches forgets the watched ranges on a page being unmapped.

@@ -34,7 +34,7 @@ const VMCALL = x86asm.XTEST + 1
 //   - an absent index register has Scale 0 (x86asm says Index 0, Scale 1);
 //   - an instruction x86asm returns as Op 0 without error (endbr64, rdpid,
 //     ...) is ErrUnrecognized, never a silent no-op;
-//   - vmcall decodes as VMCALL, and the REX.W multi-byte nop as NOP;
+//   - vmcall decodes as VMCALL, the REX.W multi-byte nop and endbr64 as NOP;
 //   - an instruction cut short is always ErrTruncated (x86asm sometimes says
 //     unrecognized).
 type Inst struct {
@@ -53,6 +53,10 @@ func (i Inst) String() string {
 func Decode(code []byte) (Inst, error) {
 	if len(code) >= 3 && code[0] == 0x0f && code[1] == 0x01 && code[2] == 0xc1 {
 		return Inst{x86asm.Inst{Op: VMCALL, Len: 3, Mode: 64, DataSize: 32, AddrSize: 64}}, nil
+	}
+	if n := endbr(code); n != 0 {
+		// endbr64/endbr32 are nops on a CPU without CET enforcement.
+		return Inst{x86asm.Inst{Op: x86asm.NOP, Len: n, Mode: 64, DataSize: 32, AddrSize: 64}}, nil
 	}
 	in, err := x86asm.Decode(code, 64)
 	if err != nil {
@@ -140,6 +144,23 @@ func decodeRexWNop(code []byte) (Inst, bool) {
 		return Inst{in}, true
 	}
 	return Inst{}, false
+}
+
+// endbr returns the length of an endbr64 or endbr32 (f3 0f 1e fa/fb) at
+// the start of code, after any other legacy prefixes, or 0.
+func endbr(code []byte) int {
+	for i, b := range code {
+		switch b {
+		case 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x66, 0x67, 0xf2, 0xf3:
+			continue
+		}
+		if i >= 1 && code[i-1] == 0xf3 && i+3 <= len(code) && b == 0x0f && code[i+1] == 0x1e &&
+			(code[i+2] == 0xfa || code[i+2] == 0xfb) {
+			return i + 3
+		}
+		return 0
+	}
+	return 0
 }
 
 // opcodeByte returns the first opcode byte after legacy and REX prefixes.

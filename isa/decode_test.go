@@ -97,7 +97,6 @@ func dataSize(n int) func(*testing.T, Inst) {
 // no-ops: they are unrecognized and raise #UD.
 func TestDecodeUnknownIsError(t *testing.T) {
 	for _, tt := range []struct{ name, hex string }{
-		{"endbr64", "f3 0f 1e fa"},
 		{"rdpid", "f3 0f c7 f8"},
 		{"bare rep prefix", "f3"},
 		{"invalid opcode 0x06 in 64-bit mode", "06"},
@@ -151,7 +150,14 @@ func TestLower(t *testing.T) {
 		{"0f 1f 44 00 00", Op{Kind: KNop, Len: 5, Sz: 4, Base: RegNone, Index: RegNone}},
 		{"0f 01 c1", Op{Kind: KVmcall, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}},
 		{"0f 0b", Op{Kind: KUD2, Len: 2, Sz: 4, Base: RegNone, Index: RegNone}},
-		{"0f 28 c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}}, // movaps: not executed by klpsim
+		{"f2 0f 58 c1", Op{Kind: KUD, Len: 4, Base: RegNone, Index: RegNone}}, // addsd: floating point, not executed by klpsim
+		{"0f 28 c1", Op{Kind: KSse, Len: 3, Sz: 16, A: OpdXmm, B: OpdXmm, R2: 1, Base: RegNone, Index: RegNone, Cond: SseMov}},
+		{"66 0f 6f 47 10", Op{Kind: KSse, Len: 5, Sz: 16, Sz2: SseAligned, A: OpdXmm, B: OpdMem, Base: RDI, Index: RegNone, Disp: 0x10, Cond: SseMov}},
+		{"f3 0f 6f 07", Op{Kind: KSse, Len: 4, Sz: 16, A: OpdXmm, B: OpdMem, Base: RDI, Index: RegNone, Cond: SseMov}}, // movdqu: no alignment
+		{"66 48 0f 7e c0", Op{Kind: KSse, Len: 5, Sz: 8, A: OpdReg, B: OpdXmm, Base: RegNone, Index: RegNone, Cond: SseMovd}},
+		{"66 0f d7 c1", Op{Kind: KSse, Len: 4, Sz: 4, A: OpdReg, B: OpdXmm, R2: 1, Base: RegNone, Index: RegNone, Cond: SsePmovmskb}},
+		{"0f ef c1", Op{Kind: KUD, Len: 3, Base: RegNone, Index: RegNone}},         // pxor on MMX registers: not implemented
+		{"0f 0d 08", Op{Kind: KNop, Len: 3, Sz: 4, Base: RegNone, Index: RegNone}}, // prefetchw
 	}
 	for _, tt := range tests {
 		in, err := Decode(mustHex(t, tt.hex))
@@ -161,6 +167,17 @@ func TestLower(t *testing.T) {
 		}
 		if got := Lower(in, pc); got != tt.want {
 			t.Errorf("Lower(%s = %v):\n got %+v\nwant %+v", tt.hex, in, got, tt.want)
+		}
+	}
+}
+
+// endbr64 and endbr32 decode as the nops they are without CET enforcement.
+func TestDecodeEndbr(t *testing.T) {
+	for _, hex := range []string{"f3 0f 1e fa", "f3 0f 1e fb", "66 f3 0f 1e fa"} {
+		b := mustHex(t, hex)
+		in, err := Decode(append(b, 0x90))
+		if err != nil || in.Op != x86asm.NOP || in.Len != len(b) {
+			t.Errorf("Decode(%s) = %v len %d, %v; want a nop of %d bytes", hex, in, in.Len, err, len(b))
 		}
 	}
 }
@@ -182,6 +199,60 @@ func FuzzDecode(f *testing.F) {
 		op := Lower(in, 0x401000)
 		if int(op.Len) != in.Len || op.Kind >= KindEnd {
 			t.Fatalf("Lower(%v) = %+v", in, op)
+		}
+	})
+}
+
+// FuzzLowerSSE drives the 0f-escape opcode space, where the SSE
+// instructions live, with each mandatory prefix: a decoded instruction
+// lowers to KUD or to a well-formed op, and a KSse op names a known
+// operation with operands of the kinds that operation takes.
+func FuzzLowerSSE(f *testing.F) {
+	for _, s := range []string{"66 0f ef c0", "66 0f 6f 07", "f3 0f 6f 4f 10", "66 48 0f 7e c0", "66 0f d7 c1", "66 0f 70 c1 1b", "66 0f 73 d8 04", "0f 17 07", "66 0f e7 07", "f2 0f 2a c0"} {
+		b := mustHex(f, s)
+		f.Add(b[0], b[1:])
+	}
+	f.Fuzz(func(t *testing.T, prefix byte, rest []byte) {
+		b := []byte{0x0f}
+		switch prefix % 4 {
+		case 1:
+			b = []byte{0x66, 0x0f}
+		case 2:
+			b = []byte{0xf3, 0x0f}
+		case 3:
+			b = []byte{0xf2, 0x0f}
+		}
+		b = append(b, rest...)
+		in, err := Decode(b)
+		if err != nil {
+			return
+		}
+		op := Lower(in, 0x401000)
+		if int(op.Len) != in.Len || op.Kind >= KindEnd {
+			t.Fatalf("Lower(%v) = %+v", in, op)
+		}
+		if op.Kind != KSse {
+			return
+		}
+		if op.Cond >= SseEnd {
+			t.Fatalf("%v: operation %d", in, op.Cond)
+		}
+		for _, o := range []struct{ kind, reg uint8 }{{op.A, op.R1}, {op.B, op.R2}} {
+			switch o.kind {
+			case OpdXmm, OpdReg:
+				if o.reg >= 16 {
+					t.Fatalf("%v: register %d in %+v", in, o.reg, op)
+				}
+			case OpdNone, OpdMem:
+			default:
+				t.Fatalf("%v: operand kind %d in %+v", in, o.kind, op)
+			}
+		}
+		if op.A != OpdXmm && op.B != OpdXmm {
+			t.Fatalf("%v: no XMM operand in %+v", in, op)
+		}
+		if op.A == OpdMem && op.B == OpdMem {
+			t.Fatalf("%v: two memory operands", in)
 		}
 	})
 }

@@ -11,6 +11,12 @@ var NoFastKinds = false
 // they raise #UD when reached rather than being skipped.
 func Lower(in Inst, pc uint64) Op {
 	op := Op{Kind: KUD, Len: uint8(in.Len), Sz: uint8(in.DataSize / 8), Base: RegNone, Index: RegNone}
+	if _, ok := sseOps[in.Op]; ok {
+		if !lowerSSE(&op, &in, pc) {
+			return Op{Kind: KUD, Len: uint8(in.Len), Base: RegNone, Index: RegNone}
+		}
+		return op
+	}
 	if !lowerInst(&op, &in, pc) {
 		return Op{Kind: KUD, Len: uint8(in.Len), Base: RegNone, Index: RegNone}
 	}
@@ -35,13 +41,14 @@ func Lower(in Inst, pc uint64) Op {
 
 // binaryKinds maps two-operand ALU and data-movement mnemonics to kinds.
 var binaryKinds = map[x86asm.Op]Kind{
-	x86asm.MOV: KMov, x86asm.ADD: KAdd, x86asm.OR: KOr, x86asm.ADC: KAdc,
+	x86asm.MOV: KMov, x86asm.MOVNTI: KMov, x86asm.ADD: KAdd, x86asm.OR: KOr, x86asm.ADC: KAdc,
 	x86asm.SBB: KSbb, x86asm.AND: KAnd, x86asm.SUB: KSub, x86asm.XOR: KXor,
 	x86asm.CMP: KCmp, x86asm.TEST: KTest, x86asm.XCHG: KXchg,
 	x86asm.CMPXCHG: KCmpxchg, x86asm.XADD: KXadd,
 	x86asm.SHL: KShl, x86asm.SHR: KShr, x86asm.SAR: KSar,
 	x86asm.ROL: KRol, x86asm.ROR: KRor,
 	x86asm.BT: KBt, x86asm.BTS: KBts, x86asm.BTR: KBtr, x86asm.BTC: KBtc,
+	x86asm.BSF: KBsf, x86asm.BSR: KBsr,
 	x86asm.MOVZX: KMovzx, x86asm.MOVSX: KMovsx, x86asm.MOVSXD: KMovsx,
 	x86asm.LEA: KLea,
 }
@@ -50,7 +57,7 @@ var binaryKinds = map[x86asm.Op]Kind{
 var unaryKinds = map[x86asm.Op]Kind{
 	x86asm.INC: KInc, x86asm.DEC: KDec, x86asm.NEG: KNeg, x86asm.NOT: KNot,
 	x86asm.MUL: KMul, x86asm.DIV: KDiv, x86asm.IDIV: KIdiv,
-	x86asm.PUSH: KPush, x86asm.POP: KPop,
+	x86asm.PUSH: KPush, x86asm.POP: KPop, x86asm.BSWAP: KBswap,
 }
 
 // noOperandKinds maps mnemonics without explicit operands.
@@ -105,6 +112,14 @@ func lowerInst(op *Op, in *Inst, pc uint64) bool {
 	nargs := 0
 	for nargs < len(args) && args[nargs] != nil {
 		nargs++
+	}
+	switch in.Op {
+	case x86asm.PREFETCHT0, x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHNTA, x86asm.PREFETCHW,
+		x86asm.SFENCE, x86asm.LFENCE, x86asm.MFENCE:
+		// Hints and fences: one CPU steps at a time and memory is never
+		// reordered, so they change nothing.
+		op.Kind = KNop
+		return true
 	}
 	if in.Op == x86asm.NOP || in.Op == VMCALL {
 		// Multi-byte nops carry a memory operand that is never accessed.
@@ -230,6 +245,9 @@ func lowerInst(op *Op, in *Inst, pc uint64) bool {
 	if k, ok := unaryKinds[in.Op]; ok {
 		op.Kind = k
 		if nargs != 1 || !opd(op, 0, args[0], next) {
+			return false
+		}
+		if k == KBswap && (op.A != OpdReg || op.R1 >= RegNone) {
 			return false
 		}
 		if k == KPush && op.A == OpdImm {
@@ -399,7 +417,7 @@ func fast(op *Op) {
 			op.Kind = KStoreI
 		}
 	case KLea:
-		if op.Sz == 8 && op.Seg&Addr32 == 0 {
+		if wide && op.Seg&Addr32 == 0 {
 			op.Kind = KLeaR
 		}
 	case KMovzx:
@@ -433,11 +451,11 @@ func fast(op *Op) {
 		case KAnd:
 			rrK, riK = KAndRR, KAndRI
 		case KOr:
-			rrK = KOrRR
+			rrK, riK = KOrRR, KOrRI
 		case KXor:
-			rrK = KXorRR
+			rrK, riK = KXorRR, KXorRI
 		case KTest:
-			rrK = KTestRR
+			rrK, riK = KTestRR, KTestRI
 		}
 		switch {
 		case rr && rrK != 0:
@@ -462,6 +480,27 @@ func fast(op *Op) {
 				op.Kind = KShlRI
 			default:
 				op.Kind = KShrRI
+			}
+		}
+	case KImul2:
+		if wide && rr {
+			op.Kind = KImulRR
+		}
+	case KImul3:
+		if wide && rr {
+			op.Kind, op.Imm = KImulRRI, op.Imm&mask
+		}
+	case KCmovcc:
+		if wide && rr {
+			op.Kind = KCmovRR
+		}
+	case KRol, KRor:
+		if wide && ri && op.Imm&uint64(8*op.Sz-1) != 0 {
+			op.Imm &= uint64(8*op.Sz - 1)
+			if op.Kind == KRol {
+				op.Kind = KRolRI
+			} else {
+				op.Kind = KRorRI
 			}
 		}
 	case KPush:

@@ -181,6 +181,10 @@ const (
 	KPause               // spin-loop hint
 	KVmcall              // klpsim hypercall
 	KSwapgs              // exchange GSBase and KernelGSBase: privileged
+	KBsf                 // A = index of the lowest set bit of B; ZF = B == 0 (A unchanged then)
+	KBsr                 // A = index of the highest set bit of B; as KBsf
+	KBswap               // reverse the bytes of register A (Sz 4 or 8)
+	KSse                 // an SSE2 integer or move instruction: the operation in Cond (sse.go)
 
 	// Fast kinds, from KindFast on. Each names the only form it handles;
 	// Sz is 4 or 8 unless noted, memory operands have Seg 0.
@@ -189,7 +193,7 @@ const (
 	KLoad    // R1 = [mem] (Sz 4 or 8)
 	KStore   // [mem] = R2 (Sz 4 or 8)
 	KStoreI  // [mem] = Imm (Sz 4 or 8)
-	KLeaR    // R1 = ea (Sz 8)
+	KLeaR    // R1 = ea, truncated to Sz
 	KAddRR   // R1 += R2
 	KAddRI   // R1 += Imm
 	KSubRR   // R1 -= R2
@@ -217,6 +221,25 @@ const (
 	KAddMR   // [mem] += R2 (Sz 4 or 8)
 	KJzRel   // je/jz Imm: the most common loop branches
 	KJnzRel  // jne/jnz Imm
+	KOrRI    // R1 |= Imm
+	KXorRI   // R1 ^= Imm
+	KTestRI  // flags of R1 & Imm
+	KImulRR  // R1 *= R2, signed (imul r, r/m with a register)
+	KImulRRI // R1 = R2 * Imm, signed (imul r, r/m, imm with a register)
+	KCmovRR  // if Cond: R1 = R2; Sz 4 zero-extends either way
+	KRolRI   // rotate R1 left by Imm (1 to 8*Sz-1)
+	KRorRI   // rotate R1 right by Imm (1 to 8*Sz-1)
+	KRotNF   // a rotate whose flags nothing reads (block builder only): R1 = rotate(R1), Cond 0 left, 1 right
+
+	// Fused kinds: made only by the emulator's block builder from a
+	// flag-setting op and the conditional branch after it (two
+	// instructions, Len covering both), never by Lower. Cond is the
+	// branch's condition and Disp its target.
+	KCmpJccRR  // cmp R1, R2; jcc Disp
+	KCmpJccRI  // cmp R1, Imm; jcc Disp
+	KTestJccRR // test R1, R2; jcc Disp
+	KDecJccR   // dec R1; jz/jnz Disp
+	KTestJccRI // test R1, Imm; jcc Disp
 
 	KindEnd // number of kinds
 )

@@ -21,6 +21,34 @@ func (k *Kernel) LoadBuiltin(file string, src []byte) error {
 	if err != nil {
 		return err
 	}
+	// EXPORT_SYMBOL in the source: an .export_symbol section, as in C.
+	var exports []struct {
+		name string
+		gpl  bool
+	}
+	if i := o.SectionIndex(".export_symbol"); i >= 0 {
+		e := &elfModule{o: o, relocAt: map[[2]uint64]int{}}
+		for j, r := range o.Relocs {
+			e.relocAt[[2]uint64{uint64(r.Section), r.Offset}] = j
+		}
+		var spec ModuleSpec
+		if err := e.exports(i, &spec); err != nil {
+			return fmt.Errorf("kernel: built-in %s: .export_symbol: %w", file, err)
+		}
+		e.strip(".export_symbol")
+		for _, n := range spec.Exports {
+			exports = append(exports, struct {
+				name string
+				gpl  bool
+			}{n, false})
+		}
+		for _, n := range spec.ExportsGPL {
+			exports = append(exports, struct {
+				name string
+				gpl  bool
+			}{n, true})
+		}
+	}
 	if k.builtinEnd == 0 {
 		k.builtinEnd = k.vmlinux.end()
 	}
@@ -51,8 +79,11 @@ func (k *Kernel) LoadBuiltin(file string, src []byte) error {
 	}
 	for _, s := range img.syms {
 		if s.global {
-			_ = k.Syms.Export("", s.name, false)
+			_ = k.exportKernelSymbol(s.name)
 		}
+	}
+	for _, x := range exports {
+		_ = k.Syms.Export("", x.name, x.gpl)
 	}
 	k.addFtraceRecords("", img)
 	k.builtins = append(k.builtins, img)

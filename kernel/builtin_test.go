@@ -24,6 +24,12 @@ extra_hello:
 	.size extra_hello, .-extra_hello
 	.section .rodata
 msg:	.asciz "\0016extra: hello\n"
+# EXPORT_SYMBOL(extra_hello)
+	.section .export_symbol, "a"
+__export_symbol_extra_hello:
+	.asciz ""
+	.balign 8
+	.quad extra_hello
 `))
 	if err != nil {
 		t.Fatal(err)

@@ -268,3 +268,7 @@ func (d *Debugger) breakpoint(c *CPU) {
 	}
 	d.stop(c, StopBreak, 0)
 }
+
+// SetReg sets general-purpose register r of CPU cpu (a remote debugger's
+// register write). The history from here is no longer the scenario's.
+func (d *Debugger) SetReg(cpu int, r emu.Reg, v uint64) { d.k.cpus[cpu].emu.SetReg(r, v) }

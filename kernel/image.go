@@ -6,6 +6,7 @@ import (
 
 	"klpsim/emu"
 	"klpsim/isa/obj"
+	"klpsim/isa/symfile"
 )
 
 // An image is relocatable objects linked at fixed addresses: the boot
@@ -13,12 +14,16 @@ import (
 // what the loader maps into guest memory and what kallsyms and ftrace learn
 // from.
 type image struct {
-	regions []region    // text, rodata, data, bss, in that order; empty ones omitted
-	syms    []imageSym  // functions and objects with their final addresses
-	sites   []imageSite // fentry sites (__mcount_loc)
+	regions []region       // text, rodata, data, bss, in that order; empty ones omitted
+	syms    []imageSym     // functions and objects with their final addresses
+	sites   []imageSite    // fentry sites (__mcount_loc)
+	lines   []symfile.Line // instructions' source lines, for symbol files
 	// addrs has every defined, named symbol (labels included, such as a
 	// program's _start), for sym.
 	addrs map[string]uint64
+	// secAddrs is each object's section addresses, for relocations
+	// applied after the link (livepatch's .klp.rela sections).
+	secAddrs [][]uint64
 }
 
 // region is a run of sections of one kind, mapped with one permission.
@@ -91,7 +96,7 @@ func link(names []string, objs []*obj.Object, base uint64, resolve obj.Resolver)
 	for i, o := range objs {
 		addrs[i] = make([]uint64, len(o.Sections))
 	}
-	img := &image{addrs: map[string]uint64{}}
+	img := &image{addrs: map[string]uint64{}, secAddrs: addrs}
 	next := base
 	for _, rk := range regionKinds {
 		start := next
@@ -179,6 +184,11 @@ func link(names []string, objs []*obj.Object, base uint64, resolve obj.Resolver)
 				name: s.Name, addr: addrs[i][s.Section] + s.Value, size: s.Size,
 				kind: letter, global: global, fn: s.Type == obj.SymFunc,
 			})
+		}
+		for _, l := range o.Lines {
+			if sectionKind(o.Sections[l.Section]) == "text" {
+				img.lines = append(img.lines, symfile.Line{Addr: addrs[i][l.Section] + l.Offset, Size: l.Size, File: l.File, Line: l.Line})
+			}
 		}
 		for _, f := range o.FtraceSites {
 			site := imageSite{addr: addrs[i][f.Section] + f.Offset}

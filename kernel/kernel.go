@@ -50,6 +50,9 @@ type Config struct {
 	MaxTasks int    // default 32768 (pid_max)
 	MaxInsns uint64 // instructions over the machine's life, 0 = no limit
 	LogBuf   int    // printk ring buffer bytes (default 1 MiB)
+	// Banner is the boot banner's line (linux_banner), by kernel version;
+	// default the 6.12 one.
+	Banner string
 }
 
 func (c *Config) setDefaults() {
@@ -73,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.LogBuf == 0 {
 		c.LogBuf = 1 << 20
+	}
+	if c.Banner == "" {
+		c.Banner = "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n"
 	}
 }
 
@@ -135,6 +141,8 @@ type Kernel struct {
 	// The breakpoints Hooks.Breakpoint owns, and the debugger (debug.go).
 	hookBPs map[uint64]bool
 	dbg     *Debugger
+	// stopm is the stop_machine in progress (stopmachine.go).
+	stopm stopMachineState
 	// schedObs, when set, sees every scheduling state change (schedobs.go).
 	schedObs SchedObserver
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
@@ -157,6 +165,8 @@ type CPU struct {
 	// its instruction count stood when the current quantum began.
 	idleNS, quantumInsns uint64
 	wd                   watchdogCPU // the soft-lockup detector's state (watchdog.go)
+	// stopped: the CPU spins in its stopper for stop_machine (stopmachine.go).
+	stopped bool
 }
 
 // Hooks are the calls the kernel makes into livepatch, at the points Linux
@@ -183,6 +193,10 @@ type Hooks struct {
 	// StateHash writes the livepatch core's state into a machine state
 	// hash (Kernel.StateHash).
 	StateHash func(h hash.Hash)
+	// KernelEntry is called when task t enters the kernel by a system
+	// call, while Kernel.SetTrapSyscalls(true) is in effect (kGraft's
+	// switch point at kernel entry).
+	KernelEntry func(t *Task)
 }
 
 // Boot builds the machine: assembles and maps vmlinux, fills kallsyms,
@@ -205,7 +219,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		hostCPU: -1,
 	}
 	k.rng = rand.New(k.pcg)
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(false)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +266,7 @@ func Boot(cfg Config) (*Kernel, error) {
 	if err := k.initLib(); err != nil {
 		return nil, err
 	}
-	k.printk(0, "Linux version 6.12.0-klpsim (klpsim) #1 SMP PREEMPT_DYNAMIC\n")
+	k.printk(0, cfg.Banner)
 	k.printk(0, "Command line: "+cfg.Cmdline+"\n")
 	return k, nil
 }

@@ -347,14 +347,13 @@ var insmodTimeout uint64
 // load them: insmod test_modules/NAME.ko.
 const moduleDir = "test_modules"
 
-// initModules exports vmlinux's global symbols (klpsim's vmlinux exports
-// every global, as if each had EXPORT_SYMBOL), and adds /proc/modules and
-// /proc/sys/kernel/tainted.
+// initModules exports what Linux exports of vmlinux's global symbols
+// (exports.go), and adds /proc/modules and /proc/sys/kernel/tainted.
 func (k *Kernel) initModules() error {
 	k.modules.catalog = map[string]*ModuleSpec{}
 	for _, s := range k.vmlinux.syms {
 		if s.global {
-			if err := k.Syms.Export("", s.name, false); err != nil {
+			if err := k.exportKernelSymbol(s.name); err != nil {
 				return fmt.Errorf("kernel: export %s: %w", s.name, err)
 			}
 		}

@@ -129,6 +129,9 @@ func (l *moduleLoad) simplifySymbols() error {
 		if s.Defined() || s.Type == obj.SymSection || s.Name == "" {
 			continue
 		}
+		if s.Section == obj.SectionLivepatch {
+			continue // SHN_LIVEPATCH: livepatch resolves it
+		}
 		if _, done := l.resolved[s.Name]; done {
 			continue
 		}
@@ -204,6 +207,18 @@ func (l *moduleLoad) layoutAndRelocate() error {
 	l.reached = loadMapped
 	m.guest, _ = img.sym("__this_module")
 	k.setModuleState(m, m.State)
+	// apply_relocations: the .klp.rela sections for vmlinux
+	// (klp_apply_section_relocs with a NULL objname).
+	if err := k.KlpWriteObjectRelocs(m, "", true); err != nil {
+		var kr *KlpRelocError
+		if errors.As(err, &kr) {
+			for _, line := range kr.Lines {
+				l.log("\x013" + line + "\n")
+			}
+			return kr.Err
+		}
+		return errno.ENOEXEC
+	}
 	return nil
 }
 

@@ -119,7 +119,7 @@ func (k *Kernel) nextTick() uint64 { return (k.now/k.tickNS() + 1) * k.tickNS() 
 // runCPU runs c until simulated time end (or until it halts), handling
 // every exit. It reports whether the CPU did any work.
 func (k *Kernel) runCPU(c *CPU, end uint64) bool {
-	if c.halted {
+	if c.halted || c.stopped {
 		return false
 	}
 	k.deliverIPI(c)
@@ -129,7 +129,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 	}
 	start := c.emu.Insns
 	d := k.dbg
-	for used := uint64(0); used < budget && !c.halted && k.err == nil; used = c.emu.Insns - start {
+	for used := uint64(0); used < budget && !c.halted && !c.stopped && k.err == nil; used = c.emu.Insns - start {
 		if k.cfg.MaxInsns != 0 && k.insns >= k.cfg.MaxInsns {
 			k.err = fmt.Errorf("kernel: %d instructions: %w (MaxInsns)", k.cfg.MaxInsns, ErrLimit)
 			break
@@ -163,7 +163,11 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 				c.halted = true
 			}
 		case emu.ExitSyscall, emu.ExitSysret:
-			// The guest's entry code handles both; nothing to do here.
+			// The guest's entry code handles both; only a kernel-entry
+			// hook (SetTrapSyscalls) wants to know.
+			if x.Reason == emu.ExitSyscall && k.Hooks.KernelEntry != nil {
+				k.Hooks.KernelEntry(c.curr)
+			}
 		case emu.ExitException:
 			k.exception(c, x.Exc)
 		case emu.ExitBreakpoint:
@@ -185,7 +189,7 @@ func (k *Kernel) runCPU(c *CPU, end uint64) bool {
 // stops the step before its instruction (the next Step executes it).
 func (k *Kernel) Step(cpu int) error {
 	c := k.cpus[cpu]
-	if c.halted || k.err != nil {
+	if c.halted || c.stopped || k.err != nil {
 		return k.err
 	}
 	start := c.emu.Insns
@@ -193,6 +197,10 @@ func (k *Kernel) Step(cpu int) error {
 	k.insns += c.emu.Insns - start
 	c.curr.insns += c.emu.Insns - start
 	switch x.Reason {
+	case emu.ExitSyscall:
+		if k.Hooks.KernelEntry != nil {
+			k.Hooks.KernelEntry(c.curr)
+		}
 	case emu.ExitHypercall:
 		k.hypercall(c)
 	case emu.ExitHlt:
@@ -238,6 +246,14 @@ func (k *Kernel) ClearStop() error {
 	return nil
 }
 
+// SetTrapSyscalls makes every system call entry call Hooks.KernelEntry
+// (off: no cost on the system call path).
+func (k *Kernel) SetTrapSyscalls(on bool) {
+	for _, c := range k.cpus {
+		c.emu.TrapSyscalls = on
+	}
+}
+
 // SetBreakpoint stops the machine's CPUs before the instruction at addr
 // and reports each hit to Hooks.Breakpoint; ClearBreakpoint removes it.
 // A Debugger's breakpoints share the emulator's bit (debug.go).
@@ -268,6 +284,9 @@ func (k *Kernel) CurrentOn(cpu int) *Task { return k.cpus[cpu].curr }
 func (k *Kernel) timerInterrupts() {
 	handler := k.sym("asm_sysvec_apic_timer_interrupt")
 	for _, c := range k.cpus {
+		if c.stopped {
+			continue // spinning with interrupts off in its stopper
+		}
 		if c.wd.hrtimer <= k.now {
 			k.watchdogTick(c)
 		}

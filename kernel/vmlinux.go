@@ -26,8 +26,10 @@ const (
 	threadSize = 16 << 10 // THREAD_SIZE: a kernel stack
 )
 
-// buildVmlinux assembles and links the boot image at textBase.
-func buildVmlinux() (*image, error) {
+// buildVmlinux assembles and links the boot image at textBase; lines
+// records the instructions' source lines (for a symbol file; a boot
+// does without).
+func buildVmlinux(lines bool) (*image, error) {
 	files, err := fs.Glob(vmlinuxSources, "vmlinux/*.S")
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func buildVmlinux() (*image, error) {
 		if err != nil {
 			return nil, err
 		}
-		o, err := asm.AssembleWith("kernel/"+f, src, asm.Options{Defsym: defs})
+		o, err := asm.AssembleWith("kernel/"+f, src, asm.Options{Defsym: defs, NoLines: !lines})
 		if err != nil {
 			return nil, fmt.Errorf("vmlinux: %w", err)
 		}

@@ -5,7 +5,7 @@ import "testing"
 // The boot image assembles, links, and has the functions the issue names,
 // each with its fentry site at offset 0 where it is traceable.
 func TestBuildVmlinux(t *testing.T) {
-	img, err := buildVmlinux()
+	img, err := buildVmlinux(false)
 	if err != nil {
 		t.Fatal(err)
 	}

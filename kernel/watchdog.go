@@ -74,6 +74,9 @@ func (k *Kernel) softlockupFn(c *CPU) {
 // watchdogSched is a point where CPU c would switch to its stopper thread
 // if it had work: a queued softlockup_fn runs.
 func (k *Kernel) watchdogSched(c *CPU) {
+	if k.stopm.active {
+		k.stopperArrive(c)
+	}
 	c.wd.schedAt = k.now
 	if c.wd.queued {
 		k.softlockupFn(c)

@@ -3,6 +3,7 @@ package livepatch
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"klpsim/isa"
 	"klpsim/kernel"
@@ -54,6 +55,7 @@ const (
 	RanReplacement ViolationKind = iota + 1 // an unpatched task ran code of the patched side
 	RanReplaced                             // a patched task ran code of the unpatched side
 	RanRetired                              // a task ran code a completed transition retired
+	RanMixed                                // a task's call chain held both versions (any model)
 )
 
 // Violation is one task running code its patch state forbids.
@@ -67,6 +69,9 @@ type Violation struct {
 	Func       string // the watched function
 	Patch      string // the patch whose transition set the rule
 	Target     int    // that transition's target state
+	// Chain is, for RanMixed, the mixing frames innermost first, each
+	// marked old or new: "teach_callee (new) <- teach_caller (old)".
+	Chain string
 }
 
 func (v *Violation) Error() string {
@@ -78,6 +83,10 @@ func (v *Violation) Error() string {
 	case RanReplaced:
 		return fmt.Sprintf("%s (patch_state %d, patched) executed %s at %#x, code that patch '%s' replaces",
 			who, v.PatchState, v.Where, v.Addr, v.Patch)
+	}
+	if v.Kind == RanMixed {
+		return fmt.Sprintf("%s entered %s at %#x with both versions of patch '%s' on its call chain: %s",
+			who, v.Where, v.Addr, v.Patch, v.Chain)
 	}
 	return fmt.Sprintf("%s (patch_state %d) executed %s at %#x, code that the %s transition of patch '%s' retired (it was still on the task's stack when the transition completed)",
 		who, v.PatchState, v.Where, v.Addr, stateName(v.Target), v.Patch)
@@ -190,15 +199,9 @@ func (ch *checker) arm() {
 // target state no longer runs stays watched while a task may still run
 // it (see the comment at the top).
 func (ch *checker) disarm() {
-	var retire, drop []watch
-	for _, w := range ch.cur {
-		if w.side != w.target {
-			retire = append(retire, w)
-		} else {
-			drop = append(drop, w)
-		}
-	}
-	ch.release(drop)
+	// The target side stays watched along with retired code some task
+	// still holds: the call-chain rule needs both versions.
+	retire := ch.cur
 	ch.cur = nil
 	ch.retired = ch.stillHeld(append(ch.retired, retire...))
 }
@@ -303,8 +306,23 @@ func (ch *checker) stillHeld(ws []watch) []watch {
 			mark(le64(b[i:]))
 		}
 	}
+	// A watch of the side a transition kept stays only with a held
+	// watch of the side it retired (same patch and transition).
+	type group struct {
+		patch  string
+		target int
+	}
+	live := map[group]bool{}
+	for i, w := range ws {
+		if held[i] && w.side != w.target {
+			live[group{w.patch, w.target}] = true
+		}
+	}
 	var keep, drop []watch
 	for i, w := range ws {
+		if w.side == w.target {
+			held[i] = live[group{w.patch, w.target}]
+		}
 		if held[i] {
 			keep = append(keep, w)
 		} else {
@@ -325,7 +343,10 @@ func (ch *checker) hit(t *kernel.Task, rip uint64) error {
 	if t == nil {
 		return nil
 	}
-	if ch.c.transitionPatch != nil {
+	// klp's own rules judge by patch_state; the call-chain rule holds
+	// for every model.
+	legacy := ch.c.model.Name() == "klp"
+	if ch.c.transitionPatch != nil && legacy {
 		for _, w := range ch.cur {
 			if rip < w.lo || rip >= w.hi {
 				continue
@@ -351,13 +372,102 @@ func (ch *checker) hit(t *kernel.Task, rip uint64) error {
 			i--
 			continue
 		}
-		return ch.report(t, rip, w, RanRetired)
+		if legacy && w.side != w.target {
+			return ch.report(t, rip, w, RanRetired)
+		}
 	}
-	return nil
+	return ch.mixed(t, rip)
+}
+
+// mixed is the model-independent rule (LEAVE_PATCHED_SET's property): a
+// task whose call chain — the instruction it runs and the return
+// addresses of its stack — holds code of both versions of a patch's
+// functions, old and new, is inconsistent, whatever the model. A chain
+// becomes mixed when a function of one version is entered with the other
+// on the stack, so the rule is checked at each watched range's entry
+// (its first instruction; an original function's body begins past its
+// ftrace site), not at every instruction.
+func (ch *checker) mixed(t *kernel.Task, rip uint64) error {
+	var here *watch
+	for _, ws := range [][]watch{ch.cur, ch.retired} {
+		for i := range ws {
+			if rip == ws[i].lo {
+				here = &ws[i]
+			}
+		}
+	}
+	if here == nil {
+		return nil
+	}
+	var buf [MaxStackEntries]uint64
+	chain := ch.entryChain(t, rip, buf[:])
+	var frames []string
+	var seen [2]bool
+	for _, a := range chain {
+		for _, ws := range [][]watch{ch.cur, ch.retired} {
+			for _, w := range ws {
+				if w.patch != here.patch || a < w.lo || a >= w.hi {
+					continue
+				}
+				ver := "old"
+				if w.side == KLPTransitionPatched {
+					ver = "new"
+				}
+				seen[w.side] = true
+				frames = append(frames, ch.c.k.Syms.Name(a)+" ("+ver+")")
+			}
+		}
+	}
+	if !seen[0] || !seen[1] {
+		return nil
+	}
+	return ch.reportChain(t, rip, *here, strings.Join(frames, " <- "))
+}
+
+// entryChain is the call chain of t at the entry of a function (before
+// its push rbp): rip, the return address on top of the stack, then the
+// frame-pointer chain, as far as it stays on the task's stack. Cheaper
+// than the kernel's unwinder (no symbol lookups): it runs at every entry
+// of watched code.
+func (ch *checker) entryChain(t *kernel.Task, rip uint64, buf []uint64) []uint64 {
+	r, _ := ch.c.k.TaskRegs(t)
+	mem := ch.c.k.Memory()
+	lo, hi := t.StackBase(), t.StackTop()
+	buf[0] = rip
+	n := 1
+	sp, bp := r.R[isa.RSP], r.R[isa.RBP]
+	if sp >= lo && sp+8 <= hi {
+		if ret, err := mem.ReadU64(sp); err == nil {
+			buf[n] = ret
+			n++
+		}
+	}
+	for n < len(buf) && bp > lo && bp+16 <= hi && bp&7 == 0 {
+		ret, err := mem.ReadU64(bp + 8)
+		if err != nil {
+			break
+		}
+		buf[n] = ret
+		n++
+		next, err := mem.ReadU64(bp)
+		if err != nil || next <= bp {
+			break
+		}
+		bp = next
+	}
+	return buf[:n]
 }
 
 // report records a violation, once per task and function, and logs it.
 func (ch *checker) report(t *kernel.Task, rip uint64, w watch, kind ViolationKind) error {
+	return ch.record(t, rip, w, kind, "")
+}
+
+func (ch *checker) reportChain(t *kernel.Task, rip uint64, w watch, chain string) error {
+	return ch.record(t, rip, w, RanMixed, chain)
+}
+
+func (ch *checker) record(t *kernel.Task, rip uint64, w watch, kind ViolationKind, chain string) error {
 	key := violationKey{t.PID, w.fn}
 	if ch.reported[key] {
 		return nil
@@ -365,7 +475,7 @@ func (ch *checker) report(t *kernel.Task, rip uint64, w watch, kind ViolationKin
 	ch.reported[key] = true
 	k := ch.c.k
 	v := Violation{Kind: kind, Task: t.Comm, PID: t.PID, PatchState: t.PatchState, Where: k.Syms.Format(rip),
-		Addr: rip, Func: w.fn, Patch: w.patch, Target: w.target}
+		Addr: rip, Func: w.fn, Patch: w.patch, Target: w.target, Chain: chain}
 	ch.violations = append(ch.violations, v)
 	if ch.c.OnViolation != nil {
 		ch.c.OnViolation(v)

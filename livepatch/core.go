@@ -19,7 +19,8 @@ import (
 // second operation can start before the first has finished; it then sleeps
 // in mutex_lock until the first one lets go (see lock).
 type Core struct {
-	k *kernel.Kernel
+	k   *kernel.Kernel
+	ver *Version // the kernel version's behaviours (version.go)
 
 	// klpMutex is the address of the guest DEFINE_MUTEX(klp_mutex);
 	// mutexLock and mutexUnlock are the guest functions that take it.
@@ -59,6 +60,12 @@ type Core struct {
 	// shadow is klp_shadow_hash, for the state hash (its guest entry
 	// points hold it too).
 	shadow *shadowTable
+	// model is the consistency model (model.go), chosen at boot; stats
+	// are the numbers a comparison of models reads; msleep is the guest
+	// msleep, for kpatch's retries.
+	model  Model
+	stats  Stats
+	msleep uint64
 }
 
 // Constants of the consistency model (transition.c).
@@ -79,8 +86,11 @@ var guestSources embed.FS
 // its guest entry points (klp_enable_patch, the shadow-variable and state
 // API) into the kernel image, registers the kernel hooks and the dynamic
 // debug sites, and prepares the transition work.
-func Init(k *kernel.Kernel) (*Core, error) {
-	c := &Core{k: k, targetState: KLPTransitionIdle,
+func Init(k *kernel.Kernel) (*Core, error) { return InitVersion(k, V612) }
+
+// InitVersion is Init for the livepatch core of kernel version v.
+func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
+	c := &Core{k: k, ver: v, targetState: KLPTransitionIdle, model: klpModel{},
 		warnPending:     kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 132},
 		warnIdlePending: kernel.WarnSite{File: "kernel/livepatch/transition.c", Line: 139}}
 	files, err := fs.Glob(guestSources, "guest/*.S")
@@ -89,6 +99,9 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
+		if f == "guest/state.S" {
+			continue // initState links it, in the version's layout
+		}
 		src, err := guestSources.ReadFile(f)
 		if err != nil {
 			return nil, err
@@ -106,7 +119,7 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	for _, s := range []struct {
 		name string
 		addr *uint64
-	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}} {
+	}{{"klp_complete_transition", &c.completeTransitionFn}, {"klp_mutex", &c.klpMutex}, {"mutex_lock", &c.mutexLock}, {"mutex_unlock", &c.mutexUnlock}, {"msleep", &c.msleep}} {
 		a, ok := k.Sym(s.name)
 		if !ok {
 			return nil, fmt.Errorf("livepatch: kernel lacks %s", s.name)
@@ -116,8 +129,10 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	if err := c.initShadow(); err != nil {
 		return nil, err
 	}
-	if err := c.initState(); err != nil {
-		return nil, err
+	if v.StatesAPI {
+		if err := c.initState(); err != nil {
+			return nil, err
+		}
 	}
 	c.work, err = k.NewWork("klp_transition_work_fn", c.transitionWorkFn)
 	if err != nil {
@@ -125,10 +140,13 @@ func Init(k *kernel.Kernel) (*Core, error) {
 	}
 	c.dbg.register(k.Dyndbg)
 	k.Hooks.UpdatePatchState = c.updatePatchState
-	k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	if v.SchedTrySwitch {
+		k.Hooks.SchedTrySwitch = c.schedTrySwitch
+	}
 	k.Hooks.ModuleComing = c.moduleComing
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash
+	k.Hooks.KernelEntry = c.kernelEntry
 	return c, nil
 }
 
@@ -257,6 +275,7 @@ func (c *Core) enablePatch(ctx *kernel.OpCtx, addr uint64) error {
 		err = c.enablePatchLocked(ctx, p)
 	}
 	if err != nil {
+		c.stats.Refused++
 		c.freePatchStart(p)
 		c.unlock(ctx)
 		c.freePatchFinish(p)
@@ -284,6 +303,17 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.log(t, kernNotice, "enabling patch '%s'\n", p.Name)
 	c.initTransition(t, p, KLPTransitionPatched)
+	// The states POC's per-state callbacks (state_poc.go; nothing on
+	// other versions): setup of the states p introduces, disable of those
+	// a replace drops.
+	if err := c.setupStates(ctx, p); err != nil {
+		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
+		c.cancelTransition(ctx)
+		return err
+	}
+	if p.Replace {
+		c.disableObsoleteStates(ctx, p)
+	}
 	var err error
 	for _, o := range p.Objs {
 		if !o.IsLoaded() {
@@ -301,13 +331,22 @@ func (c *Core) enablePatchLocked(ctx *kernel.OpCtx, p *Patch) error {
 		}
 	}
 	if err != nil {
+		if p.Replace {
+			c.enableObsoleteStates(ctx, p)
+		}
+		c.releaseStates(ctx, p)
 		c.log(t, kernWarn, "failed to enable patch '%s'\n", p.Name)
 		c.cancelTransition(ctx)
 		return err
 	}
 	c.startTransition(t)
 	p.Enabled = true
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// Only kpatch's stop_machine fails here: nothing switched.
+		p.Enabled = false
+		c.cancelTransition(ctx)
+		return err
+	}
 	return nil
 }
 
@@ -320,6 +359,7 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 		return errno.EBUSY
 	}
 	c.initTransition(ctx.Task, p, KLPTransitionUnpatched)
+	c.disableStates(ctx, p)
 	for _, o := range p.Objs {
 		if o.Patched {
 			c.preObjectUnpatch(ctx, o)
@@ -327,8 +367,33 @@ func (c *Core) disablePatch(ctx *kernel.OpCtx, p *Patch) error {
 	}
 	c.startTransition(ctx.Task)
 	p.Enabled = false
-	c.tryCompleteTransition(ctx)
+	if err := c.model.run(c, ctx); err != nil {
+		// kpatch's stop_machine refused: the patch stays enabled.
+		p.Enabled = true
+		c.abortTransition()
+		return err
+	}
 	return nil
+}
+
+// abortTransition undoes a transition in which no task switched (an
+// unpatching kpatch's stop_machine refused): the patch stays as it was.
+func (c *Core) abortTransition() {
+	p := c.transitionPatch
+	for _, o := range p.Objs {
+		for _, f := range o.Funcs {
+			f.Transition = false
+		}
+	}
+	for _, task := range c.allTasks() {
+		task.PatchState = KLPTransitionIdle
+	}
+	c.targetState = KLPTransitionIdle
+	c.transitionPatch = nil
+	c.k.SetTrapSyscalls(false)
+	if c.checker != nil {
+		c.checker.disarm()
+	}
 }
 
 // Callbacks (core.h klp_pre_patch_callback and friends): guest functions

@@ -10,19 +10,20 @@ type EventKind int
 
 // Event kinds.
 const (
-	EventInit     EventKind = iota // klp_init_transition
-	EventStart                     // klp_start_transition
-	EventSwitched                  // a task switched to the target state (How)
-	EventBlocked                   // a task could not switch (Why, Func)
-	EventRetry                     // the transition is incomplete; retry in a second
-	EventSignals                   // fake signals sent to the remaining tasks
-	EventForced                    // klp_force_transition
-	EventReversed                  // klp_reverse_transition
-	EventComplete                  // klp_complete_transition
-	EventCallback                  // a callback ran (Callback, Object)
+	EventInit        EventKind = iota // klp_init_transition
+	EventStart                        // klp_start_transition
+	EventSwitched                     // a task switched to the target state (How)
+	EventBlocked                      // a task could not switch (Why, Func)
+	EventRetry                        // the transition is incomplete; retry in a second
+	EventSignals                      // fake signals sent to the remaining tasks
+	EventForced                       // klp_force_transition
+	EventReversed                     // klp_reverse_transition
+	EventComplete                     // klp_complete_transition
+	EventStopMachine                  // kpatch: a stop_machine ran (StopNS; Func when the safety check failed)
+	EventCallback                     // a callback ran (Callback, Object)
 )
 
-var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "callback"}
+var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine", "callback"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
@@ -36,14 +37,18 @@ type SwitchHow int
 
 // The ways a task switches (Documentation/livepatch/livepatch.rst §3).
 const (
-	SwitchStackCheck SwitchHow = iota + 1 // its stack held none of the changed functions
-	SwitchExitToUser                      // on its way back to user mode
-	SwitchIdle                            // in the idle loop
-	SwitchSched                           // itself, in cond_resched (klp_sched_try_switch)
-	SwitchForced                          // by force
+	SwitchStackCheck  SwitchHow = iota + 1 // its stack held none of the changed functions
+	SwitchExitToUser                       // on its way back to user mode
+	SwitchIdle                             // in the idle loop
+	SwitchSched                            // itself, in cond_resched (klp_sched_try_switch)
+	SwitchForced                           // by force
+	SwitchImmediate                        // at once, unchecked (the null model)
+	SwitchStopMachine                      // with every task, in stop_machine (kpatch)
+	SwitchKernelEntry                      // entering the kernel (kGraft)
+	SwitchKthreadSafe                      // a kthread at its main loop's safe point (kGraft)
 )
 
-var switchNames = [...]string{"", "stack-check", "exit-to-user", "idle", "sched", "forced"}
+var switchNames = [...]string{"", "stack-check", "exit-to-user", "idle", "sched", "forced", "immediate", "stop-machine", "kernel-entry", "kthread-safe-point"}
 
 func (h SwitchHow) String() string {
 	if int(h) < len(switchNames) {
@@ -60,9 +65,10 @@ const (
 	BlockedRunning    BlockedWhy = iota + 1 // on a CPU (-EBUSY)
 	BlockedUnreliable                       // its stack cannot be trusted (-EINVAL)
 	BlockedSleeping                         // sleeping in a changed function (-EADDRINUSE)
+	BlockedNotCrossed                       // has not crossed its model's switch point (kGraft)
 )
 
-var blockedNames = [...]string{"", "running", "unreliable-stack", "sleeping-on-function"}
+var blockedNames = [...]string{"", "running", "unreliable-stack", "sleeping-on-function", "not-crossed"}
 
 func (w BlockedWhy) String() string {
 	if int(w) < len(blockedNames) {
@@ -83,6 +89,7 @@ type Event struct {
 	Why    BlockedWhy // EventBlocked
 	Func   string     // EventBlocked with BlockedSleeping: the function
 	Retry  int        // EventRetry: klp_signals_cnt after this attempt
+	StopNS uint64     // EventStopMachine: how long the whole machine stood still
 	// Stack is, for EventBlocked with BlockedSleeping, the reliable
 	// stack trace's return addresses, innermost first; recorded only
 	// while OnEvent is set.

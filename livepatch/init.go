@@ -43,9 +43,11 @@ func (c *Core) readPatch(addr uint64) (*Patch, error) {
 		if funcs == 0 {
 			return nil, errno.EINVAL
 		}
-		obj := &Object{Patch: p, Addr: o,
-			PrePatch: word(o + ObjPrePatch), PostPatch: word(o + ObjPostPatch),
-			PreUnpatch: word(o + ObjPreUnpatch), PostUnpatch: word(o + ObjPostUnpatch)}
+		obj := &Object{Patch: p, Addr: o}
+		if !c.v().StateCallbacks { // the POC has no per-object callbacks
+			obj.PrePatch, obj.PostPatch = word(o+ObjPrePatch), word(o+ObjPostPatch)
+			obj.PreUnpatch, obj.PostUnpatch = word(o+ObjPreUnpatch), word(o+ObjPostUnpatch)
+		}
 		if nameAddr != 0 {
 			name, ok := c.guestString(nameAddr, moduleNameLen)
 			if !ok {
@@ -71,10 +73,8 @@ func (c *Core) readPatch(addr uint64) (*Patch, error) {
 		}
 		p.Objs = append(p.Objs, obj)
 	}
-	if st := word(addr + PatchStates); st != 0 {
-		for s := st; word(s+StateID) != 0; s += StateSize {
-			p.States = append(p.States, &State{Addr: s, ID: word(s + StateID), Version: word(s+StateVersion) & 0xffffffff})
-		}
+	if st := word(addr + PatchStates); st != 0 && c.v().StatesAPI {
+		c.readStates(p, st)
 	}
 	return p, nil
 }
@@ -154,6 +154,20 @@ func (c *Core) initObject(o *Object) error {
 // address and sizes now that the object is in memory.
 func (c *Core) initObjectLoaded(o *Object) error {
 	t := (*kernel.Task)(nil)
+	if o.Name != "" {
+		// klp_apply_object_relocs: the module-specific .klp.rela
+		// sections; vmlinux's were written when the patch module loaded.
+		if err := c.k.KlpWriteObjectRelocs(o.Patch.Mod, o.Name, true); err != nil {
+			var kr *kernel.KlpRelocError
+			if errors.As(err, &kr) {
+				for _, line := range kr.Lines {
+					c.k.Log.Printk(c.k.Now(), "C0", kernErr+line+"\n") // the kernel's own prefixes
+				}
+				return kr.Err
+			}
+			return errno.EINVAL
+		}
+	}
 	for _, f := range o.Funcs {
 		if err := c.findObjectSymbol(o, f); err != nil {
 			return err

@@ -78,6 +78,7 @@ func (c *Core) cleanupModulePatches(ctx *kernel.OpCtx, m *kernel.Module, limit *
 		c.log(ctx.Task, kernNotice, "reverting patch '%s' on unloading module '%s'\n", p.Name, m.Name)
 		c.unpatchObject(o)
 		c.postObjectUnpatch(ctx, o)
+		_ = c.k.KlpWriteObjectRelocs(p.Mod, o.Name, false) // klp_clear_object_relocs
 		c.freeObjectLoaded(o)
 	}
 }

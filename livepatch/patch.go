@@ -65,7 +65,7 @@ func (c *Core) ftraceHandler(ip, parentIP uint64, fops *kernel.FtraceOps, regs u
 	if len(ops.stack) == 0 {
 		return // WARN_ON_ONCE(!func) in Linux: cannot happen
 	}
-	f := ops.pick(c.k.Current())
+	f := c.model.pick(c, ops, c.k.Current(), parentIP)
 	if f == nil || f.Nop {
 		// The original code: a nop func must not set ip to old_func,
 		// which would loop.
@@ -89,7 +89,10 @@ func (c *Core) patchFunc(f *Func) error {
 		}
 		ops = &klpOps{oldFunc: f.OldFunc}
 		ops.fops = kernel.FtraceOps{Func: c.ftraceHandler, Private: ops,
-			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtracePermanent | kernel.FtraceSaveRegs}
+			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtraceSaveRegs}
+		if c.v().FtracePermanent {
+			ops.fops.Flags |= kernel.FtracePermanent
+		}
 		ops.stack = []*Func{f}
 		c.ops = append(c.ops, ops)
 		if err := c.k.FtraceSetFilterIP(&ops.fops, loc, false); err != nil {

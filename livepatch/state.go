@@ -1,7 +1,9 @@
 package livepatch
 
 import (
+	"bytes"
 	_ "embed"
+	"fmt"
 
 	"klpsim/kernel"
 )
@@ -32,7 +34,14 @@ var stateSource []byte
 // it once, right after Boot and before any module loads.
 func (c *Core) initState() error {
 	k := c.k
-	if err := loadGuestOnce(k, "klp_op_get_prev_state", "kernel/livepatch/state.S", stateSource); err != nil {
+	// klp_get_state steps through the states array by the version's
+	// sizeof(struct klp_state).
+	const size = "\t.set KLP_STATE_SIZE, 24\n"
+	if !bytes.Contains(stateSource, []byte(size)) {
+		return fmt.Errorf("livepatch: guest/state.S does not set KLP_STATE_SIZE to 24")
+	}
+	src := bytes.Replace(stateSource, []byte(size), []byte(fmt.Sprintf("\t.set KLP_STATE_SIZE, %d\n", c.v().stateSize())), 1)
+	if err := loadGuestOnce(k, "klp_op_get_prev_state", "kernel/livepatch/state.S", src); err != nil {
 		return err
 	}
 	site, err := opCallSite(k, "klp_get_prev_state")
@@ -96,6 +105,9 @@ func (c *Core) prevState(id uint64) (s *State, ok bool) {
 // installed livepatches." at KERN_ERR and fails with -EINVAL, before
 // "enabling patch".
 func (c *Core) isPatchCompatible(patch *Patch) bool {
+	if c.v().StateCallbacks {
+		return c.isPatchCompatiblePOC(patch)
+	}
 	for _, old := range c.patches {
 		for _, oldState := range old.States {
 			s := patch.stateByID(oldState.ID)

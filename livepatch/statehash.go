@@ -28,6 +28,10 @@ func (c *Core) writeStateHash(h hash.Hash) {
 		}
 		for _, s := range p.States {
 			fmt.Fprintf(h, " state %#x %d %d\n", s.Addr, s.ID, s.Version)
+			if c.v().StateCallbacks {
+				fmt.Fprintf(h, "  state_cb %#x,%#x,%#x,%#x,%#x setup_ok=%t block=%t shadow=%t\n", s.cb.setup, s.cb.enable,
+					s.cb.disable, s.cb.release, s.cb.shadowDtor, s.cb.setupSucceeded, s.cb.blockDisable, s.cb.isShadow)
+			}
 		}
 	}
 	for _, o := range c.ops {

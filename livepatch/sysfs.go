@@ -58,6 +58,9 @@ func (c *Core) sysfsAddPatch(p *Patch) error {
 		{"stack_order", 0o444, show(func() string { return strconv.Itoa(c.stackOrder(p)) + "\n" }), nil},
 	}
 	for _, a := range attrs {
+		if a.name == "replace" && !c.v().SysfsReplace || a.name == "stack_order" && !c.v().SysfsStackOrder {
+			continue
+		}
 		if _, err := fsys.AddFile(patchDir(p)+"/"+a.name, a.mode, vfs.Attr(a.show, a.store)); err != nil {
 			return errno.ENOMEM
 		}
@@ -68,6 +71,9 @@ func (c *Core) sysfsAddPatch(p *Patch) error {
 func (c *Core) sysfsAddObject(o *Object) error {
 	if _, err := c.k.FS.Mkdir(objDir(o), 0o755); err != nil {
 		return errno.EEXIST
+	}
+	if !c.v().SysfsObjectPatched {
+		return nil
 	}
 	_, err := c.k.FS.AddFile(objDir(o)+"/patched", 0o444, vfs.Attr(func(any) (string, error) {
 		return fmt.Sprintf("%d\n", b2u(o.Patched)), nil
@@ -134,6 +140,10 @@ func (c *Core) enabledStore(ctx any, p *Patch, buf string) error {
 		c.lock(oc)
 		defer c.unlock(oc)
 		if p.Enabled == enabled {
+			return errno.EINVAL
+		}
+		if p.Enabled && p.disableBlocked() {
+			c.log(oc.Task, kernErr, "The livepatch '%s' does not support disable\n", p.Name)
 			return errno.EINVAL
 		}
 		if p == c.transitionPatch {

@@ -37,6 +37,10 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 			f.Transition = true
 		}
 	}
+	// The handler may run as soon as the first func is registered.
+	if m, ok := c.model.(*patchedSetModel); ok {
+		m.build(c)
+	}
 	c.emit(Event{Kind: EventInit, Patch: p.Name, Target: state})
 }
 
@@ -44,12 +48,20 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 func (c *Core) startTransition(t *kernel.Task) {
 	p := c.transitionPatch
 	c.log(t, kernNotice, "'%s': starting %s transition\n", p.Name, stateName(c.targetState))
-	for _, task := range c.allTasks() {
-		if task.PatchState != c.targetState {
-			task.TIF |= kernel.TIFPatchPending
+	if c.model.lazy() {
+		for _, task := range c.allTasks() {
+			if task.PatchState != c.targetState {
+				task.TIF |= kernel.TIFPatchPending
+			}
 		}
 	}
-	c.schedKey = true
+	if m, ok := c.model.(*patchedSetModel); ok {
+		m.build(c)
+	}
+	if c.model.switchesAt(SwitchKernelEntry) {
+		c.k.SetTrapSyscalls(true)
+	}
+	c.schedKey = c.model.switchesAt(SwitchSched)
 	c.signalsCnt = 0
 	if c.checker != nil {
 		c.checker.arm()
@@ -89,11 +101,13 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
 			complete = false
 			// Make it run its idle-loop switch point.
-			c.k.WakeUpIfIdle(cpu)
+			if c.v().WakeUpIfIdle {
+				c.k.WakeUpIfIdle(cpu)
+			}
 		}
 	}
 	if !complete {
-		if c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
+		if c.model.signals() && c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
 			c.sendSignals(ctx.Task)
 		}
 		c.signalsCnt++
@@ -108,7 +122,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	// post_patch callbacks can still see the replaced patches' states.
 	if !p.Enabled {
 		c.freePatch(p)
-	} else if p.Replace {
+	} else if p.Replace && c.v().FreeReplacedAfterComplete {
 		c.freeReplacedPatches(p)
 	}
 	return true
@@ -132,8 +146,13 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	if task.PatchState == c.targetState {
 		return true
 	}
-	err := c.checkAndSwitchTask(cur, task)
+	switched, err := c.model.check(c, cur, task)
 	if err == nil {
+		task.TIF &^= kernel.TIFPatchPending
+		task.PatchState = c.targetState
+		if how == SwitchStackCheck {
+			how = switched // the model's own way (null: at once)
+		}
 		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: how, Target: c.targetState})
 		return true
 	}
@@ -149,26 +168,13 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
 		ev.Why, ev.Func, ev.Stack = BlockedSleeping, sl.fn, sl.trace
+	case errors.Is(err, errNotCrossed):
+		ev.Why = BlockedNotCrossed
 	default:
 		c.debug(cur, c.dbg.tryUnknown, "%s: Unknown error code (%d) when trying to switch %s:%d\n", "klp_try_switch_task", errnoNeg(err), task.Comm, task.PID)
 	}
 	c.emit(ev)
 	return false
-}
-
-// checkAndSwitchTask is klp_check_and_switch_task: a task running on
-// another CPU cannot be checked; any other has its stack checked and, if
-// clean, is switched.
-func (c *Core) checkAndSwitchTask(cur, task *kernel.Task) error {
-	if task.Running() && task != cur {
-		return errRunning
-	}
-	if err := c.checkStack(task); err != nil {
-		return err
-	}
-	task.TIF &^= kernel.TIFPatchPending
-	task.PatchState = c.targetState
-	return nil
 }
 
 // checkStack is klp_check_stack: a reliable trace, then every return
@@ -234,6 +240,9 @@ func (c *Core) updatePatchState(t *kernel.Task) {
 	if t.IsIdle() {
 		how = SwitchIdle
 	}
+	if !c.model.switchesAt(how) {
+		return
+	}
 	c.switchPending(t, how)
 }
 
@@ -271,9 +280,12 @@ func (c *Core) sendSignals(t *kernel.Task) {
 		}
 		if task.IsKthread() {
 			c.k.WakeUpState(task, kernel.TaskInterruptible)
-		} else {
+		} else if c.v().NotifySignal {
 			c.k.NotifySignal(task)
+		} else {
+			c.k.SignalWakeUp(task)
 		}
+		c.stats.Signaled++
 	}
 	c.emit(Event{Kind: EventSignals, Patch: c.transitionPatch.Name, Target: c.targetState})
 }
@@ -328,7 +340,13 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.debug(t, c.dbg.completeTransition, "'%s': completing %s transition\n", p.Name, stateName(c.targetState))
 	if p.Replace && c.targetState == KLPTransitionPatched {
 		c.unpatchReplacedPatches(p)
+		if !c.v().FreeReplacedAfterComplete {
+			// v5.1's klp_discard_replaced_patches: freed here, before
+			// the new patch's post_patch callbacks run.
+			c.freeReplacedPatches(p)
+		}
 		c.discardNops(p)
+		c.releaseObsoleteStates(ctx, p)
 	}
 	if c.targetState == KLPTransitionUnpatched {
 		c.unpatchObjects(p)
@@ -348,6 +366,11 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 		c.k.WarnOnce(ctx, &c.warnIdlePending, task.TIF&kernel.TIFPatchPending != 0)
 		task.PatchState = KLPTransitionIdle
 	}
+	if c.targetState == KLPTransitionPatched {
+		c.enableStates(ctx, p)
+	} else {
+		c.releaseStates(ctx, p)
+	}
 	for _, o := range p.Objs {
 		if !o.IsLoaded() {
 			continue
@@ -363,6 +386,7 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
 	c.k.CancelDelayedWork(c.work)
+	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {
 		c.checker.disarm()
 	}

@@ -119,6 +119,7 @@ type State struct {
 	Addr    uint64 // the guest struct klp_state
 	ID      uint64
 	Version uint64
+	cb      stateCallbacks // the states POC's callbacks and flags (state_poc.go)
 }
 
 // IsLoaded is klp_is_object_loaded: vmlinux always, a module while it is

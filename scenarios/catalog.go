@@ -7,20 +7,26 @@ import (
 	"klpsim/livepatch/testmods"
 )
 
-// testmodsCatalog is the catalog of livepatch/testmods.
-type testmodsCatalog struct{}
+// testmodsCatalog is the catalog of livepatch/testmods, for a kernel
+// version ("": today's).
+type testmodsCatalog struct{ kernel string }
 
-func (testmodsCatalog) Names() []string { return testmods.Names() }
+// ForKernel is the catalog of kernel version's test modules.
+func (testmodsCatalog) ForKernel(version string) Catalog { return testmodsCatalog{version} }
 
-func (testmodsCatalog) IsLivepatch(name string) (lp, ok bool) {
-	spec, _, err := testmods.Source(name)
+func (c testmodsCatalog) Names() []string { return testmods.NamesFor(c.kernel) }
+
+func (c testmodsCatalog) IsLivepatch(name string) (lp, ok bool) {
+	spec, _, err := testmods.SourceFor(c.kernel, name)
 	if err != nil {
 		return false, false
 	}
 	return spec.Livepatch, true
 }
 
-func (testmodsCatalog) Spec(name string) (kernel.ModuleSpec, error) { return testmods.Spec(name) }
+func (c testmodsCatalog) Spec(name string) (kernel.ModuleSpec, error) {
+	return testmods.SpecFor(c.kernel, name)
+}
 
 func (testmodsCatalog) Program(name string) (kernel.UserProgram, bool, error) {
 	for _, n := range testmods.ProgramNames() {
@@ -30,4 +36,20 @@ func (testmodsCatalog) Program(name string) (kernel.UserProgram, bool, error) {
 		}
 	}
 	return kernel.UserProgram{}, false, errors.New("no such program")
+}
+
+// CCatalog is the built-in catalog with every module that has a C version
+// (livepatch/testmods/c) built from it by gcc instead of assembled; the
+// rest, and the user programs, are Builtin's.
+var CCatalog Catalog = cCatalog{}
+
+type cCatalog struct{ testmodsCatalog }
+
+func (c cCatalog) Spec(name string) (kernel.ModuleSpec, error) {
+	for _, n := range testmods.CNames() {
+		if n == name {
+			return testmods.CSpec(name)
+		}
+	}
+	return c.testmodsCatalog.Spec(name)
 }

@@ -57,6 +57,7 @@ func init() {
 		"load_lp":                {min: 1, max: -1, usage: "load_lp MODULE [PARAM=VALUE...]", refs: firstArg(refLivepatch), run: (*runner).loadLP},
 		"load_lp_nowait":         {min: 1, max: -1, usage: "load_lp_nowait MODULE [PARAM=VALUE...]", refs: firstArg(refLivepatch), run: (*runner).loadLPNowait},
 		"load_failing_mod":       {min: 1, max: -1, usage: "load_failing_mod MODULE [PARAM=VALUE...]", refs: firstArg(refModule), run: (*runner).loadFailingMod},
+		"try_load":               {min: 1, max: -1, usage: "try_load MODULE [PARAM=VALUE...]", refs: firstArg(refModule), run: (*runner).tryLoad},
 		"unload_mod":             {min: 1, max: 1, usage: "unload_mod MODULE", refs: firstArg(refModule), run: (*runner).unloadMod},
 		"unload_lp":              {min: 1, max: 1, usage: "unload_lp MODULE", refs: firstArg(refModule), run: (*runner).unloadMod},
 		"disable_lp":             {min: 1, max: 1, usage: "disable_lp MODULE", refs: firstArg(refLivepatch), run: (*runner).disableLP},

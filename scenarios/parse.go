@@ -17,6 +17,7 @@ import (
 	"github.com/rogpeppe/go-internal/txtar"
 
 	"klpsim/kernel"
+	"klpsim/livepatch"
 )
 
 // Parse reads a scenario file: the txtar archive, the script in its
@@ -259,7 +260,7 @@ func keyval(s string) (key, val string, ok bool) {
 }
 
 // machine: machine [cpus=N] [seed=N] [hz=N] [preempt=…] [cmdline=…]
-// [timeout=DUR] [max-insns=N] [max-tasks=N]
+// [timeout=DUR] [max-insns=N] [max-tasks=N] [model=NAME]
 func (p *parser) machine(l line) {
 	pos := l.toks[0].pos()
 	if p.s.Machine.Pos.Line != 0 {
@@ -282,7 +283,7 @@ func (p *parser) machine(l line) {
 		}
 		key, val, ok := keyval(s)
 		if !ok {
-			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks), got %q", s)
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model), got %q", s)
 			continue
 		}
 		var err error
@@ -322,8 +323,16 @@ func (p *parser) machine(l line) {
 			m.MaxTasks, err = parseIntRange(val, 16, 1<<22)
 		case "clock":
 			m.ClockHz, err = parseFrequency(val)
+		case "model":
+			if _, err = livepatch.ParseModel(val); err == nil {
+				m.Model = val
+			} else {
+				err = fmt.Errorf("expected %s", strings.Join(livepatch.ModelNames, ", "))
+			}
+		case "kernel":
+			err = p.machineKernel(val)
 		default:
-			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns or max-tasks", key)
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel or model", key)
 			continue
 		}
 		if err != nil {
@@ -401,6 +410,7 @@ func ParseDuration(s string) (uint64, error) {
 }
 
 // module: module NAME [source=SECTION] [livepatch] [intree]
+// (SECTION NAME.S is assembly, NAME.c C; without source=, NAME.S or NAME.c)
 // [license=L] [init=SYM] [exit=SYM] [export=SYM] [export_gpl=SYM]
 func (p *parser) module(l line) {
 	p.mod = nil
@@ -529,6 +539,10 @@ func (p *parser) moduleLine(l line) {
 			key, val, kv := keyval(s)
 			for j, n := range callbackNames {
 				if kv && key == n {
+					if err := p.kernelHasObjectCallbacks(); err != nil {
+						p.errorf(ws[i+1].Pos, "object: %v", err)
+						continue cb
+					}
 					o.Callbacks[j], o.cbPos[j] = val, ws[i+1].Pos
 					continue cb
 				}
@@ -560,6 +574,14 @@ func (p *parser) moduleLine(l line) {
 	case "state":
 		if m.Patch == nil {
 			p.errorf(pos, "state before the patch line: expected \"patch\" first")
+			return
+		}
+		if err := p.kernelHasStates(); err != nil {
+			p.errorf(pos, "state: %v", err)
+			return
+		}
+		if p.kernelVersion().StateCallbacks {
+			p.statePOC(m, pos, ws, strs)
 			return
 		}
 		if len(strs) != 2 {

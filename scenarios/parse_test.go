@@ -35,10 +35,10 @@ func TestParse_Errors(t *testing.T) {
 		{"livepatch via load_mod", lpModule + "load_mod test_klp_x\n" + lpSource, "t.scn:5:10: module test_klp_x is a livepatch: use load_lp"},
 		{"module via load_lp", "load_lp test_klp_callbacks_mod\n", "t.scn:1:9: module test_klp_callbacks_mod is not a livepatch: use load_mod"},
 		{"missing result section", "check_result want.log\n", "t.scn:1:14: no section \"want.log\" in the file: expected a \"-- want.log --\" section"},
-		{"missing source", "module m\n", "t.scn:1:1: module m: no section \"m.S\" in the file: expected its assembly in a \"-- m.S --\" section"},
+		{"missing source", "module m\n", "t.scn:1:1: module m: no section \"m.S\" in the file: expected its assembly in a \"-- m.S --\" section (or its C in a \"-- m.c --\" section)"},
 		{"machine twice", "machine\nmachine\n", "t.scn:2:1: second machine line: expected at most one (the first is at line 1)"},
 		{"machine late", "sleep 1\nmachine cpus=2\n", "t.scn:2:1: machine must come before every module and command"},
-		{"machine option", "machine cpu=2\n", "t.scn:1:9: unknown machine option \"cpu\": expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns or max-tasks"},
+		{"machine option", "machine cpu=2\n", "t.scn:1:9: unknown machine option \"cpu\": expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel or model"},
 		{"machine cpus", "machine cpus=0\n", "t.scn:1:9: machine cpus=\"0\": expected an integer from 1 to 64"},
 		{"machine clock", "machine clock=fast\n", "t.scn:1:9: machine clock=\"fast\": expected a frequency from 1MHz to 1000GHz, like 100MHz"},
 		{"machine clock too slow", "machine clock=10Hz\n", "t.scn:1:9: machine clock=\"10Hz\": expected a frequency from 1MHz to 1000GHz, like 100MHz"},
@@ -50,8 +50,23 @@ func TestParse_Errors(t *testing.T) {
 		{"NUL byte", "sleep 1\nlo\x00g x\n", "t.scn:2:3: not a scenario: NUL byte: a binary file, expected UTF-8 text"},
 		{"ELF", "\x7fELF\x02\x01\x01\x00", "t.scn:1:5: not a scenario: control character 0x02: a binary file, expected UTF-8 text"},
 		{"latin-1", "log caf\xe9\n", "t.scn:1:8: not a scenario: byte 0xe9 is not UTF-8: a binary file, expected UTF-8 text"},
+		{"machine model", "machine model=kgraftt\n", "t.scn:1:9: machine model=\"kgraftt\": expected klp, null, patched-set, kpatch, kpatch-retry, kgraft"},
+		{"try_load no module", "try_load\n", "t.scn:1:1: try_load: expected try_load MODULE [PARAM=VALUE...]"},
 		{"machine preempt", "machine preempt=rt\n", "t.scn:1:9: machine preempt=\"rt\": expected none, voluntary or full"},
-		{"machine key=value", "machine fast\n", "t.scn:1:9: expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks), got \"fast\""},
+		{"machine key=value", "machine fast\n", "t.scn:1:9: expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model), got \"fast\""},
+		{"machine kernel", "machine kernel=4.12\n", "t.scn:1:9: machine kernel=\"4.12\": expected 6.12, 5.1 or states-poc"},
+		{"state on v5.1", "machine kernel=5.1\nmodule test_klp_x livepatch\n    patch\n    state 1 1\n    object vmlinux\n    func cmdline_proc_show new_show\n" + lpSource,
+			"t.scn:4:5: state: kernel 5.1 has no klp_state (struct klp_patch has no states before 5.5)"},
+		{"state version on the POC", "machine kernel=states-poc\nmodule test_klp_x livepatch\n    patch\n    state 1 2\n    object vmlinux\n    func cmdline_proc_show new_show\n" + lpSource,
+			"t.scn:4:13: state: kernel states-poc has no per-state version (POC 7/7 replaced it with block_disable): expected state ID [block_disable] [shadow] [setup=SYM] [enable=SYM] [disable=SYM] [release=SYM] [shadow_dtor=SYM]"},
+		{"object callbacks on the POC", "machine kernel=states-poc\nmodule test_klp_x livepatch\n    patch\n    object vmlinux pre_patch=new_show\n    func cmdline_proc_show new_show\n" + lpSource,
+			"t.scn:4:20: object: kernel states-poc has no per-object callbacks (POC 6/7 removed them): expected a state's setup=, enable=, disable= or release="},
+		{"POC state option", "machine kernel=states-poc\nmodule test_klp_x livepatch\n    patch\n    state 1 shadow frobnicate\n    object vmlinux\n    func cmdline_proc_show new_show\n" + lpSource,
+			"t.scn:4:20: state: unknown option \"frobnicate\": expected state ID [block_disable] [shadow] [setup=SYM] [enable=SYM] [disable=SYM] [release=SYM] [shadow_dtor=SYM]"},
+		{"POC state callback symbol", "machine kernel=states-poc\nmodule test_klp_x livepatch\n    patch\n    state 1 setup=nosuch\n    object vmlinux\n    func cmdline_proc_show new_show\n" + lpSource,
+			"t.scn:4:13: module test_klp_x: state setup callback nosuch is not defined in test_klp_x.S"},
+		{"POC catalog", "machine kernel=states-poc\nload_lp test_klp_callbacks_demo\n", "t.scn:2:9: unknown module test_klp_callbacks_demo: expected a module line for it or a built-in one"},
+		{"v5.1 catalog", "machine kernel=5.1\nload_lp test_klp_state\n", "t.scn:2:9: unknown module test_klp_state: expected a module line for it or a built-in one"},
 		{"bad duration", "sleep 5parsecs\n", "t.scn:1:7: sleep: expected a duration like 100ms, 1.5s, 2m or a number of seconds, got \"5parsecs\""},
 		{"unterminated single", "log 'abc\n", "t.scn:1:5: unterminated single quote: expected ' before the end of the line"},
 		{"unterminated double", "log x \"abc\n", "t.scn:1:7: unterminated double quote: expected \" before the end of the line"},
@@ -230,7 +245,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("spawn p.S count=2 pids=P\nkill -INT p\nrun_until timeout=1s tasks p == 0\n-- p.S --\n_start:\n\tjmp _start\n"))
 	f.Add([]byte("module a livepatch\n param r int 0644\n patch replace=r\n object b pre_patch=x\n func f g sympos=2\n state 1 1\n-- a.S --\n\t.data\nr:\t.long 0\n"))
 	f.Add([]byte("log ${A\n'\"\\\n"))
+	f.Add([]byte("machine kernel=states-poc\nmodule a livepatch\n patch replace\n object vmlinux\n state 1 block_disable shadow setup=s enable=e disable=d release=r shadow_dtor=x\n state 2 3\n-- a.S --\n\t.text\ns:\n"))
+	f.Add([]byte("machine kernel=5.1\nmodule a livepatch\n patch\n object vmlinux\n state 1 1\nload_lp test_klp_state\n"))
 	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
+	f.Add([]byte("spawn p.S cpu=1 count=2 pids=P\ntaskset -c 1 load_mod m x=1\ntaskset -pc 0 $P\ntaskset -p -c 1 p\n-- p.S --\n_start:\n\tjmp _start\n"))
 	// Included files come from the inputs themselves, never the disk: an
 	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -32,6 +32,9 @@ type Options struct {
 	Timeout  uint64  // overrides the scenario's simulated time limit when > 0
 	MaxInsns uint64  // instruction limit when > 0
 	MaxTasks int     // task limit when > 0
+	Model    string  // overrides the machine's consistency model when set
+	// Kernel overrides the machine's kernel version when not "".
+	Kernel string
 	// CheckConsistency switches the livepatch consistency checker on at
 	// boot (Core.EnableChecker).
 	CheckConsistency bool
@@ -149,6 +152,11 @@ type runner struct {
 	lp      *livepatch.Core
 	res     *Result
 	cmd     *Cmd // the command running
+	// harness is the kernel version's functions.sh (harness51.go).
+	harness *harnessStyle
+	// savedDmesg is v6.6's SAVED_DMESG: how many lines dmesg had when
+	// the test started.
+	savedDmesg int
 
 	deadline uint64            // simulated time the scenario must end by
 	vars     map[string]string // the script's variables
@@ -196,9 +204,24 @@ func (r *runner) boot() error {
 	if r.opts.MaxTasks > 0 {
 		m.MaxTasks = r.opts.MaxTasks
 	}
+	if r.opts.Model != "" {
+		m.Model = r.opts.Model
+	}
+	if r.opts.Kernel != "" {
+		m.Kernel = r.opts.Kernel
+	}
+	ver, err := livepatch.LookupVersion(m.Kernel)
+	if err != nil {
+		return err
+	}
+	m.Kernel = ver.Name
+	r.harness = harnessFor(ver.Name)
+	if r.opts.Catalog != nil {
+		r.opts.Catalog = catalogFor(r.opts.Catalog, ver.Name)
+	}
 	r.machine = m
 	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, ClockHz: m.ClockHz, Preempt: m.Preempt,
-		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks})
+		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks, Banner: ver.Banner})
 	if err != nil {
 		return err
 	}
@@ -206,11 +229,20 @@ func (r *runner) boot() error {
 	if r.machine.CPUs == 0 {
 		r.machine.CPUs = len(k.CPUs())
 	}
-	lp, err := livepatch.Init(k)
+	lp, err := livepatch.InitVersion(k, ver)
 	if err != nil {
 		return err
 	}
 	r.lp = lp
+	if m.Model != "" {
+		model, err := livepatch.ParseModel(m.Model)
+		if err == nil {
+			err = lp.SetModel(model)
+		}
+		if err != nil {
+			return err
+		}
+	}
 	lp.OnEvent = r.onEvent
 	if r.opts.CheckConsistency {
 		lp.EnableChecker()
@@ -435,6 +467,10 @@ var kernelDmesgOpts = kernelDmesg{}
 func (r *runner) dmesgLines() []string {
 	return r.k.Log.DmesgLines(kernelDmesgOpts)
 }
+
+// result is check_result's pipeline, as the kernel's harness has it,
+// keeping the lines keep accepts.
+func (r *runner) result(keep func(string) bool) string { return r.harness.result(r, keep) }
 
 // isHarnessLine is check_result's grep: grep -e 'livepatch:' -e 'test_klp'.
 func isHarnessLine(l string) bool {

@@ -45,6 +45,10 @@ type Machine struct {
 	Timeout  uint64 // simulated ns the whole scenario may take; 0: DefaultTimeout
 	MaxInsns uint64 // instruction limit over the scenario; 0: none
 	MaxTasks int
+	Kernel   string // kernel version (livepatch.LookupVersion); "": the default, 6.12
+	// Model is the livepatch consistency model (livepatch.ParseModel);
+	// "" is the default, klp.
+	Model string
 }
 
 // DefaultTimeout bounds a scenario's simulated time unless the machine line
@@ -100,6 +104,12 @@ type StateDecl struct {
 	Pos     Pos
 	ID      uint64
 	Version uint32
+	// The states POC's fields (kernel=states-poc, no Version):
+	// block_disable, is_shadow and the callbacks setup, enable, disable,
+	// release and shadow_dtor ("" if none).
+	BlockDisable, Shadow bool
+	Callbacks            [5]string
+	cbPos                [5]Pos
 }
 
 var callbackNames = [4]string{"pre_patch", "post_patch", "pre_unpatch", "post_unpatch"}

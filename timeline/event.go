@@ -47,6 +47,7 @@ type Event struct {
 	Func    string   `json:"func,omitempty"`   // blocked: the changed function on the stack; violation: the watched function
 	Stack   []string `json:"stack,omitempty"`  // blocked on a function: the stack, innermost first, as /proc/PID/stack shows it
 	Retry   int      `json:"retry,omitempty"`  // retry: klp_signals_cnt after the attempt
+	StopNS  uint64   `json:"stop_ns,omitempty"` // stop-machine: how long the machine stood still (simulated ns)
 	Pending *int     `json:"pending,omitempty"`
 
 	Callback string `json:"callback,omitempty"` // pre_patch, post_patch, pre_unpatch, post_unpatch
@@ -71,7 +72,7 @@ type Event struct {
 func (e *Event) IsLivepatch() bool { return lpKinds[e.Kind] }
 
 var lpKinds = map[string]bool{"init": true, "start": true, "switched": true, "blocked": true, "retry": true,
-	"signals": true, "forced": true, "reversed": true, "complete": true, "callback": true}
+	"signals": true, "forced": true, "reversed": true, "complete": true, "callback": true, "stop-machine": true}
 
 // Lane is the key of the task an event concerns: the pid, or for an idle
 // task (pid 0) -1-CPU. ok is false for events about no task.

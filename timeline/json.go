@@ -35,6 +35,9 @@ func (j *JSONWriter) Write(e *Event) {
 		z = z.Strs("stack", e.Stack)
 	}
 	z = intField(z, "retry", e.Retry)
+	if e.StopNS != 0 {
+		z = z.Uint64("stop_ns", e.StopNS)
+	}
 	if e.Pending != nil {
 		z = z.Int("pending", *e.Pending)
 	}

@@ -17,6 +17,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		{Kind: "blocked", TimeNS: 1000061018, Patch: "p", Target: "patched", PID: 4, Task: "kworker/1:0", Why: "sleeping-on-function",
 			Func: "teach_sleep_fn", Stack: []string{"msleep+0x20/0x2d", "teach_sleep_fn+0x3f/0x5b [m]"}},
 		{Kind: "retry", Patch: "p", Target: "patched", Retry: 3, Pending: intp(0)},
+		{Kind: "stop-machine", Patch: "p", Target: "patched", StopNS: 12345, Func: "f"},
 		{Kind: "callback", Callback: "pre_patch", Object: "vmlinux", Ret: -19},
 		{Kind: KindModule, Module: "m", Action: "load", Livepatch: true},
 		{Kind: KindViolation, PID: 3, Task: "t", Func: "f", Where: "f+0x1/0x9", PatchState: intp(0), Msg: "x \"quoted\"\n"},

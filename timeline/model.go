@@ -320,6 +320,12 @@ func (b *builder) add(pic *Picture, e *Event) {
 			d += fmt.Sprintf(" returned %d", e.Ret)
 		}
 		mark(nil, "callback", e.Callback, d, e.Ret != 0)
+	case "stop-machine":
+		d := fmt.Sprintf("stop_machine: every CPU stood still for %s", fmtNS(e.StopNS))
+		if e.Func != "" {
+			d += "; the safety check failed on " + e.Func
+		}
+		mark(nil, "stop-machine", "stop_machine", d, e.Func != "")
 	case "retry":
 		// The step line shows it.
 	}

@@ -180,7 +180,7 @@ func targetName(s int) string {
 
 func (r *Recorder) livepatch(le livepatch.Event) {
 	e := Event{Kind: le.Kind.String(), Patch: le.Patch, Target: targetName(le.Target), Task: le.Task, PID: le.PID,
-		Func: le.Func, Retry: le.Retry, Callback: le.Callback, Object: le.Object, Ret: le.Ret}
+		Func: le.Func, Retry: le.Retry, StopNS: le.StopNS, Callback: le.Callback, Object: le.Object, Ret: le.Ret}
 	if le.How != 0 {
 		e.How = le.How.String()
 	}

@@ -44,6 +44,7 @@ func cmdDebug(args []string, stdout, stderr io.Writer) int {
 	mf := addMachineFlags(fs, "run the livepatch consistency checker (break violation stops at its verdicts)")
 	batch := fs.String("batch", "", "run the commands in `FILE` and exit")
 	jsonOut := fs.Bool("json", false, `answer with one JSON object per command: {"command", "text", "data", "error"}`)
+	gdbAddr := fs.String("gdb", "", gdbFlagHelp)
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
 	if done {
 		return code
@@ -66,6 +67,9 @@ func cmdDebug(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
+	}
+	if *gdbAddr != "" {
+		return serveGDB(*gdbAddr, sc, data, opts, stdout, stderr)
 	}
 	var in io.Reader = stdin
 	if *batch != "" {

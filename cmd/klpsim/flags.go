@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"klpsim/livepatch"
 	"klpsim/scenarios"
 )
 
@@ -70,6 +71,8 @@ func intFlag(name, val string, lo, hi uint64) (uint64, error) {
 type machineFlags struct {
 	seed, cpus, timeout, maxInsns, maxTasks *string
 	check                                   *bool
+	model                                   *string
+	kernel                                  *string
 }
 
 // addMachineFlags defines them on fs; what is "per scenario" in run's help
@@ -82,6 +85,9 @@ func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
 		timeout:  fs.String("timeout", "", "simulated time limit per scenario (`duration`, e.g. 10m; default the machine line's, or 10m)"),
 		maxInsns: fs.String("max-insns", "", "instruction limit per scenario (`N`; 0: none)"),
 		maxTasks: fs.String("max-tasks", "", "task limit per scenario (`N`; default the kernel's, 32768)"),
+		model: fs.String("model", "", "livepatch consistency `model`: "+strings.Join(livepatch.ModelNames, ", ")+
+			" (overrides the scenario's machine line; default klp)"),
+		kernel: fs.String("kernel", "", "kernel `version` the machine runs: "+livepatch.VersionList()+" (overrides the scenario's machine line)"),
 	}
 }
 
@@ -89,6 +95,12 @@ func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
 // line, without the command's name.
 func (m *machineFlags) apply(opts *scenarios.Options) error {
 	opts.CheckConsistency = *m.check
+	if *m.model != "" {
+		if _, err := livepatch.ParseModel(*m.model); err != nil {
+			return fmt.Errorf("--model %q: expected %s", *m.model, strings.Join(livepatch.ModelNames, ", "))
+		}
+		opts.Model = *m.model
+	}
 	if *m.seed != "" {
 		n, err := strconv.ParseUint(*m.seed, 0, 64)
 		if err != nil {
@@ -113,6 +125,13 @@ func (m *machineFlags) apply(opts *scenarios.Options) error {
 			return err
 		}
 		f.set(n)
+	}
+	if *m.kernel != "" {
+		v, err := livepatch.LookupVersion(*m.kernel)
+		if err != nil {
+			return fmt.Errorf("--kernel %q: expected %s", *m.kernel, livepatch.VersionList())
+		}
+		opts.Kernel = v.Name
 	}
 	if *m.timeout != "" {
 		d, err := scenarios.ParseDuration(*m.timeout)

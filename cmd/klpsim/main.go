@@ -31,7 +31,11 @@ commands:
   run   [FLAGS] [FILE.scn|-...]   run scenarios (with no FILE, a built-in one; - reads standard input)
   debug [FLAGS] FILE.scn          step-debug a scenario's machine (docs/debugging.md)
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
+  vmlinux -o FILE                 write the boot image as an ELF symbol file for gdb
+  build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
+  compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
+  explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
 
 flags:
   --version                       print klpsim's version and the emulated kernel's release
@@ -49,6 +53,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdElf(args[1:], stdout, stderr)
 	case "debug":
 		return cmdDebug(args[1:], stdout, stderr)
+	case "compare":
+		return cmdCompare(args[1:], stdout, stderr)
+	case "explore":
+		return cmdExplore(args[1:], stdout, stderr)
+	case "vmlinux":
+		return cmdVmlinux(args[1:], stdout, stderr)
+	case "build":
+		return cmdBuild(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -61,6 +73,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdElf([]string{"--help"}, stdout, stderr)
 		case "debug":
 			return cmdDebug([]string{"--help"}, stdout, stderr)
+		case "compare":
+			return cmdCompare([]string{"--help"}, stdout, stderr)
+		case "explore":
+			return cmdExplore([]string{"--help"}, stdout, stderr)
+		case "vmlinux":
+			return cmdVmlinux([]string{"--help"}, stdout, stderr)
+		case "build":
+			return cmdBuild([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

@@ -44,6 +44,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	mf := addMachineFlags(fs, "run the livepatch consistency checker: every task running old code after switching, or new code before, is reported and fails the scenario")
 	dmesg := fs.Bool("dmesg", false, "print the whole kernel log after each scenario")
 	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
+	gdbAddr := fs.String("gdb", "", gdbFlagHelp)
 	out := addOutputFlags(fs)
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
@@ -118,6 +119,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 
+	if *gdbAddr != "" {
+		if len(parsed) != 1 {
+			fmt.Fprintln(stderr, "klpsim run: --gdb serves one scenario")
+			return exitUsage
+		}
+		return serveGDB(*gdbAddr, parsed[0], data[parsed[0]], opts, stdout, stderr)
+	}
 	var jw *timeline.JSONWriter
 	if *jsonOut {
 		jw = timeline.NewJSONWriter(stdout)

@@ -91,3 +91,35 @@ func TestCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestUnsupported runs the programs in corpus/unsupported, each of which
+// reaches an instruction that decodes but that klpsim does not implement,
+// and checks the crash message names it.
+func TestUnsupported(t *testing.T) {
+	srcs, err := filepath.Glob(filepath.Join(corpusDir, "unsupported", "*.s"))
+	if err != nil || len(srcs) == 0 {
+		t.Fatalf("no programs: %v", err)
+	}
+	dir := t.TempDir()
+	for _, src := range srcs {
+		rel, _ := filepath.Rel(corpusDir, src)
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			data, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := wantRE.FindSubmatch(data)
+			if m == nil {
+				t.Fatalf("%s: no # want: line", src)
+			}
+			exe := buildProg(t, dir, rel)
+			_, res := runEmu(t, exe, false)
+			if res.Fault == nil {
+				t.Fatalf("no fault; exit status %d", res.ExitCode)
+			}
+			if got, want := res.Fault.Error(), expand(t, exe, string(m[1])); got != want {
+				t.Errorf("crash message\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}

@@ -1,7 +1,10 @@
 // Package elfrun runs static, non-PIE x86-64 Linux executables in user mode
-// on the klpsim interpreter, with just enough of the Linux system-call ABI
-// for self-contained test and benchmark programs: write to stdout/stderr,
-// exit, exit_group, brk and getpid. Every other system call fails with
+// on the klpsim interpreter, with the part of the Linux system-call ABI
+// that static glibc and musl programs need for start-up, memory and stdio
+// (linux.go): write and writev to stdout/stderr, exit and exit_group,
+// brk, anonymous mmap, munmap and mprotect, arch_prctl for the TLS base,
+// and answers for the probes (uname, ioctl, newfstatat, prlimit64,
+// getrandom, clock_gettime, ...). Every other system call fails with
 // -ENOSYS and is recorded in the Result.
 //
 // The process image is laid out as Linux lays it out: PT_LOAD segments at
@@ -25,9 +28,13 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"klpsim/emu"
+	"klpsim/isa"
+
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // Address-space layout.
@@ -136,6 +143,10 @@ type Result struct {
 type Fault struct {
 	Signal int           // SIGSEGV, SIGILL, SIGFPE or SIGTRAP
 	Exc    emu.Exception // the exception as the CPU raised it
+	// Mnemonic names the instruction of a #UD that decodes but that
+	// klpsim does not implement ("cvtsi2sd"); empty for bytes that are no
+	// instruction at all, and for ud2.
+	Mnemonic string
 }
 
 // Error formats the fault like a crash report: the signal, the
@@ -158,6 +169,9 @@ func (f *Fault) Error() string {
 		what = "general protection fault"
 	case emu.VecUD:
 		what = "invalid opcode"
+		if f.Mnemonic != "" {
+			what = "unsupported instruction " + f.Mnemonic
+		}
 	case emu.VecDE:
 		what = "divide error"
 	case emu.VecBP:
@@ -200,6 +214,8 @@ type Process struct {
 	exitCode                 int
 	unknown                  map[uint64]uint64
 	unknownOrder             []uint64
+	mmapNext                 uint64 // lowest anonymous mapping so far (linux.go)
+	rnd                      uint64 // getrandom's generator state
 }
 
 // Load parses a static x86-64 ELF executable and builds its process image
@@ -424,6 +440,9 @@ func (p *Process) Run(opts Options) (Result, error) {
 			exc = emu.Exception{Vector: emu.VecGP, RIP: c.RIP}
 		}
 		res.Fault = &Fault{Signal: signalFor(exc.Vector), Exc: exc}
+		if exc.Vector == emu.VecUD {
+			res.Fault.Mnemonic = p.mnemonic(exc.RIP)
+		}
 		res.ExitCode = 128 + res.Fault.Signal
 		break
 	}
@@ -433,6 +452,21 @@ func (p *Process) Run(opts Options) (Result, error) {
 		res.Unknown = append(res.Unknown, SyscallCount{Nr: nr, Count: p.unknown[nr]})
 	}
 	return res, err
+}
+
+// mnemonic names the instruction at rip when it decodes, for a #UD
+// report: the instruction is one klpsim does not implement.
+func (p *Process) mnemonic(rip uint64) string {
+	var buf [isa.MaxInstLen]byte
+	n := 0
+	for n < len(buf) && p.Mem.Read(rip+uint64(n), buf[n:n+1]) == nil {
+		n++
+	}
+	in, err := isa.Decode(buf[:n])
+	if err != nil || in.Op == x86asm.UD2 || in.Op == x86asm.UD1 || in.Op == x86asm.UD0 {
+		return ""
+	}
+	return strings.ToLower(in.Op.String())
 }
 
 // syscall handles the system call the CPU stopped at: the number in rax,
@@ -457,6 +491,10 @@ func (p *Process) syscall() {
 	case sysGetpid:
 		ret = int64(p.pid)
 	default:
+		if r, ok := p.linuxSyscall(nr, a0, a1, a2, c.Reg(emu.R10)); ok {
+			ret = r
+			break
+		}
 		if p.unknown[nr] == 0 {
 			p.unknownOrder = append(p.unknownOrder, nr)
 		}

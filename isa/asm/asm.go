@@ -29,11 +29,16 @@ type Options struct {
 	// the guest kernel's ABI constants reach every source file this way.
 	// They are not emitted into the object's symbol table.
 	Defsym map[string]int64
+	// NoLines leaves Object.Lines empty: the source lines of
+	// instructions are for symbol files, and a build that makes none
+	// need not record them.
+	NoLines bool
 }
 
 // AssembleWith is Assemble with options.
 func AssembleWith(filename string, src []byte, opts Options) (*obj.Object, error) {
 	a := newAssembler(filename)
+	a.noLines = opts.NoLines
 	names := make([]string, 0, len(opts.Defsym))
 	for n := range opts.Defsym {
 		names = append(names, n)
@@ -103,6 +108,7 @@ type section struct {
 	nobits bool
 	align  uint64
 	items  []*item
+	lines  []lineMark // where each instruction came from (lines.go)
 	index  int
 	symIdx int // output index of the section symbol, -1 until a relocation needs it
 }
@@ -139,6 +145,7 @@ type fentrySite struct {
 }
 
 type assembler struct {
+	noLines    bool              // Options.NoLines
 	macros     map[string]*macro // .macro definitions by lower-case name
 	expansions int               // macro expansions so far (bounded)
 	file       string

@@ -133,6 +133,7 @@ func (p *parser) directive(name token) error {
 		if !a.cur.exec() {
 			return p.errAt(name, ".fentry outside an executable section")
 		}
+		a.markLine(name.pos, len(obj.Nop5))
 		a.emit(name.pos, obj.Nop5[:], nil)
 		return p.endLine()
 	}

@@ -98,6 +98,7 @@ func (p *parser) instruction(t token) error {
 	if err != nil {
 		return err
 	}
+	a.markLine(mn.pos, len(b))
 	a.emit(mn.pos, b, fix)
 	return nil
 }
@@ -142,11 +143,16 @@ func (a *assembler) branchInst(mn token, fs []*form, target *operand, pfx []byte
 	if short == nil {
 		// call: always rel32.
 		b := append(append([]byte{}, long.opcode...), 0, 0, 0, 0)
+		a.markLine(mn.pos, len(b))
 		a.emit(mn.pos, b, []fixup{{kind: fixBranch, off: uint64(len(long.opcode)), size: 4, e: target.e, tail: 4, pos: target.pos}})
 		return nil
 	}
-	a.cur.items = append(a.cur.items, &item{kind: itemBranch, pos: mn.pos,
-		br: &branch{short: short.opcode, long: long.opcode, target: target.e, tpos: target.pos}})
+	it := &item{kind: itemBranch, pos: mn.pos,
+		br: &branch{short: short.opcode, long: long.opcode, target: target.e, tpos: target.pos}}
+	a.cur.items = append(a.cur.items, it)
+	if !a.noLines {
+		a.cur.lines = append(a.cur.lines, lineMark{it: it, line: mn.pos.line})
+	}
 	return nil
 }
 

@@ -184,6 +184,7 @@ func (a *assembler) finish() {
 	}
 	a.buildSymbols(o, relocs)
 	a.buildFtrace(o)
+	a.buildLines(o)
 	sort.SliceStable(o.Relocs, func(i, j int) bool {
 		if o.Relocs[i].Section != o.Relocs[j].Section {
 			return o.Relocs[i].Section < o.Relocs[j].Section

@@ -24,6 +24,21 @@ type Object struct {
 	Symbols     []*Symbol    // locals and globals mixed; Reloc.Sym and FtraceSite.Func index this
 	Relocs      []Reloc      // all sections' relocations, each naming its section
 	FtraceSites []FtraceSite // patchable function entries, one per .fentry / __mcount_loc entry
+	Lines       []LineEntry  // source lines of instructions, for debuggers (lines.go); may be empty
+
+	// KlpRelas are the livepatch relocation sections (.klp.rela.OBJ.SEC):
+	// relocations against SectionLivepatch symbols that the loader leaves
+	// alone and livepatch applies once OBJ is loaded.
+	KlpRelas []KlpRela
+}
+
+// KlpRela is one .klp.rela.OBJ.SECTION section: relocations of section
+// Section against .klp.sym.OBJ.NAME,POS symbols (SHN_LIVEPATCH), in Linux's
+// format (Documentation/livepatch/module-elf-format.rst).
+type KlpRela struct {
+	Name    string  // ".klp.rela.vmlinux..text"
+	Section int     // index of the section the relocations patch
+	Relocs  []Reloc // each with Section == the KlpRela's Section
 }
 
 // SectionFlags are the loader-relevant ELF section flags. The loader maps
@@ -66,6 +81,9 @@ type Section struct {
 const (
 	SectionUndef = -1 // symbol is defined in another object (SHN_UNDEF)
 	SectionAbs   = -2 // symbol value is an absolute number (SHN_ABS, e.g. .equ X, 5)
+	// SectionLivepatch marks a livepatch symbol (SHN_LIVEPATCH,
+	// .klp.sym.OBJ.NAME,POS): livepatch resolves it when OBJ is loaded.
+	SectionLivepatch = -3
 )
 
 // SymType says what a symbol names. The kernel's kallsyms, the unwinder and
@@ -127,7 +145,8 @@ type Symbol struct {
 }
 
 // Defined reports whether the symbol has a value in this object.
-func (s *Symbol) Defined() bool { return s.Section != SectionUndef }
+// Livepatch symbols are not defined: livepatch resolves them.
+func (s *Symbol) Defined() bool { return s.Section != SectionUndef && s.Section != SectionLivepatch }
 
 // RelocType is the kind of fix-up the loader applies. The numeric values are
 // the ELF R_X86_64_* numbers so conversion to and from ELF is the identity.
@@ -254,7 +273,7 @@ func (o *Object) Validate() error {
 			return bad("symbol %d is nil", i)
 		}
 		switch {
-		case sym.Section == SectionUndef || sym.Section == SectionAbs:
+		case sym.Section == SectionUndef || sym.Section == SectionAbs || sym.Section == SectionLivepatch:
 			if sym.Type == SymSection {
 				return bad("symbol %d (%s): section symbol without a section", i, sym.Name)
 			}
@@ -267,7 +286,19 @@ func (o *Object) Validate() error {
 			}
 		}
 	}
-	for i, r := range o.Relocs {
+	all := o.Relocs
+	for _, kr := range o.KlpRelas {
+		if kr.Section < 0 || kr.Section >= len(o.Sections) {
+			return bad("%s: section index %d out of range", kr.Name, kr.Section)
+		}
+		for _, r := range kr.Relocs {
+			if r.Section != kr.Section {
+				return bad("%s: relocation of section %d, want %d", kr.Name, r.Section, kr.Section)
+			}
+		}
+		all = append(all[:len(all):len(all)], kr.Relocs...)
+	}
+	for i, r := range all {
 		if r.Section < 0 || r.Section >= len(o.Sections) {
 			return bad("reloc %d: section index %d out of range", i, r.Section)
 		}

@@ -41,7 +41,7 @@ func TestValidate(t *testing.T) {
 		{"nobits with data", func(o *Object) { o.Sections[1].Data = []byte{0} }},
 		{"nil symbol", func(o *Object) { o.Symbols[1] = nil }},
 		{"symbol section", func(o *Object) { o.Symbols[0].Section = 7 }},
-		{"symbol section negative", func(o *Object) { o.Symbols[0].Section = -3 }},
+		{"symbol section negative", func(o *Object) { o.Symbols[0].Section = -4 }},
 		{"symbol past end", func(o *Object) { o.Symbols[0].Value = 33 }},
 		{"symbol size past end", func(o *Object) { o.Symbols[0].Size = 33 }},
 		{"symbol size overflow", func(o *Object) { o.Symbols[0].Value, o.Symbols[0].Size = 8, ^uint64(0) }},
@@ -218,6 +218,10 @@ func FuzzReadELF(f *testing.F) {
 	if b, err := gasBytes(gccStyle); err == nil {
 		f.Add(b)
 	}
+	if b, err := gasBytes(klpSource); err == nil {
+		f.Add(b)
+	}
+	f.Add(klpELF())
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := ReadELF(bytes.NewReader(b))

@@ -78,6 +78,47 @@ epi_f4:
 	ret
 	.size	f4, .-f4
 
+	.type	entry_g, @function
+entry_g:
+	call	g1
+ret_entry_g:
+	hlt
+	.size	entry_g, .-entry_g
+
+	.type	g1, @function
+g1:
+	.fentry
+	push	rbp
+	mov	rbp, rsp
+	call	g2
+ret_g1:
+	pop	rbp
+	ret
+	.size	g1, .-g1
+
+# g2 as gcc -O2 schedules a frame: work before the push, between push
+# and mov, and after the leave.
+	.type	g2, @function
+g2:
+	.fentry
+pre_g2:
+	mov	eax, 42
+push_g2:
+	push	rbp
+mid_g2:
+	mov	edx, eax
+mov_g2:
+	mov	rbp, rsp
+body_g2:
+	call	schedule
+leave_g2:
+	leave
+epi_g2:
+	add	eax, edx
+ret_g2:
+	ret
+	.size	g2, .-g2
+
 	.type	schedule, @function
 schedule:
 	.fentry

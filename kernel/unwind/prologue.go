@@ -8,20 +8,31 @@ import (
 )
 
 // prologueScan bounds the bytes decoded from a function's start when looking
-// for its frame setup: fentry (5) + push rbp (1) + mov rbp, rsp (3) with
-// room to spare. An IP this far into a function is past any prologue.
-const prologueScan = 16
+// for its frame setup: fentry (5) + push rbp (1) + mov rbp, rsp (3), and
+// room for what gcc schedules in between (it may move a few instructions
+// before the push or between push and mov: "mov eax, 42; push rbp" or
+// "push rbp; mov eax, edi; mov rbp, rsp").
+const prologueScan = 32
+
+// epilogueScan bounds the instructions decoded forward from ip to its
+// function's ret, looking for the pop rbp or leave still to come; gcc may
+// schedule an instruction or two after the leave ("leave; add eax, edx;
+// ret").
+const epilogueScan = 6
 
 // checkFirstFrame reports ErrPrologue when ip, the innermost IP of a task
 // that is not running, is a point where its function [start, start+size)
 // has no frame of its own in rbp:
 //
 //   - the prologue: from the function's first byte (the fentry nop5, or the
-//     call ftrace patched it into) up to and including `mov rbp, rsp`.
-//     Until that instruction has executed, rbp is still the caller's
-//     frame pointer;
-//   - the epilogue's `ret`: after `pop rbp` or `leave`, rbp is again the
-//     caller's frame pointer while the return address is still at [rsp].
+//     call ftrace patched it into) up to and including `mov rbp, rsp`,
+//     whatever the compiler scheduled before or between the two. Until
+//     that instruction has executed, rbp is still the caller's frame
+//     pointer;
+//   - the epilogue: after `pop rbp` or `leave`, up to and including the
+//     `ret` — rbp is again the caller's frame pointer while the return
+//     address is still at [rsp]. An IP whose straight-line path reaches a
+//     ret without passing a pop rbp or leave is such a point.
 //
 // At either point the frame-pointer walk reports ip and then continues
 // from the *caller's* frame, so the caller — whose return address is at
@@ -60,19 +71,16 @@ func (s *state) checkFirstFrame(ip, start, size uint64) *UnreliableError {
 	if err := s.read(ip, int(n)); err != nil {
 		return s.fail(ErrUnknownText, 0, err)
 	}
-	in, err := isa.Decode(s.scratch[:n])
-	if err != nil {
+	if _, err := isa.Decode(s.scratch[:n]); err != nil {
 		return s.fail(ErrUnknownText, 0, err)
-	}
-	isRet := in.Op == x86asm.RET
-	if !isRet && ip-start >= prologueScan {
-		return nil
 	}
 	setup, framed := s.frameSetup(start, end)
 	switch {
 	case !framed:
 		return nil
-	case ip < setup, isRet:
+	case ip < setup:
+		return s.fail(ErrPrologue, 0, nil)
+	case s.pastEpilogue(ip, end):
 		return s.fail(ErrPrologue, 0, nil)
 	}
 	return nil
@@ -81,7 +89,9 @@ func (s *state) checkFirstFrame(ip, start, size uint64) *UnreliableError {
 // frameSetup decodes the start of the function [start, end) and returns
 // the address just after its `mov rbp, rsp`, and whether it has the
 // frame-pointer prologue at all: an optional 5-byte fentry site (nop5 or
-// call rel32, see isFentrySite), then `push rbp`, then `mov rbp, rsp`.
+// call rel32, see isFentrySite), then `push rbp` and `mov rbp, rsp`, with
+// only straight-line instructions that leave rbp and rsp alone before or
+// between them.
 func (s *state) frameSetup(start, end uint64) (setup uint64, framed bool) {
 	n := int(min(end-start, prologueScan))
 	if s.read(start, n) != nil {
@@ -92,18 +102,73 @@ func (s *state) frameSetup(start, end uint64) (setup uint64, framed bool) {
 	if isFentrySite(b) {
 		off = len(obj.Nop5)
 	}
-	in, err := isa.Decode(b[off:])
-	if err != nil || in.Op != x86asm.PUSH || in.Args[0] != x86asm.RBP {
-		return 0, false
+	pushed := false
+	for off < n {
+		in, err := isa.Decode(b[off:])
+		if err != nil {
+			return 0, false
+		}
+		off += in.Len
+		switch {
+		case !pushed && in.Op == x86asm.PUSH && in.Args[0] == x86asm.RBP:
+			pushed = true
+		case pushed && in.Op == x86asm.MOV && in.Args[0] == x86asm.RBP && in.Args[1] == x86asm.RSP:
+			return start + uint64(off), true
+		case controlFlow(in.Op) || writesFrame(in.Inst):
+			return 0, false
+		}
 	}
-	off += in.Len
-	if in, err = isa.Decode(b[off:]); err != nil {
-		return 0, false
+	return 0, false
+}
+
+// pastEpilogue reports whether the straight-line path from ip reaches the
+// function's ret without a `pop rbp` or `leave`: the frame is gone.
+func (s *state) pastEpilogue(ip, end uint64) bool {
+	for range epilogueScan {
+		n := min(end-ip, isa.MaxInstLen)
+		if n == 0 || s.read(ip, int(n)) != nil {
+			return false
+		}
+		in, err := isa.Decode(s.scratch[:n])
+		if err != nil {
+			return false
+		}
+		switch {
+		case in.Op == x86asm.RET:
+			return true
+		case in.Op == x86asm.LEAVE, in.Op == x86asm.POP && in.Args[0] == x86asm.RBP:
+			return false
+		case controlFlow(in.Op):
+			return false
+		}
+		ip += uint64(in.Len)
 	}
-	if in.Op != x86asm.MOV || in.Args[0] != x86asm.RBP || in.Args[1] != x86asm.RSP {
-		return 0, false
+	return false
+}
+
+// controlFlow reports an instruction after which the straight-line scans
+// above cannot follow the code.
+func controlFlow(op x86asm.Op) bool {
+	switch op {
+	case x86asm.CALL, x86asm.JMP, x86asm.RET, x86asm.LRET, x86asm.IRET, x86asm.IRETD, x86asm.IRETQ,
+		x86asm.SYSCALL, x86asm.SYSRET, x86asm.HLT, x86asm.UD2, x86asm.INT, isa.VMCALL,
+		x86asm.JA, x86asm.JAE, x86asm.JB, x86asm.JBE, x86asm.JCXZ, x86asm.JE, x86asm.JECXZ,
+		x86asm.JG, x86asm.JGE, x86asm.JL, x86asm.JLE, x86asm.JNE, x86asm.JNO, x86asm.JNP,
+		x86asm.JNS, x86asm.JO, x86asm.JP, x86asm.JRCXZ, x86asm.JS,
+		x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
+		return true
 	}
-	return start + uint64(off+in.Len), true
+	return false
+}
+
+// writesFrame reports an instruction that sets rbp or rsp other than the
+// prologue's own: then this is no frame-pointer prologue.
+func writesFrame(in x86asm.Inst) bool {
+	switch in.Op {
+	case x86asm.PUSH, x86asm.POP:
+		return true // moves rsp: the saved rbp would not be at [rbp]
+	}
+	return in.Args[0] == x86asm.RBP || in.Args[0] == x86asm.RSP
 }
 
 // isFentrySite reports whether b starts with a patchable function entry:

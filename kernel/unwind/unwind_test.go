@@ -389,6 +389,41 @@ func TestWalk_PrologueEpilogue(t *testing.T) {
 	})
 }
 
+// The same for a frame as gcc schedules it: instructions before the push
+// rbp, between it and mov rbp, rsp, and between the leave and the ret are
+// still outside the frame, and the caller g1 would drop out of the trace.
+func TestWalk_PrologueEpilogueScheduled(t *testing.T) {
+	for _, tc := range []struct {
+		at  string
+		err error
+	}{
+		{"g2", unwind.ErrPrologue},
+		{"pre_g2", unwind.ErrPrologue},
+		{"push_g2", unwind.ErrPrologue},
+		{"mid_g2", unwind.ErrPrologue},
+		{"mov_g2", unwind.ErrPrologue},
+		{"body_g2", nil},
+		{"leave_g2", nil},
+		{"epi_g2", unwind.ErrPrologue},
+		{"ret_g2", unwind.ErrPrologue},
+	} {
+		t.Run(tc.at, func(t *testing.T) {
+			m := newMachine(t)
+			m.spawn("entry_g", m.stack.PtRegs())
+			m.stepTo(tc.at)
+			got, err := m.walk(m.context())
+			if tc.err == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantTrace(t, m, got, tc.at, "ret_g1", "ret_entry_g")
+				return
+			}
+			wantUnreliable(t, err, tc.err)
+		})
+	}
+}
+
 func TestWalk_BadStack(t *testing.T) {
 	m := sleeper4(t)
 	for _, s := range []unwind.Stack{{}, {Base: 4, Size: unwind.StackSize}, {Base: ^uint64(0) &^ 7, Size: unwind.StackSize}} {

@@ -9,6 +9,7 @@ import (
 
 	"klpsim/kernel"
 	"klpsim/kernel/errno"
+	"klpsim/kernel/kbuild"
 	"klpsim/livepatch"
 	"klpsim/livepatch/testmods"
 )
@@ -442,5 +443,36 @@ func TestCallGetpid(t *testing.T) {
 	k.RunFor(10e6)
 	if k.TaskByPID(task.PID) != nil {
 		t.Error("test_klp-call_getpid survived SIGHUP")
+	}
+}
+
+// TestCSources: every module of the catalog has a C version, and each
+// builds and loads as the loader reads it (the selftests run with them in
+// scenarios.TestSelftestsCCatalog).
+func TestCSources(t *testing.T) {
+	if got, want := strings.Join(testmods.CNames(), " "), strings.Join(testmods.Names(), " "); got != want {
+		t.Fatalf("C versions of %s\nwant %s", got, want)
+	}
+	if _, err := kbuild.GCC(); err != nil {
+		t.Skipf("the C catalog: %v", err)
+	}
+	for _, name := range testmods.CNames() {
+		asm, err := testmods.Spec(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := testmods.CSpec(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Livepatch != asm.Livepatch || len(c.Params) != len(asm.Params) {
+			t.Errorf("%s: C livepatch=%v params=%d, assembly livepatch=%v params=%d", name, c.Livepatch, len(c.Params), asm.Livepatch, len(asm.Params))
+		}
+		for i := range c.Params {
+			cp, ap := c.Params[i], asm.Params[i]
+			if cp.Name != ap.Name || cp.Type != ap.Type || cp.Perm != ap.Perm || cp.Array != ap.Array {
+				t.Errorf("%s: C parameter %+v, assembly %+v", name, cp, ap)
+			}
+		}
 	}
 }

@@ -52,6 +52,7 @@ type machine struct {
 	lineRunning int
 	events      int    // livepatch events it has seen
 	used        uint64 // when it was last parked (for eviction)
+	outN        *outCounter
 }
 
 // timeTravel is a Session's reverse-execution state.
@@ -169,7 +170,7 @@ func (ss *Session) eventsSeen() int {
 // detach takes the attached (parked) machine out of the Session.
 func (ss *Session) detach() *machine {
 	m := &machine{t: ss.t, d: ss.d, stopCh: ss.stopCh, resumeCh: ss.resumeCh, pos: ss.pos,
-		addrRefs: ss.addrRefs, selCPU: ss.selCPU, lineRunning: ss.lineRunning, events: ss.eventsSeen()}
+		addrRefs: ss.addrRefs, selCPU: ss.selCPU, lineRunning: ss.lineRunning, events: ss.eventsSeen(), outN: ss.outN}
 	for _, b := range ss.bps {
 		if b.Kind == BreakWatch {
 			m.watches = append(m.watches, [2]uint64{b.Addr, b.Len})
@@ -184,6 +185,7 @@ func (ss *Session) attachRaw(m *machine) {
 	ss.pos, ss.addrRefs, ss.selCPU, ss.lineRunning = m.pos, m.addrRefs, m.selCPU, m.lineRunning
 	ss.ended = false
 	ss.rev.events, ss.rev.eventsOf = m.events, m.t.K
+	ss.outN = m.outN
 	ss.run = runState{}
 }
 
@@ -523,7 +525,7 @@ func (ss *Session) restoreBPs(s bpState) {
 // reports a Ctrl-C on the way (the stop it made is then not one of
 // those).
 func (ss *Session) stopAtNext() (interrupted bool) {
-	ss.run.nextLine = true
+	ss.run.nextLine = !ss.breaksOnly
 	ss.quiet = true
 	ss.resumeCh <- true
 	msg := <-ss.stopCh

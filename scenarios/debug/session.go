@@ -55,6 +55,12 @@ type Session struct {
 	// intr is the user's Ctrl-C (Interrupt): the machine stops at its next
 	// Run boundary, or before the next scenario command.
 	intr atomic.Bool
+	// breaksOnly: reverse-continue looks for breakpoints, watchpoints and
+	// events only, not scenario lines (gdb's, remote.go).
+	breaksOnly bool
+	// outN counts the bytes the attached machine's scenario has written
+	// since its boot, shown or not (OutputOffset).
+	outN *outCounter
 }
 
 // Interrupt stops the running machine as soon as it can, as Ctrl-C does
@@ -195,7 +201,8 @@ func (ss *Session) start() error {
 	ss.ended, ss.history = false, nil
 	ss.run = runState{}
 	opts := ss.opts
-	opts.Stdout, opts.Stderr = &ss.out, &ss.out
+	ss.outN = &outCounter{w: &ss.out}
+	opts.Stdout, opts.Stderr = ss.outN, ss.outN
 	userEvent := opts.OnEvent
 	opts.OnEvent = func(e livepatch.Event) {
 		if userEvent != nil {

@@ -1,0 +1,213 @@
+package emu
+
+import (
+	"slices"
+
+	"klpsim/isa"
+)
+
+// Basic blocks. The interpreter's per-instruction path finds each op by
+// rip: offset from the code page base, the page's index, then the op, a
+// chain of dependent loads before the switch can even start. A block is a
+// run of straight-line ops copied into one slice, ending at the first
+// branch: executing it walks the slice, and the next op's address is known
+// without reading rip. Blocks live in their code page, so dropping the
+// page's ops (a text poke, self-modifying code, a breakpoint set or
+// cleared) drops its blocks too.
+//
+// A direct jmp or call whose target is on the same page does not end a
+// block: the block goes on with the target's instructions (a superblock).
+//
+// A block holds only instructions that cannot leave Run, switch privilege
+// or stop at a breakpoint; anything else ends the block before it and runs
+// on the per-instruction path, as does any block longer than the budget
+// left. So budgets, breakpoints, faults and instruction counts are exactly
+// those of the per-instruction path.
+
+const (
+	// maxBlockOps bounds a block's length, so a budget rarely falls short
+	// of a whole block.
+	maxBlockOps = 32
+	// noBlock in codePage.bidx: no block starts here (the first
+	// instruction cannot be in one). 0 means not tried yet.
+	noBlock = 0xffff
+)
+
+// block is a decoded basic block: ops to run in order, the last one
+// possibly a branch. n is the number of instructions, which is more than
+// len(ops) when compare-and-branch pairs are fused.
+type block struct {
+	ops []isa.Op
+	n   uint64
+	rip uint64 // the address of ops[0]
+}
+
+// blockEnd reports whether k ends a block (it is the block's last op).
+func blockEnd(k isa.Kind) bool {
+	switch k {
+	case isa.KJcc, isa.KJccRel, isa.KJzRel, isa.KJnzRel, isa.KJmp, isa.KJmpRel,
+		isa.KJmpInd, isa.KCall, isa.KCallRel, isa.KCallInd, isa.KRet, isa.KRetN:
+		return true
+	}
+	return false
+}
+
+// blockSafe reports whether an op of kind k may run inside a block: it
+// only changes registers, flags and memory and moves rip, and it never
+// ends Run, changes privilege or re-executes itself.
+func blockSafe(k isa.Kind) bool {
+	switch k {
+	case isa.KDecode, isa.KUD, isa.KUD2, isa.KMovs, isa.KStos, isa.KInt3, isa.KInt,
+		isa.KHlt, isa.KCli, isa.KSti, isa.KPopf, isa.KSyscall, isa.KSysret,
+		isa.KIret, isa.KSwapgs, isa.KVmcall, isa.KRdtsc:
+		return false
+	}
+	return true
+}
+
+// buildBlock builds the block starting at offset off of the current code
+// page and returns its index in cp.blocks, or noBlock. It decodes ahead of
+// rip, so it must never fault: it stops at an instruction that does not
+// decode from this page's bytes alone.
+func (c *CPU) buildBlock(off uint64) uint16 {
+	p, cp := c.cpPage, c.cp
+	var ops []isa.Op
+	var seen [maxBlockOps]uint16 // offsets in the block, to never visit one twice
+	n := uint64(0)
+	for o := off; len(ops) < maxBlockOps; {
+		op := c.opAt(p, o)
+		if op == nil || op.Trap != 0 || !blockSafe(op.Kind) || o+uint64(op.Len) > PageSize {
+			break
+		}
+		seen[len(ops)] = uint16(o)
+		ops = append(ops, *op)
+		n++
+		o += uint64(op.Len)
+		if !blockEnd(op.Kind) {
+			continue
+		}
+		// A direct jmp or call to this page goes on at its target: the
+		// op sets rip there, and the block's next op is the target's.
+		// An offset already in the block ends it, so every address in a
+		// block is distinct (blockRest finds an op by its address).
+		if (op.Kind != isa.KJmpRel && op.Kind != isa.KCallRel) || op.Imm>>12 != p.vpn {
+			break
+		}
+		o = op.Imm & (PageSize - 1)
+		if slices.Contains(seen[:len(ops)], uint16(o)) {
+			break
+		}
+	}
+	if n == 0 || len(cp.blocks) >= noBlock-1 {
+		cp.bidx[off] = noBlock
+		return noBlock
+	}
+	deadFlags(ops)
+	ops = fuse(ops)
+	if len(cp.blocks) == 0 {
+		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
+	}
+	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off})
+	i := uint16(len(cp.blocks) - 1)
+	cp.bidx[off] = i
+	return i
+}
+
+// nextAddr is the address of the op after ops[i] in a block that
+// starts with ops[i] at a.
+func nextAddr(op *isa.Op, a uint64, last bool) uint64 {
+	if !last && (op.Kind == isa.KJmpRel || op.Kind == isa.KCallRel) {
+		return op.Imm
+	}
+	return a + uint64(op.Len)
+}
+
+// opAt returns the cached op at offset o of page p, decoding it from the
+// page's bytes if needed, or nil when it cannot be decoded without the
+// next page (which decode would check and maybe fault on).
+func (c *CPU) opAt(p *page, o uint64) *isa.Op {
+	if o >= PageSize {
+		return nil
+	}
+	if i := p.code.idx[o]; i != 0 {
+		return &p.code.ops[i]
+	}
+	in, err := isa.Decode(p.data[o:])
+	if err != nil {
+		return nil // decode() will raise #UD or fault, at the right time
+	}
+	return c.cacheOp(p, o, in)
+}
+
+// fuse replaces a flag-setting compare directly followed by a conditional
+// branch by one op that does both. The pair counts as two instructions;
+// only register forms are fused, so the first half cannot fault.
+func fuse(ops []isa.Op) []isa.Op {
+	if len(ops) < 2 {
+		return ops
+	}
+	j := &ops[len(ops)-1]
+	f := &ops[len(ops)-2]
+	var cond uint8
+	switch j.Kind {
+	case isa.KJzRel:
+		cond = isa.CondE
+	case isa.KJnzRel:
+		cond = isa.CondNE
+	case isa.KJccRel:
+		cond = j.Cond
+	default:
+		return ops
+	}
+	var k isa.Kind
+	switch f.Kind {
+	case isa.KCmpRR:
+		k = isa.KCmpJccRR
+	case isa.KCmpRI:
+		k = isa.KCmpJccRI
+	case isa.KTestRR:
+		k = isa.KTestJccRR
+	case isa.KTestRI:
+		k = isa.KTestJccRI
+	case isa.KDecR:
+		if cond != isa.CondNE && cond != isa.CondE {
+			return ops
+		}
+		k = isa.KDecJccR
+	default:
+		return ops
+	}
+	f.Kind, f.Cond, f.Disp, f.Len = k, cond, j.Imm, f.Len+j.Len
+	return ops[:len(ops)-1]
+}
+
+// deadFlags turns rotates whose flags are overwritten before anything can
+// see them into KRotNF, which skips assembling RFLAGS. Only ops that
+// cannot fault may sit in between: a fault must show the flags as the
+// instruction before it left them.
+func deadFlags(ops []isa.Op) {
+	for i := range ops {
+		if k := ops[i].Kind; k != isa.KRolRI && k != isa.KRorRI {
+			continue
+		}
+	scan:
+		for j := i + 1; j < len(ops); j++ {
+			switch ops[j].Kind {
+			case isa.KMovRR, isa.KMovRI, isa.KLeaR, isa.KRotNF:
+				// neither reads nor writes flags, never faults
+			case isa.KAddRR, isa.KAddRI, isa.KSubRR, isa.KSubRI, isa.KCmpRR, isa.KCmpRI,
+				isa.KAndRR, isa.KAndRI, isa.KOrRR, isa.KOrRI, isa.KXorRR, isa.KXorRI,
+				isa.KTestRR, isa.KTestRI, isa.KImulRR, isa.KImulRRI, isa.KShlRI, isa.KShrRI:
+				// writes every status flag without reading any
+				ops[i].Cond = 0
+				if ops[i].Kind == isa.KRorRI {
+					ops[i].Cond = 1
+				}
+				ops[i].Kind = isa.KRotNF
+				break scan
+			default:
+				break scan
+			}
+		}
+	}
+}

@@ -1,0 +1,82 @@
+package gdbstub
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"klpsim/isa/symfile"
+	"klpsim/kernel"
+)
+
+// Symbol files: with SymbolDir set, the stub writes DIR/vmlinux when it
+// starts and, as modules load, DIR/MODULE.ko for each with the
+// add-symbol-file command that places it — what the kernel's lx-symbols
+// gdb script does from the module list. DIR/lx-symbols.gdb holds the
+// whole set, for gdb's `source`.
+
+// lxScript is the script's name in SymbolDir.
+const lxScript = "lx-symbols.gdb"
+
+// writeVmlinux writes DIR/vmlinux, and its sources as its line tables
+// name them (DIR/kernel/vmlinux/*.S), so that gdb's list shows them.
+func (s *Server) writeVmlinux() error {
+	f, err := kernel.VmlinuxSymbolFile()
+	if err != nil {
+		return err
+	}
+	srcs, err := kernel.VmlinuxSources()
+	if err != nil {
+		return err
+	}
+	for name, b := range srcs {
+		path := filepath.Join(s.SymbolDir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+	}
+	f.CompDir = s.SymbolDir
+	return writeFile(filepath.Join(s.SymbolDir, "vmlinux"), f)
+}
+
+// lxSymbols writes the loaded modules' symbol files and DIR/lx-symbols.gdb
+// and returns one add-symbol-file command per module.
+func (s *Server) lxSymbols() ([]string, error) {
+	if s.SymbolDir == "" {
+		return nil, fmt.Errorf("no symbol directory")
+	}
+	if s.SS.Ended() {
+		return nil, fmt.Errorf("the scenario is not running")
+	}
+	k := s.SS.Target().K
+	var cmds []string
+	for _, m := range k.Modules() {
+		f, where, err := k.ModuleSymbolFile(m.Name)
+		if err != nil {
+			continue // gone already
+		}
+		path := filepath.Join(s.SymbolDir, m.Name+".ko")
+		if err := writeFile(path, f); err != nil {
+			return nil, err
+		}
+		cmds = append(cmds, fmt.Sprintf("add-symbol-file %s %s", path, where))
+	}
+	script := "symbol-file " + filepath.Join(s.SymbolDir, "vmlinux") + "\n" + strings.Join(cmds, "\n") + "\n"
+	if err := os.WriteFile(filepath.Join(s.SymbolDir, lxScript), []byte(script), 0o644); err != nil {
+		return nil, err
+	}
+	return cmds, nil
+}
+
+func writeFile(path string, f *symfile.File) error {
+	var b bytes.Buffer
+	if err := symfile.Write(&b, f); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
