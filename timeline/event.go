@@ -41,12 +41,12 @@ type Event struct {
 	State string `json:"state,omitempty"`
 
 	Patch   string   `json:"patch,omitempty"`
-	Target  string   `json:"target,omitempty"` // patched or unpatched
-	How     string   `json:"how,omitempty"`    // switched: stack-check, exit-to-user, idle, sched, forced
-	Why     string   `json:"why,omitempty"`    // blocked: running, unreliable-stack, sleeping-on-function
-	Func    string   `json:"func,omitempty"`   // blocked: the changed function on the stack; violation: the watched function
-	Stack   []string `json:"stack,omitempty"`  // blocked on a function: the stack, innermost first, as /proc/PID/stack shows it
-	Retry   int      `json:"retry,omitempty"`  // retry: klp_signals_cnt after the attempt
+	Target  string   `json:"target,omitempty"`  // patched or unpatched
+	How     string   `json:"how,omitempty"`     // switched: stack-check, exit-to-user, idle, sched, forced
+	Why     string   `json:"why,omitempty"`     // blocked: running, unreliable-stack, sleeping-on-function
+	Func    string   `json:"func,omitempty"`    // blocked: the changed function on the stack; violation: the watched function
+	Stack   []string `json:"stack,omitempty"`   // blocked on a function: the stack, innermost first, as /proc/PID/stack shows it
+	Retry   int      `json:"retry,omitempty"`   // retry: klp_signals_cnt after the attempt
 	StopNS  uint64   `json:"stop_ns,omitempty"` // stop-machine: how long the machine stood still (simulated ns)
 	Pending *int     `json:"pending,omitempty"`
 
