@@ -11,6 +11,9 @@ require (
 )
 
 require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	github.com/rs/zerolog v1.35.1 // indirect
 	golang.org/x/sys v0.39.0 // indirect
 	golang.org/x/tools v0.26.0 // indirect
 )

@@ -143,6 +143,8 @@ type Kernel struct {
 	dbg     *Debugger
 	// stopm is the stop_machine in progress (stopmachine.go).
 	stopm stopMachineState
+	// schedObs, when set, sees every scheduling state change (schedobs.go).
+	schedObs SchedObserver
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
 	// the least loaded CPU.
 	hostCPU int

@@ -32,6 +32,9 @@ func (k *Kernel) wakeUp(t *Task, mask uint32) bool {
 	c := t.cpu
 	c.rq = append(c.rq, t)
 	t.queued = true
+	if k.schedObs != nil {
+		k.schedObs(t, c.ID, SchedRunnable)
+	}
 	if c.curr.IsIdle() {
 		c.curr.TIF |= TIFNeedResched
 	}
@@ -120,6 +123,9 @@ func (k *Kernel) switchTo(c *CPU, prev, next *Task) {
 	prev.onCPU = false
 	k.load(c, next)
 	k.switches++
+	if k.schedObs != nil {
+		k.observeSwitch(c, prev, next)
+	}
 	if prev.State == TaskDead {
 		k.reap(prev)
 	}

@@ -401,7 +401,9 @@ func (c *Core) abortTransition() {
 
 func (c *Core) preObjectPatch(ctx *kernel.OpCtx, o *Object) error {
 	if o.PrePatch != 0 {
-		if ret := int32(ctx.Call(o.PrePatch, o.Addr)); ret != 0 {
+		ret := int32(ctx.Call(o.PrePatch, o.Addr))
+		c.emitCallback("pre_patch", o, int(ret))
+		if ret != 0 {
 			o.postUnpatchEnabled = false
 			e := errno.FromInt(int(ret))
 			return e
@@ -414,18 +416,21 @@ func (c *Core) preObjectPatch(ctx *kernel.OpCtx, o *Object) error {
 func (c *Core) postObjectPatch(ctx *kernel.OpCtx, o *Object) {
 	if o.PostPatch != 0 {
 		ctx.Call(o.PostPatch, o.Addr)
+		c.emitCallback("post_patch", o, 0)
 	}
 }
 
 func (c *Core) preObjectUnpatch(ctx *kernel.OpCtx, o *Object) {
 	if o.PreUnpatch != 0 {
 		ctx.Call(o.PreUnpatch, o.Addr)
+		c.emitCallback("pre_unpatch", o, 0)
 	}
 }
 
 func (c *Core) postObjectUnpatch(ctx *kernel.OpCtx, o *Object) {
 	if o.PostUnpatch != 0 && o.postUnpatchEnabled {
 		ctx.Call(o.PostUnpatch, o.Addr)
+		c.emitCallback("post_unpatch", o, 0)
 	}
 	o.postUnpatchEnabled = false
 }

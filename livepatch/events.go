@@ -20,9 +20,10 @@ const (
 	EventReversed                     // klp_reverse_transition
 	EventComplete                     // klp_complete_transition
 	EventStopMachine                  // kpatch: a stop_machine ran (StopNS; Func when the safety check failed)
+	EventCallback                     // a callback ran (Callback, Object)
 )
 
-var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine"}
+var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine", "callback"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
@@ -89,6 +90,16 @@ type Event struct {
 	Func   string     // EventBlocked with BlockedSleeping: the function
 	Retry  int        // EventRetry: klp_signals_cnt after this attempt
 	StopNS uint64     // EventStopMachine: how long the whole machine stood still
+	// Stack is, for EventBlocked with BlockedSleeping, the reliable
+	// stack trace's return addresses, innermost first; recorded only
+	// while OnEvent is set.
+	Stack []uint64
+	// EventCallback: which one (pre_patch, post_patch, pre_unpatch,
+	// post_unpatch), the object it ran for, and its return value
+	// (pre_patch's; 0 for the others).
+	Callback string
+	Object   string
+	Ret      int
 }
 
 func (c *Core) emit(e Event) {
@@ -97,4 +108,13 @@ func (c *Core) emit(e Event) {
 	}
 	e.TimeNS = c.k.Now()
 	c.OnEvent(e)
+}
+
+// emitCallback reports that callback cb of object o ran.
+func (c *Core) emitCallback(cb string, o *Object, ret int) {
+	e := Event{Kind: EventCallback, Callback: cb, Object: o.DisplayName(), Ret: ret, Target: c.targetState}
+	if p := c.transitionPatch; p != nil {
+		e.Patch = p.Name
+	}
+	c.emit(e)
 }

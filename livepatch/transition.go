@@ -77,7 +77,10 @@ var (
 
 // sleepingOnError is -EADDRINUSE: a return address inside a function the
 // transition changes.
-type sleepingOnError struct{ fn string }
+type sleepingOnError struct {
+	fn    string
+	trace []uint64 // the stack, when an event consumer wants it
+}
 
 func (e *sleepingOnError) Error() string { return "is sleeping on function " + e.fn }
 
@@ -164,7 +167,7 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 		ev.Why = BlockedUnreliable
 	case errors.As(err, &sl):
 		c.debug(cur, c.dbg.trySleeping, "%s: %s:%d is sleeping on function %s\n", "klp_try_switch_task", task.Comm, task.PID, sl.fn)
-		ev.Why, ev.Func = BlockedSleeping, sl.fn
+		ev.Why, ev.Func, ev.Stack = BlockedSleeping, sl.fn, sl.trace
 	case errors.Is(err, errNotCrossed):
 		ev.Why = BlockedNotCrossed
 	default:
@@ -183,7 +186,11 @@ func (c *Core) checkStack(task *kernel.Task) error {
 		return errUnreliable
 	}
 	if f, _ := c.blockingFunc(buf[:n]); f != nil {
-		return &sleepingOnError{fn: f.OldName}
+		e := &sleepingOnError{fn: f.OldName}
+		if c.OnEvent != nil {
+			e.trace = append([]uint64(nil), buf[:n]...)
+		}
+		return e
 	}
 	return nil
 }

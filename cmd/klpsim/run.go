@@ -2,7 +2,6 @@ package main
 
 import (
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,8 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"klpsim/livepatch"
 	"klpsim/scenarios"
+	"klpsim/timeline"
 )
 
 // defaultScenario is what `klpsim run` runs when given no file.
@@ -46,6 +45,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	dmesg := fs.Bool("dmesg", false, "print the whole kernel log after each scenario")
 	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
 	gdbAddr := fs.String("gdb", "", gdbFlagHelp)
+	out := addOutputFlags(fs)
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
 	if done {
@@ -58,6 +58,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if err := mf.apply(&opts); err != nil {
+		fmt.Fprintf(stderr, "klpsim run: %v\n", err)
+		return exitUsage
+	}
+	if err := out.check(stderr); err != nil {
 		fmt.Fprintf(stderr, "klpsim run: %v\n", err)
 		return exitUsage
 	}
@@ -110,6 +114,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		parsed = append(parsed, s)
 		data[s] = f.data
 	}
+	out.multi = len(parsed) > 1
 	if bad {
 		return exitUsage
 	}
@@ -121,9 +126,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		return serveGDB(*gdbAddr, parsed[0], data[parsed[0]], opts, stdout, stderr)
 	}
-	var enc *json.Encoder
+	var jw *timeline.JSONWriter
 	if *jsonOut {
-		enc = json.NewEncoder(stdout)
+		jw = timeline.NewJSONWriter(stdout)
 		opts.Stdout = stderr
 	}
 	var intr atomic.Bool
@@ -136,11 +141,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	status := exitOK
 	for _, s := range parsed {
-		if enc != nil {
-			name := s.File
-			opts.OnEvent = func(e livepatch.Event) { _ = enc.Encode(jsonEvent(name, e)) }
-		}
+		rec := out.recorder(s, data[s], jw, &opts)
+		out.log.Debug().Str("scenario", s.File).Int("commands", len(s.Cmds)).Msg("run")
 		res, err := scenarios.Run(s, opts)
+		if werr := out.finish(rec, s, res, err); werr != nil {
+			fmt.Fprintf(stderr, "klpsim run: %v\n", werr)
+			status = exitUsage
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", s.File, err)
 			var se *scenarios.SetupError
@@ -153,11 +160,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		if res.Interrupted {
 			return exitInterrupted
-		}
-		if enc != nil {
-			for _, t := range res.Tests {
-				_ = enc.Encode(jsonTest(s.File, t))
-			}
 		}
 		if res.Failed && status == exitOK {
 			status = exitFail
@@ -175,58 +177,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
-}
-
-// eventJSON is one line of --json's event stream.
-type eventJSON struct {
-	Scenario string `json:"scenario"`
-	TimeNS   uint64 `json:"time_ns"`
-	Event    string `json:"event"`
-	Patch    string `json:"patch,omitempty"`
-	Target   string `json:"target,omitempty"`
-	Task     string `json:"task,omitempty"`
-	PID      int    `json:"pid,omitempty"`
-	How      string `json:"how,omitempty"`
-	Why      string `json:"why,omitempty"`
-	Func     string `json:"func,omitempty"`
-	Retry    int    `json:"retry,omitempty"`
-}
-
-func jsonEvent(file string, e livepatch.Event) eventJSON {
-	j := eventJSON{Scenario: file, TimeNS: e.TimeNS, Event: e.Kind.String(), Patch: e.Patch,
-		Task: e.Task, PID: e.PID, Func: e.Func, Retry: e.Retry}
-	switch e.Target {
-	case livepatch.KLPTransitionPatched:
-		j.Target = "patched"
-	case livepatch.KLPTransitionUnpatched:
-		j.Target = "unpatched"
-	}
-	if e.How != 0 {
-		j.How = e.How.String()
-	}
-	if e.Why != 0 {
-		j.Why = e.Why.String()
-	}
-	return j
-}
-
-// testJSON is one test's result in --json's stream.
-type testJSON struct {
-	Scenario string `json:"scenario"`
-	Test     string `json:"test"`
-	Result   string `json:"result"` // ok, not ok, skip
-	Msg      string `json:"msg,omitempty"`
-}
-
-func jsonTest(file string, t scenarios.TestResult) testJSON {
-	j := testJSON{Scenario: file, Test: t.Name, Result: "not ok", Msg: t.Msg}
-	switch {
-	case t.Skipped:
-		j.Result = "skip"
-	case t.OK:
-		j.Result = "ok"
-	}
-	return j
 }
 
 // stdinName is how messages name the scenario read from "-".
