@@ -361,9 +361,12 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 				bad("exists PATH")
 				return
 			}
-		case "cat":
+		case "cat", "value":
 			if len(args) != 3 {
-				bad("cat FILE == TEXT, cat FILE != TEXT or cat FILE -OP NUMBER (-eq -ne -lt -le -gt -ge)")
+				bad(map[string]string{
+					"cat":   "cat FILE == TEXT, cat FILE != TEXT or cat FILE -OP NUMBER (-eq -ne -lt -le -gt -ge)",
+					"value": "value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)",
+				}[kind])
 				return
 			}
 			op, _ := args[1].Literal()
@@ -372,30 +375,14 @@ func checkCond(from int) func(p *parser, c *Cmd) {
 				cd.Op = op
 			case ok:
 				cd.Op, cd.numeric = num, true
-				if s, ok := args[2].Literal(); ok {
+				if s, ok := args[2].Literal(); ok && kind == "cat" {
 					if _, err := parseNumber(s); err != nil {
 						p.errorf(args[2].Pos, "cat: %s compares numbers: expected a number, got %q", op, s)
 						return
 					}
 				}
 			default:
-				p.errorf(args[1].Pos, "cat: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got %q", args[1].String())
-				return
-			}
-			args = []Word{args[0], args[2]}
-		case "value":
-			if len(args) != 3 {
-				bad("value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)")
-				return
-			}
-			op, _ := args[1].Literal()
-			switch num, ok := numericOps[op]; {
-			case op == "==" || op == "!=":
-				cd.Op = op
-			case ok:
-				cd.Op, cd.numeric = num, true
-			default:
-				p.errorf(args[1].Pos, "value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got %q", args[1].String())
+				p.errorf(args[1].Pos, "%s: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got %q", kind, args[1].String())
 				return
 			}
 			args = []Word{args[0], args[2]}

@@ -98,7 +98,7 @@ func TestParse_Errors(t *testing.T) {
 		{"taskset -p two", "taskset -pc 1 a b\n", "t.scn:1:1: taskset -p: expected one TASK (a pid, $VAR of pids or a NAME) after the CPU"},
 		{"spawn cpu", "spawn p.S cpu=x\n-- p.S --\n_start: jmp _start\n", "t.scn:1:11: spawn cpu: expected a CPU number from 0 to 63, got \"x\""},
 		{"cond cat number", "assert cat /proc/uptime -gt ten\n", "t.scn:1:29: cat: -gt compares numbers: expected a number, got \"ten\""},
-		{"cond value op", "assert value 1 '=<' 2\n", "t.scn:1:16: value: expected -eq -ne -lt -le -gt -ge (numbers) or == != (text), got \"=<\""},
+		{"cond value op", "assert value 1 '=<' 2\n", "t.scn:1:16: value: expected == or != (text) or -eq -ne -lt -le -gt -ge (numbers), got \"=<\""},
 		{"cond value args", "assert value 1\n", "t.scn:1:8: value: expected value A -OP B (-eq -ne -lt -le -gt -ge: numbers; == and !=: text)"},
 		{"check_result option", "check_result --grap x want.log\n-- want.log --\n", "t.scn:1:14: check_result: unexpected \"--grap\": expected --grep PATTERN options, then one SECTION"},
 		{"check_result grep no section", "check_result --grep x\n", "t.scn:1:14: check_result: --grep: expected a PATTERN and then the SECTION"},

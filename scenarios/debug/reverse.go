@@ -579,13 +579,7 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 			ss.leave()
 		}
 		ss.back(cur)
-		if cur.parked {
-			ss.rev.clock++
-			cur.m.used = ss.rev.clock
-		}
-		ss.restoreBPs(bps)
-		ss.attach(ss.detach())
-		ss.trimParked()
+		ss.settle(cur, bps)
 		ss.history = hist
 		if errors.Is(err, errInterrupted) {
 			return Answer{}, fmt.Errorf("reverse-continue: interrupted; the machine is where it was, at instruction %d", here)
@@ -634,17 +628,22 @@ func (ss *Session) cmdReverseContinue(args []string) (Answer, error) {
 		}
 		break
 	}
+	ss.settle(cur, bps)
+	ss.history = append(hist, ss.pos)
+	return ss.stopAnswer(), nil
+}
+
+// settle ends a reverse-continue on the machine attached: cur, the
+// machine the search left, may be evicted again, and the breakpoints are
+// set afresh from bps (the replay's stops deleted temporary ones).
+func (ss *Session) settle(cur left, bps bpState) {
 	if cur.parked {
 		ss.rev.clock++
 		cur.m.used = ss.rev.clock
 	}
-	// The replay's stops deleted temporary breakpoints in this machine:
-	// set its breakpoints afresh from the list put back.
 	ss.restoreBPs(bps)
 	ss.attach(ss.detach())
 	ss.trimParked()
-	ss.history = append(hist, ss.pos)
-	return ss.stopAnswer(), nil
 }
 
 // positionAt attaches a machine at the first moment of instruction count
