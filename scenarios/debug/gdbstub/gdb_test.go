@@ -110,6 +110,8 @@ continue
 continue
 delete
 source ` + dir + `/lx-symbols.gdb
+echo ==list-module\n
+list teach_sleep_fn
 echo ==x/i\n
 x/2i $pc
 echo ==stepi\n
@@ -143,6 +145,7 @@ detach
 	})
 	g := r.gdb
 	t.Log(g)
+	must(t, g, `==list-module\n(?:\d+\t.*\n)*?\d+\tteach_sleep_fn:\n\d+\t\t\.fentry\n`, "list in a module's source")
 	must(t, g, `==x/i\n=> 0x[0-9a-f]+ <teach_show>:\s+call\s+0x[0-9a-f]+ <ftrace_regs_caller>`, "x/i at the patched teach_show")
 	walk := g[strings.Index(g, "==stepi"):]
 	must(t, walk, `<ftrace_regs_caller(?:\+\d+)?>:\s+pushf`, "stepi through the trampoline")
