@@ -112,6 +112,9 @@ func (c *CPU) rpage(a uint64) *page {
 	if p == nil || p.perm&PermR == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, false, false)
 	}
+	if p.rwatch != 0 {
+		return p // read-watched: every load comes back to loadSlow
+	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
 	return p
 }
@@ -142,6 +145,9 @@ func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {
 	p := c.rpage(a)
 	off := a & (PageSize - 1)
 	if off+uint64(sz) <= PageSize {
+		if p.rwatch != 0 {
+			c.readWatch(a, uint64(sz))
+		}
 		switch sz {
 		case 1:
 			return uint64(p.data[off])
@@ -155,6 +161,9 @@ func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {
 	// Crosses into the next page: both must be readable before any byte
 	// counts.
 	q := c.rpage((a + uint64(sz) - 1) &^ (PageSize - 1))
+	if p.rwatch != 0 || q.rwatch != 0 {
+		c.readWatch(a, uint64(sz))
+	}
 	var v uint64
 	for i := uint8(0); i < sz; i++ {
 		b := a + uint64(i)

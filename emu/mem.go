@@ -57,8 +57,9 @@ type page struct {
 	// previous page's ops too.
 	spill uint8
 	// watch counts the watchpoints on this page (watch.go); while non-zero
-	// no CPU caches the page for writing.
-	watch uint16
+	// no CPU caches the page for writing. rwatch counts the read
+	// watchpoints; while non-zero no CPU caches it for reading.
+	watch, rwatch uint16
 }
 
 // codePage caches decoded ops for one page. idx maps a page offset to an
@@ -115,10 +116,12 @@ type Memory struct {
 	// bps holds the addresses with a breakpoint; it is read only when an
 	// instruction is decoded, to set TrapBreak in its op.
 	bps map[uint64]bool
-	// Write watchpoints (watch.go) and the hit not yet taken.
+	// Write and read watchpoints (watch.go) and the hit not yet taken.
 	watches   []watchRange
+	rwatches  []watchRange
 	watchHit  bool
 	watchAddr uint64
+	watchRead bool // the hit was a read
 }
 
 // NewMemory returns an empty address space.
@@ -344,6 +347,19 @@ func (m *Memory) flushPageW(p *page) {
 	for _, c := range m.cpus {
 		for k := range c.wtlb {
 			e := &c.wtlb[k][tlbIndex(p.vpn)]
+			if e.vpn == p.vpn {
+				*e = tlbEntry{vpn: noVPN}
+			}
+		}
+	}
+}
+
+// flushPageR removes p from every CPU's read TLB, so loads from it take
+// the slow path (a read watchpoint on it).
+func (m *Memory) flushPageR(p *page) {
+	for _, c := range m.cpus {
+		for k := range c.rtlb {
+			e := &c.rtlb[k][tlbIndex(p.vpn)]
 			if e.vpn == p.vpn {
 				*e = tlbEntry{vpn: noVPN}
 			}

@@ -1,6 +1,10 @@
 package emu
 
-// Write watchpoints: a debugger's "stop after a write to this range".
+// Write and read watchpoints: a debugger's "stop after a write to (a read
+// of) this range". Read watchpoints work the same way through the read
+// TLB: a read-watched page is never cached for reading, so every load
+// from it takes loadSlow, which checks the ranges. Instruction fetches
+// are not reads here (gdb's rwatch is about data).
 // A watched page is never cached in a write TLB (as a page holding code
 // is not), so every guest store to it takes storeSlow, which reaches
 // written; host writes reach written through Memory.Write. Unwatched
@@ -47,6 +51,62 @@ func (m *Memory) Unwatch(addr, n uint64) {
 	}
 }
 
+// WatchRead makes every guest load that touches [addr, addr+n) record a
+// hit (TakeWatchHit, TakeWatchKind), as Watch does for writes; the CPU
+// stops right after the instruction. Host reads (Memory.Read) do not hit.
+func (m *Memory) WatchRead(addr, n uint64) error {
+	if err := m.check(addr, n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	m.rwatches = append(m.rwatches, watchRange{addr, addr + n})
+	first, cnt, _ := pageRange(addr, n)
+	for i := uint64(0); i < cnt; i++ {
+		p := m.pages[first+i]
+		p.rwatch++
+		m.flushPageR(p)
+	}
+	return nil
+}
+
+// UnwatchRead removes a range set with WatchRead (the same addr and n).
+func (m *Memory) UnwatchRead(addr, n uint64) {
+	for i, w := range m.rwatches {
+		if w.lo != addr || w.hi != addr+n {
+			continue
+		}
+		m.rwatches = append(m.rwatches[:i], m.rwatches[i+1:]...)
+		first, cnt, _ := pageRange(addr, n)
+		for j := uint64(0); j < cnt; j++ {
+			if p := m.pages[first+j]; p != nil && p.rwatch > 0 {
+				p.rwatch--
+			}
+		}
+		return
+	}
+}
+
+// readWatch is a load of [a, a+n) from a read-watched page: a hit, and
+// the stop after this instruction, when it overlaps a watched range.
+func (c *CPU) readWatch(a, n uint64) {
+	m := c.mem
+	for _, w := range m.rwatches {
+		if a < w.hi && w.lo < a+n {
+			if !m.watchHit {
+				m.watchHit, m.watchAddr, m.watchRead = true, max(a, w.lo), true
+			}
+			c.watchStop()
+			return
+		}
+	}
+}
+
+// TakeWatchKind reports whether the hit TakeWatchHit is about to return
+// (or returned last) was a read; call it before TakeWatchHit.
+func (m *Memory) TakeWatchKind() (read bool) { return m.watchRead }
+
 // checkWatch records a hit when [a, a+n) overlaps a watched range.
 func (m *Memory) checkWatch(a, n uint64) {
 	for _, w := range m.watches {
@@ -63,7 +123,7 @@ func (m *Memory) checkWatch(a, n uint64) {
 // call, and the first watched byte it wrote, and clears the hit.
 func (m *Memory) TakeWatchHit() (addr uint64, hit bool) {
 	addr, hit = m.watchAddr, m.watchHit
-	m.watchHit, m.watchAddr = false, 0
+	m.watchHit, m.watchAddr, m.watchRead = false, 0, false
 	return addr, hit
 }
 
@@ -86,17 +146,27 @@ func (c *CPU) watchStop() {
 
 // dropWatches forgets the watched ranges on a page being unmapped.
 func (m *Memory) dropWatches(p *page) {
-	if p.watch == 0 {
-		return
-	}
 	lo, hi := p.vpn<<12, p.vpn<<12+PageSize
-	var gone []watchRange
-	for _, w := range m.watches {
-		if w.lo < hi && lo < w.hi {
-			gone = append(gone, w)
+	if p.watch != 0 {
+		var gone []watchRange
+		for _, w := range m.watches {
+			if w.lo < hi && lo < w.hi {
+				gone = append(gone, w)
+			}
+		}
+		for _, w := range gone {
+			m.Unwatch(w.lo, w.hi-w.lo)
 		}
 	}
-	for _, w := range gone {
-		m.Unwatch(w.lo, w.hi-w.lo)
+	if p.rwatch != 0 {
+		var gone []watchRange
+		for _, w := range m.rwatches {
+			if w.lo < hi && lo < w.hi {
+				gone = append(gone, w)
+			}
+		}
+		for _, w := range gone {
+			m.UnwatchRead(w.lo, w.hi-w.lo)
+		}
 	}
 }

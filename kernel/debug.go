@@ -34,7 +34,8 @@ type Stop struct {
 	Task      *Task // the task on that CPU
 	RIP       uint64
 	Insns     uint64
-	WatchAddr uint64 // StopWatch: the first watched byte written
+	WatchAddr uint64 // StopWatch: the first watched byte written (or read)
+	WatchRead bool   // StopWatch: the hit was a read (WatchRead)
 	Why       string // StopRequest: what asked for it
 }
 
@@ -62,9 +63,11 @@ type Debugger struct {
 	// it in the Run under way (limit to after).
 	stepTask *Task
 	stepOn   *CPU
-	atInsns  uint64 // 0: no target
-	soon     bool
-	soonWhy  string
+	// watchRead: the watch hit being reported was a read.
+	watchRead bool
+	atInsns   uint64 // 0: no target
+	soon      bool
+	soonWhy   string
 	// intr: the user's Ctrl-C is turned into the atInsns stop that follows
 	// (see interrupt).
 	intr bool
@@ -163,6 +166,13 @@ func (d *Debugger) Watch(addr, n uint64) error { return d.k.mem.Watch(addr, n) }
 // Unwatch removes a watch set with Watch.
 func (d *Debugger) Unwatch(addr, n uint64) { d.k.mem.Unwatch(addr, n) }
 
+// WatchRead stops the machine after any guest load from [addr, addr+n)
+// (instruction fetches and the host's own reads do not count).
+func (d *Debugger) WatchRead(addr, n uint64) error { return d.k.mem.WatchRead(addr, n) }
+
+// UnwatchRead removes a watch set with WatchRead.
+func (d *Debugger) UnwatchRead(addr, n uint64) { d.k.mem.UnwatchRead(addr, n) }
+
 // Reg is general-purpose register r of CPU cpu.
 func (d *Debugger) Reg(cpu int, r emu.Reg) uint64 { return d.k.cpus[cpu].emu.Reg(r) }
 
@@ -220,6 +230,7 @@ func (d *Debugger) after(c *CPU, before uint64) {
 		}
 	}
 	var waddr uint64
+	wread := d.k.mem.TakeWatchKind()
 	if a, hit := d.k.mem.TakeWatchHit(); hit {
 		why |= StopWatch
 		waddr = a
@@ -228,6 +239,7 @@ func (d *Debugger) after(c *CPU, before uint64) {
 		why |= StopRequest
 	}
 	if why != 0 {
+		d.watchRead = wread && why&StopWatch != 0
 		d.stop(c, why, waddr)
 	}
 }
@@ -238,7 +250,8 @@ func (d *Debugger) stop(c *CPU, why StopReason, waddr uint64) {
 	if k.err != nil {
 		return
 	}
-	s := Stop{Reason: why, CPU: c.ID, Task: c.curr, RIP: c.emu.RIP, Insns: k.insns, WatchAddr: waddr}
+	s := Stop{Reason: why, CPU: c.ID, Task: c.curr, RIP: c.emu.RIP, Insns: k.insns, WatchAddr: waddr, WatchRead: d.watchRead}
+	d.watchRead = false
 	if t := d.stepTask; why&StopStep != 0 && t != nil && c.curr != t {
 		// The task's last instruction switched it out (it slept, or
 		// exited): the stop is still the task's, at its saved pc.

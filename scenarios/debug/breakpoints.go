@@ -2,6 +2,7 @@ package debug
 
 import (
 	"fmt"
+	"klpsim/kernel"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,11 +31,64 @@ type Breakpoint struct {
 	Line    int                 // BreakLine
 	Addr    uint64              // BreakAddr, BreakWatch
 	Len     uint64              // BreakWatch
+	Access  WatchAccess         // BreakWatch: what it watches (writes, reads, both)
 	Where   string              // BreakAddr, BreakWatch: the address as a symbol
 	Task    int                 // BreakAddr: only this pid (0: any)
 	Event   livepatch.EventKind // BreakEvent
 	PID     int                 // BreakEvent: only this pid's events (0: any)
 	Hits    int
+}
+
+// WatchAccess is what a watchpoint watches: gdb's watch, rwatch, awatch.
+type WatchAccess uint8
+
+// Watchpoint accesses.
+const (
+	WatchWrite WatchAccess = iota // watch: writes
+	WatchRead                     // rwatch: reads
+	WatchBoth                     // awatch: reads and writes
+)
+
+func (b *Breakpoint) watchesWrites() bool { return b.Access != WatchRead }
+func (b *Breakpoint) watchesReads() bool  { return b.Access != WatchWrite }
+
+// watchName is the watchpoint's name as gdb prints it.
+func (b *Breakpoint) watchName() string {
+	switch b.Access {
+	case WatchRead:
+		return "Read watchpoint"
+	case WatchBoth:
+		return "Access watchpoint"
+	}
+	return "Watchpoint"
+}
+
+// armWatch sets watchpoint b's emulator watches on d's machine.
+func armWatch(d *kernel.Debugger, b *Breakpoint) error {
+	if b.watchesWrites() {
+		if err := d.Watch(b.Addr, b.Len); err != nil {
+			return err
+		}
+	}
+	if b.watchesReads() {
+		if err := d.WatchRead(b.Addr, b.Len); err != nil {
+			if b.watchesWrites() {
+				d.Unwatch(b.Addr, b.Len)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// disarmWatch removes what armWatch set.
+func disarmWatch(d *kernel.Debugger, b Breakpoint) {
+	if b.watchesWrites() {
+		d.Unwatch(b.Addr, b.Len)
+	}
+	if b.watchesReads() {
+		d.UnwatchRead(b.Addr, b.Len)
+	}
 }
 
 // eventNames are break transition's words, as the issue names them.
@@ -99,7 +153,7 @@ func (ss *Session) deleteBreakpoint(b *Breakpoint) {
 	case BreakAddr:
 		ss.unrefAddr(b.Addr)
 	case BreakWatch:
-		ss.d.Unwatch(b.Addr, b.Len)
+		disarmWatch(ss.d, *b)
 	}
 }
 
@@ -114,7 +168,7 @@ func (ss *Session) addBreakpoint(b *Breakpoint) Answer {
 	name := "Breakpoint"
 	switch {
 	case b.Kind == BreakWatch:
-		name = "Watchpoint"
+		name = b.watchName()
 	case b.Temp:
 		name = "Temporary breakpoint"
 	}
@@ -234,10 +288,23 @@ func (ss *Session) isCommandLine(n int) bool {
 	return false
 }
 
-// cmdWatch is watch ADDRESS [LEN].
+// cmdWatch is watch ADDRESS [LEN]; cmdRWatch and cmdAWatch are gdb's
+// rwatch (reads) and awatch (reads and writes).
 func (ss *Session) cmdWatch(args []string) (Answer, error) {
+	return ss.watchCmd("watch", WatchWrite, args)
+}
+
+func (ss *Session) cmdRWatch(args []string) (Answer, error) {
+	return ss.watchCmd("rwatch", WatchRead, args)
+}
+
+func (ss *Session) cmdAWatch(args []string) (Answer, error) {
+	return ss.watchCmd("awatch", WatchBoth, args)
+}
+
+func (ss *Session) watchCmd(name string, access WatchAccess, args []string) (Answer, error) {
 	if len(args) == 0 || len(args) > 2 {
-		return Answer{}, fmt.Errorf("usage: watch ADDRESS [LEN]")
+		return Answer{}, fmt.Errorf("usage: %s ADDRESS [LEN]", name)
 	}
 	if ss.ended {
 		return Answer{}, ErrNotRunning
@@ -250,13 +317,14 @@ func (ss *Session) cmdWatch(args []string) (Answer, error) {
 	if len(args) == 2 {
 		n, err = strconv.ParseUint(args[1], 0, 64)
 		if err != nil || n == 0 || n > 1<<20 {
-			return Answer{}, fmt.Errorf("watch: length %q: expected 1 to 1048576 bytes", args[1])
+			return Answer{}, fmt.Errorf("%s: length %q: expected 1 to 1048576 bytes", name, args[1])
 		}
 	}
-	if err := ss.d.Watch(addr, n); err != nil {
-		return Answer{}, fmt.Errorf("watch %s: %#x+%d is not mapped", args[0], addr, n)
+	b := &Breakpoint{Kind: BreakWatch, Addr: addr, Len: n, Access: access, Where: ss.symbolize(addr)}
+	if err := armWatch(ss.d, b); err != nil {
+		return Answer{}, fmt.Errorf("%s %s: %#x+%d is not mapped", name, args[0], addr, n)
 	}
-	return ss.addBreakpoint(&Breakpoint{Kind: BreakWatch, Addr: addr, Len: n, Where: ss.symbolize(addr)}), nil
+	return ss.addBreakpoint(b), nil
 }
 
 // cmdDelete is delete [N...]: the given breakpoints, or all.

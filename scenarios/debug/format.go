@@ -132,7 +132,11 @@ func (ss *Session) whyText() string {
 		}
 		switch b.Kind {
 		case BreakWatch:
-			parts = append(parts, fmt.Sprintf("Watchpoint %d: %#x <%s> written at %#x", b.N, b.Addr, b.Where, p.Stop.WatchAddr))
+			how := "written"
+			if p.Stop.WatchRead {
+				how = "read"
+			}
+			parts = append(parts, fmt.Sprintf("%s %d: %#x <%s> %s at %#x", b.watchName(), b.N, b.Addr, b.Where, how, p.Stop.WatchAddr))
 		case BreakEvent, BreakViolation:
 			// the event's own text follows
 		default:

@@ -24,19 +24,20 @@ func (ss *Session) BreakAt(addr uint64) (int, error) {
 	return a.Data.(map[string]any)["number"].(int), nil
 }
 
-// WatchAt sets a watchpoint on writes to [addr, addr+n) and returns its
-// number.
-func (ss *Session) WatchAt(addr, n uint64) (int, error) {
+// WatchAt sets a watchpoint on [addr, addr+n) — on writes, reads or both
+// (access) — and returns its number.
+func (ss *Session) WatchAt(addr, n uint64, access WatchAccess) (int, error) {
 	if ss.ended {
 		return 0, ErrNotRunning
 	}
 	if n == 0 || n > 1<<20 {
 		return 0, fmt.Errorf("watch: length %d: expected 1 to 1048576 bytes", n)
 	}
-	if err := ss.d.Watch(addr, n); err != nil {
+	b := &Breakpoint{Kind: BreakWatch, Addr: addr, Len: n, Access: access, Where: ss.symbolize(addr)}
+	if err := armWatch(ss.d, b); err != nil {
 		return 0, fmt.Errorf("watch: %#x+%d is not mapped", addr, n)
 	}
-	a := ss.addBreakpoint(&Breakpoint{Kind: BreakWatch, Addr: addr, Len: n, Where: ss.symbolize(addr)})
+	a := ss.addBreakpoint(b)
 	return a.Data.(map[string]any)["number"].(int), nil
 }
 

@@ -47,7 +47,7 @@ type machine struct {
 	resumeCh    chan bool
 	pos         Position
 	addrRefs    map[uint64]int
-	watches     [][2]uint64 // the watchpoints set in its memory
+	watches     []Breakpoint // the watchpoints set in its memory
 	selCPU      int
 	lineRunning int
 	events      int    // livepatch events it has seen
@@ -173,7 +173,7 @@ func (ss *Session) detach() *machine {
 		addrRefs: ss.addrRefs, selCPU: ss.selCPU, lineRunning: ss.lineRunning, events: ss.eventsSeen(), outN: ss.outN}
 	for _, b := range ss.bps {
 		if b.Kind == BreakWatch {
-			m.watches = append(m.watches, [2]uint64{b.Addr, b.Len})
+			m.watches = append(m.watches, *b)
 		}
 	}
 	return m
@@ -197,7 +197,7 @@ func (ss *Session) attach(m *machine) {
 		m.d.ClearBreakpoint(a)
 	}
 	for _, w := range m.watches {
-		m.d.Unwatch(w[0], w[1])
+		disarmWatch(m.d, w)
 	}
 	ss.rearm()
 }

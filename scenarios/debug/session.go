@@ -432,7 +432,8 @@ func (ss *Session) onStop(s kernel.Stop) error {
 	}
 	if s.Reason&kernel.StopWatch != 0 {
 		for _, b := range ss.bps {
-			if b.Kind == BreakWatch && b.Enabled && s.WatchAddr >= b.Addr && s.WatchAddr < b.Addr+b.Len {
+			if b.Kind == BreakWatch && b.Enabled && s.WatchAddr >= b.Addr && s.WatchAddr < b.Addr+b.Len &&
+				(s.WatchRead && b.watchesReads() || !s.WatchRead && b.watchesWrites()) {
 				pos.BPs = append(pos.BPs, b.N)
 				ss.hit(b)
 			}
@@ -587,7 +588,7 @@ func (ss *Session) rearm() {
 		case BreakAddr:
 			ss.refAddr(b.Addr)
 		case BreakWatch:
-			if ss.d.Watch(b.Addr, b.Len) != nil {
+			if armWatch(ss.d, b) != nil {
 				b.Enabled = false
 			}
 		}

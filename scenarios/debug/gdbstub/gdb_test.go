@@ -137,6 +137,12 @@ monitor lx-symbols
 echo ==watch\n
 watch *(char *)0xffffffffa0002000
 continue
+delete
+echo ==rwatch\n
+rwatch *(char *)0xffffffffa0002000
+continue
+x/i $pc
+delete
 echo ==reverse-continue\n
 reverse-continue
 info threads
@@ -159,6 +165,7 @@ detach
 	must(t, g, `kworker/1:0 \(pid 4\), D \(disk sleep\): sleeping on function teach_sleep_fn`, "monitor why")
 	must(t, g, `==lx-symbols\nadd-symbol-file \S+/test_klp_teach_patch.ko 0xffffffffa0005000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+\nadd-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 `, "monitor lx-symbols")
 	must(t, g, `==watch\nHardware watchpoint 3: \*\(char \*\)0xffffffffa0002000\n(?:.*\n)*?\nOld value = 1 '\\001'\nNew value = 0 '\\000'\n`, "the write watchpoint on block")
+	must(t, g, `==rwatch\nHardware read watchpoint 4: \*\(char \*\)0xffffffffa0002000\n(?:.*\n)*?\nValue = 0 '\\000'\n(?:.*\n)*?=> 0x[0-9a-f]+ <teach_sleep_fn\+\d+>:\s+je`, "the read watchpoint on block: the loop's cmp read it, the stop is after it")
 	must(t, g, `==reverse-continue\n\nNo more reverse-execution history.\n`, "reverse-continue back to the start")
 	must(t, r.log, `add-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+`, "lx-symbols line")
 	if !r.s.SS.Ended() {

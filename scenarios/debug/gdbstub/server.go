@@ -445,12 +445,31 @@ func (s *Server) stopReply() string {
 	if p.Kind == debug.AtMachine {
 		switch {
 		case p.Stop.Reason&kernel.StopWatch != 0:
-			r += fmt.Sprintf("watch:%x;", p.Stop.WatchAddr)
+			r += fmt.Sprintf("%s:%x;", s.watchWord(p.BPs), p.Stop.WatchAddr)
 		case p.Stop.Reason&kernel.StopBreak != 0 && s.gdbBreakpoint(p.BPs):
 			r += "swbreak:;"
 		}
 	}
 	return r
+}
+
+// watchWord is the stop reply's reason for a watchpoint stop: watch,
+// rwatch or awatch, as gdb's Z2, Z3 or Z4 that stopped it was.
+func (s *Server) watchWord(nums []int) string {
+	for _, n := range nums {
+		for k, m := range s.bps {
+			if m != n {
+				continue
+			}
+			switch k.kind {
+			case '3':
+				return "rwatch"
+			case '4':
+				return "awatch"
+			}
+		}
+	}
+	return "watch"
 }
 
 // gdbBreakpoint reports whether one of the Session breakpoints nums is
@@ -609,9 +628,9 @@ func (s *Server) writeMem(arg []byte, binaryData bool) []byte {
 }
 
 // breakpoint is Z/z: 0 and 1 (software and hardware breakpoints, both the
-// emulator's breakpoint bit, so a text poke of the site keeps them) and 2
-// (write watchpoints). Read and access watchpoints (3, 4) are not
-// supported: the machine only watches writes.
+// emulator's breakpoint bit, so a text poke of the site keeps them), 2, 3
+// and 4 (write, read and access watchpoints: the emulator's watches of
+// guest stores and loads).
 func (s *Server) breakpoint(str string) []byte {
 	parts := strings.Split(str[1:], ",")
 	if len(parts) < 3 || len(parts[0]) != 1 {
@@ -631,7 +650,7 @@ func (s *Server) breakpoint(str string) []byte {
 	}
 	key := bpKey{kind, addr, n}
 	switch kind {
-	case '0', '2':
+	case '0', '2', '3', '4':
 	default:
 		return []byte{}
 	}
@@ -650,7 +669,7 @@ func (s *Server) breakpoint(str string) []byte {
 	if kind == '0' {
 		num, err = s.SS.BreakAt(addr)
 	} else {
-		num, err = s.SS.WatchAt(addr, n)
+		num, err = s.SS.WatchAt(addr, n, map[byte]debug.WatchAccess{'2': debug.WatchWrite, '3': debug.WatchRead, '4': debug.WatchBoth}[kind])
 	}
 	if err != nil {
 		return []byte("E01")

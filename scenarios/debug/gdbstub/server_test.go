@@ -65,7 +65,8 @@ func TestServerPackets(t *testing.T) {
 		{fmt.Sprintf("qXfer:features:read:target.xml:%x,10", len(targetXML)), "l"},
 		{"vFile:open:2f6574632f706173737764,0,0", ""},
 		{"vRun;", ""},
-		{"Z3,1000,8", ""},
+		{"Z3,1000,8", "E01"}, // a read watchpoint on unmapped memory
+		{"Z5,1000,8", ""},    // no such kind
 		{"m0,8", "E14"},
 		{"mzz", "E01"},
 		{"M0,1:zz", "E01"},
