@@ -166,6 +166,27 @@ func (d *Debugger) Watch(addr, n uint64) error { return d.k.mem.Watch(addr, n) }
 // Unwatch removes a watch set with Watch.
 func (d *Debugger) Unwatch(addr, n uint64) { d.k.mem.Unwatch(addr, n) }
 
+// SetTaskReg writes general-purpose register r (emu order, 0 to 15) of
+// task t: the CPU's while t runs, else the context it will be switched
+// back in with (a debugger's `set $rax` on a sleeping thread).
+func (d *Debugger) SetTaskReg(t *Task, r emu.Reg, v uint64) {
+	if t.onCPU {
+		t.cpu.emu.SetReg(r, v)
+		return
+	}
+	t.ctx.r[r] = v
+}
+
+// SetTaskRIP moves task t's next instruction to v (gdb's `jump`, `set
+// $pc`): the CPU's rip while it runs, else its saved one.
+func (d *Debugger) SetTaskRIP(t *Task, v uint64) {
+	if t.onCPU {
+		t.cpu.emu.RIP = v
+		return
+	}
+	t.ctx.rip = v
+}
+
 // WatchRead stops the machine after any guest load from [addr, addr+n)
 // (instruction fetches and the host's own reads do not count).
 func (d *Debugger) WatchRead(addr, n uint64) error { return d.k.mem.WatchRead(addr, n) }

@@ -521,14 +521,20 @@ func (s *Server) readReg(arg string) []byte {
 // other registers are read-only (E01).
 func (s *Server) setReg(n int, v []byte) bool {
 	r, t, ok := s.regsOf()
-	if !ok || n >= len(regs) || len(v) != regs[n].size || regs[n].gpr < 0 || !t.Running() {
+	if !ok || n >= len(regs) || len(v) != regs[n].size || (regs[n].gpr < 0 && regs[n].name != "rip") {
 		return false
 	}
 	val := binary.LittleEndian.Uint64(v[:8])
 	if regs[n].value(r) == val {
 		return true
 	}
-	s.SS.Debugger().SetReg(t.CPU(), emu.Reg(regs[n].gpr), val)
+	// A sleeping task's registers are its saved context: writing them
+	// changes what it resumes with.
+	if regs[n].gpr >= 0 {
+		s.SS.Debugger().SetTaskReg(t, emu.Reg(regs[n].gpr), val)
+	} else {
+		s.SS.Debugger().SetTaskRIP(t, val)
+	}
 	return true
 }
 

@@ -94,6 +94,20 @@ func TestServerPackets(t *testing.T) {
 	if g := ask(t, s, "g"); len(g) != 2*(16*8+8+4+6*4+8*10+8*4+16*16+4+8+8) || g[16*16:16*17] != le64(r.RIP) {
 		t.Errorf("g: %d hex digits, rip %q", len(g), g[16*16:16*17])
 	}
+	// A sleeping thread's registers are writable: its saved context.
+	if got := ask(t, s, "P0="+le64(0x1234)); got != "OK" {
+		t.Errorf("P0 on the sleeping pid 4: %q", got)
+	}
+	if got, r2 := ask(t, s, "p0"), le64(0x1234); got != r2 {
+		t.Errorf("rax of pid 4 after P0: %s, want %s", got, r2)
+	}
+	if sr, _ := k.TaskRegs(k.TaskByPID(4)); sr.R[0] != 0x1234 {
+		t.Errorf("pid 4's saved rax is %#x, want 0x1234", sr.R[0])
+	}
+	ask(t, s, "P0="+le64(r.R[0])) // put it back
+	if got := ask(t, s, "P10="+le64(r.RIP)); got != "OK" {
+		t.Errorf("P10 (rip) with its own value: %q", got)
+	}
 	// Memory reads, and a write read back.
 	var code [5]byte
 	b := sym("msleep")
