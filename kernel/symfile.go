@@ -62,6 +62,20 @@ func (k *Kernel) ModuleSymbolFile(name string) (*symfile.File, string, error) {
 	return nil, "", fmt.Errorf("no module %q is loaded", name)
 }
 
+// ModuleSource is the source of loaded module name as its line table
+// names it: the file name and the text it was assembled from ("" when
+// the module is not loaded or its source is unknown, as for a module
+// built from C, whose lines come from gcc).
+func (k *Kernel) ModuleSource(name string) (file string, text []byte) {
+	for _, m := range k.Modules() {
+		if m.Name != name || m.Spec.Source == nil || m.Spec.Object == nil || len(m.Spec.Object.Lines) == 0 {
+			continue
+		}
+		return m.Spec.Object.Lines[0].File, m.Spec.Source
+	}
+	return "", nil
+}
+
 // symbolFile converts an image: a region per section, the function and
 // object symbols, and the line table the assembler recorded.
 func (img *image) symbolFile() *symfile.File {

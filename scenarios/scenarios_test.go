@@ -10,7 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"klpsim/kernel"
 	"klpsim/kernel/kbuild"
+	"klpsim/livepatch"
 )
 
 // testCatalog is the built-in catalog the suite runs against.
@@ -72,5 +74,32 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("%s failed: %s\n%s", f, res.Msg, out.String())
 			}
 		})
+	}
+}
+
+// A loaded module keeps the text it was assembled from, under the file
+// name its line table uses, for debuggers (the GDB stub writes it beside
+// the module's symbol file): a catalog module and a scenario's own.
+func TestModuleSource(t *testing.T) {
+	src := "machine cpus=1\ninclude teach/teach-target.inc\nload_lp test_klp_livepatch\nload_mod test_klp_teach_target\n"
+	s, err := Parse("t.scn", []byte(src), testCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k *kernel.Kernel
+	if _, err := Run(s, Options{Catalog: testCatalog(), Booted: func(kk *kernel.Kernel, _ *livepatch.Core) { k = kk }}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ mod, file, text string }{
+		{"test_klp_livepatch", "test_modules/test_klp_livepatch.S", "livepatch_cmdline_proc_show:"},
+		{"test_klp_teach_target", "test_klp_teach_target.S", "teach_sleep_fn:"},
+	} {
+		file, text := k.ModuleSource(c.mod)
+		if file != c.file || !strings.Contains(string(text), "\n"+c.text) {
+			t.Errorf("ModuleSource(%s) = %q, %d bytes (has %q: %v); want %q", c.mod, file, len(text), c.text, strings.Contains(string(text), c.text), c.file)
+		}
+	}
+	if file, _ := k.ModuleSource("nosuch"); file != "" {
+		t.Errorf("ModuleSource of no module: %q", file)
 	}
 }

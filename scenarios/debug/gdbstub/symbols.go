@@ -60,10 +60,14 @@ func (s *Server) lxSymbols() ([]string, error) {
 		if err != nil {
 			continue // gone already
 		}
-		if src, text := s.moduleSource(m.Name); src != "" {
+		if src, text := k.ModuleSource(m.Name); src != "" && filepath.IsLocal(src) {
 			// The module's source as its line table names it, so that
 			// gdb's list shows it.
-			if err := os.WriteFile(filepath.Join(s.SymbolDir, src), text, 0o644); err != nil {
+			path := filepath.Join(s.SymbolDir, filepath.FromSlash(src))
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, text, 0o644); err != nil {
 				return nil, err
 			}
 			f.CompDir = s.SymbolDir
@@ -87,24 +91,4 @@ func writeFile(path string, f *symfile.File) error {
 		return err
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
-}
-
-// moduleSource is the source file of a module the scenario declares (its
-// section's name, a plain file name) and its text as the assembler saw
-// it: the scenario runner assembles a module with one header line before
-// its section, so the section's line N is the file's line N+1. "" for a
-// catalog module, or a section name that is not a plain file name.
-func (s *Server) moduleSource(name string) (string, []byte) {
-	sc := s.SS.Scenario()
-	for _, md := range sc.Modules {
-		if md.Spec.Name != name {
-			continue
-		}
-		sec := sc.Sections[md.Source]
-		if sec == nil || md.Source != filepath.Base(md.Source) || strings.HasPrefix(md.Source, ".") {
-			return "", nil
-		}
-		return md.Source, append([]byte("# (klpsim's module header line)\n"), sec.Data...)
-	}
-	return "", nil
 }
