@@ -91,8 +91,9 @@ type ModuleSpec struct {
 	Name   string      // the module name (KBUILD_MODNAME): at most 55 bytes
 	Object *obj.Object // the module's code and data (see AssembleModule)
 	// Source is the text Object was assembled from — the file its line
-	// table names — for debuggers to show; nil when unknown.
-	Source []byte
+	// table names — for debuggers to show; "" when unknown. (A string: the
+	// catalog's sources are shared by every machine, not copied.)
+	Source string
 	// Livepatch is modinfo "livepatch: Y" (MODULE_INFO(livepatch, "Y")).
 	Livepatch bool
 	// InTree is modinfo "intree: Y"; a module without it taints the kernel

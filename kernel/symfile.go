@@ -66,14 +66,14 @@ func (k *Kernel) ModuleSymbolFile(name string) (*symfile.File, string, error) {
 // names it: the file name and the text it was assembled from ("" when
 // the module is not loaded or its source is unknown, as for a module
 // built from C, whose lines come from gcc).
-func (k *Kernel) ModuleSource(name string) (file string, text []byte) {
+func (k *Kernel) ModuleSource(name string) (file, text string) {
 	for _, m := range k.Modules() {
-		if m.Name != name || m.Spec.Source == nil || m.Spec.Object == nil || len(m.Spec.Object.Lines) == 0 {
+		if m.Name != name || m.Spec.Source == "" || m.Spec.Object == nil || len(m.Spec.Object.Lines) == 0 {
 			continue
 		}
 		return m.Spec.Object.Lines[0].File, m.Spec.Source
 	}
-	return "", nil
+	return "", ""
 }
 
 // symbolFile converts an image: a region per section, the function and

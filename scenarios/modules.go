@@ -163,7 +163,7 @@ func (p *parser) modules() {
 			p.asmErrors(sec, m.Pos, err, 1)
 			continue
 		}
-		m.Spec.Object, m.Spec.Source = o, []byte(src)
+		m.Spec.Object, m.Spec.Source = o, src
 		p.checkModuleSyms(m, o)
 	}
 }

@@ -95,8 +95,8 @@ func TestModuleSource(t *testing.T) {
 		{"test_klp_teach_target", "test_klp_teach_target.S", "teach_sleep_fn:"},
 	} {
 		file, text := k.ModuleSource(c.mod)
-		if file != c.file || !strings.Contains(string(text), "\n"+c.text) {
-			t.Errorf("ModuleSource(%s) = %q, %d bytes (has %q: %v); want %q", c.mod, file, len(text), c.text, strings.Contains(string(text), c.text), c.file)
+		if file != c.file || !strings.Contains(text, "\n"+c.text) {
+			t.Errorf("ModuleSource(%s) = %q, %d bytes (has %q: %v); want %q", c.mod, file, len(text), c.text, strings.Contains(text, c.text), c.file)
 		}
 	}
 	if file, _ := k.ModuleSource("nosuch"); file != "" {

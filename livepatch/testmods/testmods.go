@@ -89,7 +89,7 @@ func Spec(name string) (kernel.ModuleSpec, error) {
 	if err != nil {
 		return spec, fmt.Errorf("testmods: %w", err)
 	}
-	spec.Object, spec.Source = o, []byte(src)
+	spec.Object, spec.Source = o, src
 	return spec, nil
 }
 

@@ -67,7 +67,7 @@ func (s *Server) lxSymbols() ([]string, error) {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 				return nil, err
 			}
-			if err := os.WriteFile(path, text, 0o644); err != nil {
+			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 				return nil, err
 			}
 			f.CompDir = s.SymbolDir
