@@ -33,9 +33,9 @@ commands:
   elf   [FLAGS] PROG [ARGS...]    run a static x86-64 Linux executable in the emulator
   vmlinux -o FILE                 write the boot image as an ELF symbol file for gdb
   build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
-  help  [COMMAND]                 print this text, or COMMAND's usage and flags
   compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
   explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
+  help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
   --version                       print klpsim's version and the emulated kernel's release
