@@ -87,7 +87,8 @@ func (img *image) symbolFile() *symfile.File {
 		})
 	}
 	for _, s := range img.syms {
-		f.Symbols = append(f.Symbols, symfile.Symbol{Name: s.name, Addr: s.addr, Size: s.size, Func: s.fn, Global: s.global})
+		f.Symbols = append(f.Symbols, symfile.Symbol{Name: s.name, Addr: s.addr, Size: s.size, Func: s.fn, Global: s.global,
+			Outermost: s.name == "ret_from_fork_asm"})
 	}
 	f.Lines = img.lines
 	return f

@@ -24,6 +24,7 @@ const (
 // DWARF call frame instructions.
 const (
 	cfaAdvanceLoc4  = 0x04
+	cfaUndefined    = 0x07
 	cfaDefCFA       = 0x0c
 	cfaNop          = 0x00
 	cfaOffset       = 0x80
@@ -56,6 +57,9 @@ func debugFrame(funcs []Symbol, code func(a, n uint64) []byte) []byte {
 		fde := make([]byte, 16)
 		binary.LittleEndian.PutUint64(fde[0:], f.Addr)
 		binary.LittleEndian.PutUint64(fde[8:], f.Size)
+		if f.Outermost {
+			fde = append(fde, cfaUndefined, dwRA)
+		}
 		fde = append(fde, frameProgram(body)...)
 		writeEntry(&b, 0, fde) // CIE pointer: the CIE at offset 0
 	}

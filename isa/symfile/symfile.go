@@ -32,6 +32,11 @@ type Symbol struct {
 	Size   uint64
 	Func   bool
 	Global bool
+	// Outermost marks the bottom of every stack that reaches it (where a
+	// new task starts): its frame description says the return address is
+	// undefined, so a debugger's backtrace ends there instead of reading
+	// whatever lies above the stack.
+	Outermost bool
 }
 
 // Line says the instruction of Size bytes at Addr came from File:Line.

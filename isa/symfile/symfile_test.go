@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -199,4 +200,43 @@ func FuzzFrameProgram(f *testing.F) {
 			}
 		}
 	})
+}
+
+// An outermost function's frame description begins by making the return
+// address undefined (DW_CFA_undefined r16), so gdb's backtrace ends
+// there; the others' do not.
+func TestOutermostFrame(t *testing.T) {
+	f := testFile()
+	f.Symbols[1].Outermost = true // g
+	var b bytes.Buffer
+	if err := Write(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.NewFile(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := ef.Section(".debug_frame").Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each entry: length, id (0xffffffff for the CIE), body; an FDE's body
+	// is its address and size, then its instructions.
+	starts := map[uint64][]byte{}
+	for len(d) >= 8 {
+		n := binary.LittleEndian.Uint32(d)
+		id := binary.LittleEndian.Uint32(d[4:])
+		body := d[8 : 4+n]
+		if id != 0xffffffff {
+			starts[binary.LittleEndian.Uint64(body)] = body[16:]
+		}
+		d = d[4+n:]
+	}
+	g, fn := starts[f.Symbols[1].Addr], starts[f.Symbols[0].Addr]
+	if len(g) < 2 || g[0] != cfaUndefined || g[1] != dwRA {
+		t.Errorf("g's (outermost) instructions start % x, want 07 10", g[:min(len(g), 4)])
+	}
+	if len(fn) > 0 && fn[0] == cfaUndefined {
+		t.Errorf("f's instructions start with DW_CFA_undefined")
+	}
 }

@@ -162,6 +162,10 @@ detach
 		must(t, g, th, "info threads")
 	}
 	must(t, g, `#3  0x[0-9a-f]+ in msleep \(\) at kernel/vmlinux/sched.S:\d+\n#4  0x[0-9a-f]+ in teach_sleep_fn \(\) at test_klp_teach_target.S:\d+\n#5  0x[0-9a-f]+ in sleep_work_fn \(\)`, "bt of the kworker")
+	must(t, g, `#10 0x[0-9a-f]+ in ret_from_fork_asm \(\) at kernel/vmlinux/entry.S:\d+\n`, "bt ends at ret_from_fork_asm")
+	if strings.Contains(g, "in ?? ()") {
+		t.Error("a backtrace runs past ret_from_fork_asm into ?? (its return address is undefined)")
+	}
 	must(t, g, `kworker/1:0 \(pid 4\), D \(disk sleep\): sleeping on function teach_sleep_fn`, "monitor why")
 	must(t, g, `==lx-symbols\nadd-symbol-file \S+/test_klp_teach_patch.ko 0xffffffffa0005000 -s \.rodata 0x[0-9a-f]+ -s \.data 0x[0-9a-f]+\nadd-symbol-file \S+/test_klp_teach_target.ko 0xffffffffa0000000 `, "monitor lx-symbols")
 	must(t, g, `==watch\nHardware watchpoint 3: \*\(char \*\)0xffffffffa0002000\n(?:.*\n)*?\nOld value = 1 '\\001'\nNew value = 0 '\\000'\n`, "the write watchpoint on block")
