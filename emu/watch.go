@@ -17,71 +17,62 @@ type watchRange struct{ lo, hi uint64 } // [lo, hi)
 // (TakeWatchHit); a CPU whose store hit ends its Run with ExitBudget right
 // after that instruction. The range must be mapped; unmapping a page drops
 // the watches on it.
-func (m *Memory) Watch(addr, n uint64) error {
-	if err := m.check(addr, n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	m.watches = append(m.watches, watchRange{addr, addr + n})
-	first, cnt, _ := pageRange(addr, n)
-	for i := uint64(0); i < cnt; i++ {
-		p := m.pages[first+i]
-		p.watch++
-		m.flushPageW(p)
-	}
-	return nil
-}
+func (m *Memory) Watch(addr, n uint64) error { return m.addWatch(false, addr, n) }
 
 // Unwatch removes a range set with Watch (the same addr and n).
-func (m *Memory) Unwatch(addr, n uint64) {
-	for i, w := range m.watches {
-		if w.lo != addr || w.hi != addr+n {
-			continue
-		}
-		m.watches = append(m.watches[:i], m.watches[i+1:]...)
-		first, cnt, _ := pageRange(addr, n)
-		for j := uint64(0); j < cnt; j++ {
-			if p := m.pages[first+j]; p != nil && p.watch > 0 {
-				p.watch--
-			}
-		}
-		return
-	}
-}
+func (m *Memory) Unwatch(addr, n uint64) { m.removeWatch(false, addr, n) }
 
 // WatchRead makes every guest load that touches [addr, addr+n) record a
 // hit (TakeWatchHit, TakeWatchKind), as Watch does for writes; the CPU
 // stops right after the instruction. Host reads (Memory.Read) do not hit.
-func (m *Memory) WatchRead(addr, n uint64) error {
+func (m *Memory) WatchRead(addr, n uint64) error { return m.addWatch(true, addr, n) }
+
+// UnwatchRead removes a range set with WatchRead (the same addr and n).
+func (m *Memory) UnwatchRead(addr, n uint64) { m.removeWatch(true, addr, n) }
+
+// watchSet is the list of write (read) watches and a page's count of them.
+func (m *Memory) watchSet(read bool) (*[]watchRange, func(*page) *uint16) {
+	if read {
+		return &m.rwatches, func(p *page) *uint16 { return &p.rwatch }
+	}
+	return &m.watches, func(p *page) *uint16 { return &p.watch }
+}
+
+func (m *Memory) addWatch(read bool, addr, n uint64) error {
 	if err := m.check(addr, n); err != nil {
 		return err
 	}
 	if n == 0 {
 		return nil
 	}
-	m.rwatches = append(m.rwatches, watchRange{addr, addr + n})
+	list, count := m.watchSet(read)
+	*list = append(*list, watchRange{addr, addr + n})
 	first, cnt, _ := pageRange(addr, n)
 	for i := uint64(0); i < cnt; i++ {
 		p := m.pages[first+i]
-		p.rwatch++
-		m.flushPageR(p)
+		*count(p)++
+		// Out of the TLB the access goes through, so it takes the slow
+		// path that checks the ranges.
+		if read {
+			m.flushPageR(p)
+		} else {
+			m.flushPageW(p)
+		}
 	}
 	return nil
 }
 
-// UnwatchRead removes a range set with WatchRead (the same addr and n).
-func (m *Memory) UnwatchRead(addr, n uint64) {
-	for i, w := range m.rwatches {
+func (m *Memory) removeWatch(read bool, addr, n uint64) {
+	list, count := m.watchSet(read)
+	for i, w := range *list {
 		if w.lo != addr || w.hi != addr+n {
 			continue
 		}
-		m.rwatches = append(m.rwatches[:i], m.rwatches[i+1:]...)
+		*list = append((*list)[:i], (*list)[i+1:]...)
 		first, cnt, _ := pageRange(addr, n)
 		for j := uint64(0); j < cnt; j++ {
-			if p := m.pages[first+j]; p != nil && p.rwatch > 0 {
-				p.rwatch--
+			if p := m.pages[first+j]; p != nil && *count(p) > 0 {
+				*count(p)--
 			}
 		}
 		return
@@ -147,26 +138,19 @@ func (c *CPU) watchStop() {
 // dropWatches forgets the watched ranges on a page being unmapped.
 func (m *Memory) dropWatches(p *page) {
 	lo, hi := p.vpn<<12, p.vpn<<12+PageSize
-	if p.watch != 0 {
+	for _, read := range []bool{false, true} {
+		list, count := m.watchSet(read)
+		if *count(p) == 0 {
+			continue
+		}
 		var gone []watchRange
-		for _, w := range m.watches {
+		for _, w := range *list {
 			if w.lo < hi && lo < w.hi {
 				gone = append(gone, w)
 			}
 		}
 		for _, w := range gone {
-			m.Unwatch(w.lo, w.hi-w.lo)
-		}
-	}
-	if p.rwatch != 0 {
-		var gone []watchRange
-		for _, w := range m.rwatches {
-			if w.lo < hi && lo < w.hi {
-				gone = append(gone, w)
-			}
-		}
-		for _, w := range gone {
-			m.UnwatchRead(w.lo, w.hi-w.lo)
+			m.removeWatch(read, w.lo, w.hi-w.lo)
 		}
 	}
 }

@@ -100,20 +100,25 @@ func (ss *Session) afterCommand(before uint64) {
 	_ = ss.checkpointAt(p - trailWindow/2)
 }
 
+// furthestParked is the parked machine furthest along that ok accepts,
+// or nil.
+func (ss *Session) furthestParked(ok func(*machine) bool) *machine {
+	var best *machine
+	for _, m := range ss.rev.parked {
+		if ok(m) && (best == nil || m.t.K.Insns() > best.t.K.Insns()) {
+			best = m
+		}
+	}
+	return best
+}
+
 // checkpointAt parks a machine at instruction count n, behind the
 // attached one, brought there from the newest machine before n.
 func (ss *Session) checkpointAt(n uint64) error {
 	hist := ss.history
 	defer func() { ss.history = hist }()
 	main := ss.leave()
-	best := -1
-	for i, m := range ss.rev.parked {
-		if m != main.m && m.t.K.Insns() <= n && (best < 0 || m.t.K.Insns() > ss.rev.parked[best].t.K.Insns()) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		m := ss.rev.parked[best]
+	if m := ss.furthestParked(func(m *machine) bool { return m != main.m && m.t.K.Insns() <= n }); m != nil {
 		ss.unpark(m)
 		ss.attach(m)
 	} else if err := ss.start(); err != nil {
@@ -284,18 +289,9 @@ func (ss *Session) trimParked() {
 // that was attached is parked. It fails, leaving things as they were,
 // when not even a fresh boot is before the target.
 func (ss *Session) source(before func(*kernel.Kernel) bool, what string) error {
-	best := -1
-	for i, m := range ss.rev.parked {
-		if before(m.t.K) && (best < 0 || m.t.K.Insns() > ss.rev.parked[best].t.K.Insns()) {
-			best = i
-		}
-	}
+	m := ss.furthestParked(func(m *machine) bool { return before(m.t.K) })
 	hist := ss.history
 	defer func() { ss.history = hist }()
-	var m *machine
-	if best >= 0 {
-		m = ss.rev.parked[best]
-	}
 	cur := ss.leave()
 	if m != nil {
 		ss.unpark(m)
@@ -651,16 +647,11 @@ func (ss *Session) settle(cur left, bps bpState) {
 // boot — or, for 0, a fresh boot at its start. No machine may be
 // attached.
 func (ss *Session) positionAt(from uint64, skip *machine) error {
-	best := -1
+	var m *machine
 	if from > 0 {
-		for i, m := range ss.rev.parked {
-			if m != skip && m.t.K.Insns() <= from && (best < 0 || m.t.K.Insns() > ss.rev.parked[best].t.K.Insns()) {
-				best = i
-			}
-		}
+		m = ss.furthestParked(func(m *machine) bool { return m != skip && m.t.K.Insns() <= from })
 	}
-	if best >= 0 {
-		m := ss.rev.parked[best]
+	if m != nil {
 		ss.unpark(m)
 		ss.attach(m)
 	} else if err := ss.start(); err != nil {
