@@ -166,9 +166,9 @@ async function startSession() {
     $("timeline").innerHTML = "";
     status(`${d.mode}: ${d.name}`);
   });
-  es.addEventListener("log", e => appendTerm($("log"), e.data + "\n"));
-  es.addEventListener("logreset", e => { $("log").textContent = ""; appendTerm($("log"), e.data + "\n"); });
-  es.addEventListener("out", e => appendTerm($("out"), e.data + "\n"));
+  es.addEventListener("log", e => appendTerm($("log"), e.data));
+  es.addEventListener("logreset", e => { $("log").textContent = ""; appendTerm($("log"), e.data); });
+  es.addEventListener("out", e => appendTerm($("out"), e.data));
   es.addEventListener("progress", e => {
     const d = JSON.parse(e.data);
     status(`running: ${(d.now_ns / 1e9).toFixed(3)} s simulated, ${d.insns} instructions`);
@@ -191,11 +191,11 @@ async function startSession() {
   });
 }
 
-// appendTerm adds SSE text (whose trailing newline the stream drops) to
-// a terminal pane, keeping it scrolled to the end.
+// appendTerm adds text to a terminal pane, keeping it scrolled to the
+// end if it was.
 function appendTerm(pre, text) {
   const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
-  pre.textContent += text.endsWith("\n\n") ? text.slice(0, -1) : text;
+  pre.textContent += text;
   if (atEnd) pre.scrollTop = pre.scrollHeight;
 }
 
