@@ -63,13 +63,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer srv.Close()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := listen(*addr, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "klpsim serve: %v\n", err)
 		return exitUsage
-	}
-	if !serve.Loopback(ln.Addr()) {
-		fmt.Fprintf(stderr, "klpsim serve: WARNING: listening on %s, NOT loopback: anyone who can reach this address can run machines on this host (within the limits) and read DIR's files\n", ln.Addr())
 	}
 	fmt.Fprintf(stdout, "klpsim serve: the playground is at http://%s/\n", ln.Addr())
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
@@ -88,4 +85,17 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// listen opens the server's socket; on an address other than loopback it
+// says loudly that anyone reaching it may use the playground.
+func listen(addr string, stderr io.Writer) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if !serve.Loopback(ln.Addr()) {
+		fmt.Fprintf(stderr, "klpsim serve: WARNING: listening on %s, NOT loopback: anyone who can reach this address can run machines on this host (within the limits) and read DIR's files\n", ln.Addr())
+	}
+	return ln, nil
 }

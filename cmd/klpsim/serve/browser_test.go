@@ -105,6 +105,11 @@ func TestBrowser(t *testing.T) {
 	idle()
 	b.click("continue", `document.querySelector('[data-cmd="continue"]')`)
 	b.waitFor("the blocked event's stop", `document.getElementById("console").textContent.includes("transition blocked of test_klp_teach_patch: kworker/1:0 (pid 4)")`)
+	// The editor marks the command the machine is stopped in.
+	b.waitFor("the current line in the editor", `document.querySelector(".hl .l.cur")`)
+	if cur, where := b.str(`document.querySelector(".hl .l.cur").dataset.line`), b.str(`document.getElementById("where").textContent`); !strings.HasPrefix(where, "line "+cur+" ") {
+		t.Errorf("the editor marks line %s; the debugger is at %q", cur, where)
+	}
 	b.click("the Timeline tab", `document.querySelector('[data-tab="timeline"]')`)
 	b.waitFor("the kworker's lane while debugging", kworker)
 	idle()

@@ -223,6 +223,7 @@ func (srv *Server) events(ss *session, w http.ResponseWriter, r *http.Request) {
 		case <-srv.done:
 			return
 		case <-keepalive.C:
+			ss.touch() // a page listening keeps its session
 			if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
 				return
 			}

@@ -48,6 +48,9 @@ function render() {
       const marked = Highlight.lines(t.slice(0, c)).join("") + `<span class="ecol">${Highlight.esc(t.slice(c, c + 1) || " ")}</span>` + Highlight.esc(t.slice(c + 1));
       html += `<div class="l err" data-line="${i + 1}">${marked}<span class="emsg">${Highlight.esc(e.line + ":" + e.col + ": " + e.msg)}</span></div>`;
       gut += `<div class="err">${i + 1}</div>`;
+    } else if (i + 1 === state.curLine) {
+      html += `<div class="l cur" data-line="${i + 1}" title="the debugger is stopped at this command">${l || " "}</div>`;
+      gut += `<div class="cur">${i + 1}</div>`;
     } else {
       html += `<div class="l">${l || " "}</div>`;
       gut += `<div>${i + 1}</div>`;
@@ -78,6 +81,16 @@ function showErrors(errors) {
   ps.textContent = errors.length ? `${errors.length} error${errors.length > 1 ? "s" : ""}` : "parses";
   ps.className = errors.length ? "bad" : "";
   render();
+}
+
+// scrollToLine brings a line into the editor's view, without moving
+// the caret.
+function scrollToLine(line) {
+  const top = (line - 1) * 18, h = src.clientHeight;
+  if (top < src.scrollTop || top > src.scrollTop + h - 36) {
+    src.scrollTop = Math.max(0, top - h / 3);
+    syncScroll();
+  }
 }
 
 function gotoLine(line, col) {
@@ -306,6 +319,8 @@ function mustParse(r) {
 
 $("run").onclick = async () => {
   delete document.body.dataset.ended;
+  state.curLine = 0;
+  render();
   const r = await api("POST", `/api/s/${state.session}/run`, source());
   if (mustParse(r)) selectTab("out");
 };
@@ -361,6 +376,12 @@ function showAnswer(line, a) {
   if (a.error) t += a.error + "\n";
   appendTerm($("console"), t);
   $("where").textContent = a.ended ? "The scenario is over." : `line ${a.line} · ${a.insns} instructions · ${(a.now_ns / 1e9).toFixed(6)} s simulated`;
+  const cur = a.ended ? 0 : a.line;
+  if (cur !== state.curLine) {
+    state.curLine = cur;
+    render();
+    if (cur) scrollToLine(cur);
+  }
   if (/^(disassemble|disas)\b/.test(line) && !a.error) renderDisas(a.text);
 }
 
@@ -396,6 +417,7 @@ $("cmdform").addEventListener("submit", e => {
 function selectTab(name) {
   for (const b of document.querySelectorAll(".tabs button")) b.classList.toggle("on", b.dataset.tab === name);
   for (const t of document.querySelectorAll(".tab")) t.classList.toggle("on", t.id === "tab-" + name);
+  document.body.classList.toggle("wide", name === "timeline");
 }
 for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => selectTab(b.dataset.tab);
 
