@@ -84,6 +84,7 @@ func TestBrowser(t *testing.T) {
 	if log := b.str(`document.getElementById("log").textContent`); !strings.Contains(log, "livepatch: klp_try_switch_task: kworker/1:0:4 is sleeping on function teach_sleep_fn") {
 		t.Errorf("the kernel log pane lacks the kworker's verdict:\n%s", log)
 	}
+	shot("run-output.png", b)
 	b.click("the Timeline tab", `document.querySelector('[data-tab="timeline"]')`)
 	kworker := `[...document.querySelectorAll("#timeline g.lane")].find(g => g.querySelector("text.name").firstChild.textContent === "kworker/1:0 4")`
 	b.waitFor("the kworker's lane", kworker)
