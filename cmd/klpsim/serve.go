@@ -57,17 +57,19 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.Dir = names[0]
 	}
+	ln, err := listen(*addr, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "klpsim serve: %v\n", err)
+		return exitUsage
+	}
+	defer ln.Close()
+	cfg.LoopbackOnly = serve.Loopback(ln.Addr())
 	srv, err := serve.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "klpsim serve: %v\n", err)
 		return exitUsage
 	}
 	defer srv.Close()
-	ln, err := listen(*addr, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "klpsim serve: %v\n", err)
-		return exitUsage
-	}
 	fmt.Fprintf(stdout, "klpsim serve: the playground is at http://%s/\n", ln.Addr())
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	stop := make(chan os.Signal, 1)

@@ -59,6 +59,10 @@ type Config struct {
 	Idle time.Duration
 	// Catalog is the module catalog (default scenarios.Builtin).
 	Catalog scenarios.Catalog
+	// LoopbackOnly refuses requests whose Host is not a loopback name
+	// (localhost, 127.0.0.1, [::1]): a server on loopback answers only
+	// pages it served, not another site's through DNS rebinding.
+	LoopbackOnly bool
 }
 
 func (c *Config) defaults() {
@@ -90,6 +94,7 @@ type Server struct {
 	cfg   Config
 	files *files
 	mux   *http.ServeMux
+	csrf  *http.CrossOriginProtection
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -104,7 +109,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, files: f, sessions: map[string]*session{}, done: make(chan struct{})}
+	s := &Server{cfg: cfg, files: f, sessions: map[string]*session{}, done: make(chan struct{}), csrf: http.NewCrossOriginProtection()}
 	s.routes()
 	go s.reap()
 	return s, nil
@@ -137,7 +142,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			apiError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", v))
 		}
 	}()
+	if s.cfg.LoopbackOnly && !loopbackHost(r.Host) {
+		apiError(w, http.StatusForbidden, fmt.Sprintf("host %q refused: this playground answers on loopback names only (localhost, 127.0.0.1, [::1])", r.Host))
+		return
+	}
+	// Another site's page may not start or steer machines here.
+	if err := s.csrf.Check(r); err != nil {
+		apiError(w, http.StatusForbidden, "cross-origin request refused: "+err.Error())
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// loopbackHost reports whether a request's Host names this machine's
+// loopback.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (s *Server) routes() {

@@ -473,3 +473,36 @@ func FuzzParseAPI(f *testing.F) {
 		}
 	})
 }
+
+// Another site's page cannot reach the playground: a cross-origin POST
+// is refused, and a server on loopback answers loopback host names only
+// (DNS rebinding).
+func TestForeignPagesRefused(t *testing.T) {
+	srv, err := New(Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, c := range []struct {
+		host, origin, site string
+		status             int
+	}{
+		{"127.0.0.1:8080", "", "", 200},
+		{"localhost:8080", "http://localhost:8080", "same-origin", 200},
+		{"[::1]:8080", "", "", 200},
+		{"evil.example:8080", "", "", 403},
+		{"127.0.0.1:8080", "http://evil.example", "cross-site", 403},
+	} {
+		req := httptest.NewRequest("POST", "/api/sessions", nil)
+		req.Host = c.host
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+			req.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != c.status {
+			t.Errorf("host %s origin %q: %d %s, want %d", c.host, c.origin, rec.Code, rec.Body.String(), c.status)
+		}
+	}
+}
