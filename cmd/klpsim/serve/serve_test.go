@@ -506,3 +506,32 @@ func TestForeignPagesRefused(t *testing.T) {
 		}
 	}
 }
+
+// The timeline keeps a bounded number of events: past it, it says so and
+// the run goes on.
+func TestTimelineBounded(t *testing.T) {
+	old := maxTimeline
+	maxTimeline = 50
+	defer func() { maxTimeline = old }()
+	_, hs := server(t, Config{})
+	id := newSessionID(t, hs)
+	if st, out := call(t, hs, "POST", "/api/s/"+id+"/run", map[string]string{"name": teach01, "text": file(t, teach01)}); st != 200 {
+		t.Fatalf("run: %d %v", st, out)
+	}
+	evs := stream(t, hs, id)
+	var out, notes strings.Builder
+	for _, e := range evs {
+		switch e.kind {
+		case "out":
+			out.WriteString(e.data)
+		case "notice":
+			notes.WriteString(e.data + "\n")
+		}
+	}
+	if !strings.HasPrefix(notes.String(), "The timeline stops after ") || !strings.Contains(out.String(), "... ok") {
+		t.Errorf("notices: %s\noutput: %s", notes.String(), out.String())
+	}
+	if end := evs[len(evs)-1].data; end != `{"mode":"run","verdict":"passed"}` {
+		t.Errorf("end: %s", end)
+	}
+}

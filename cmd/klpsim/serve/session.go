@@ -102,7 +102,7 @@ func (ss *session) emit(kind string, v any) {
 	if (kind == "log" || kind == "out") && ss.evBytes+len(data) > maxStream {
 		if ss.evBytes <= maxStream {
 			ss.evBytes = maxStream + 1
-			ss.evs = append(ss.evs, sseEvent{"out", fmt.Sprintf("\n[klpsim serve: the output passed %d bytes; the rest is not shown]\n", maxStream)})
+			ss.evs = append(ss.evs, sseEvent{"notice", fmt.Sprintf("The output passed %d bytes; the rest is not shown.", maxStream)})
 			close(ss.notify)
 			ss.notify = make(chan struct{})
 		}
@@ -275,8 +275,16 @@ func (f *follower) flush(ss *session) {
 		ss.mu.Unlock()
 		f.pub = n
 		ss.emit("timeline", map[string]int{"events": n})
+		if n >= maxTimeline && f.rec.Keep {
+			f.rec.Keep = false
+			ss.emit("notice", fmt.Sprintf("The timeline stops after %d events; the run goes on.", n))
+		}
 	}
 }
+
+// maxTimeline bounds the events a session's timeline keeps (a long run
+// records a scheduling event per context switch).
+var maxTimeline = 300_000
 
 // lineWriter sends the scenario's output as "out" events.
 type lineWriter struct{ ss *session }
@@ -379,7 +387,7 @@ func (srv *Server) run(ss *session, w http.ResponseWriter, r *http.Request) {
 				case <-tick.C:
 					progress.Store(true)
 				case <-wall.C:
-					ss.emit("out", fmt.Sprintf("klpsim serve: the run took more than %s of wall time: interrupted\n", srv.cfg.MaxWall))
+					ss.emit("notice", fmt.Sprintf("The run took more than %s of wall time: interrupted.", srv.cfg.MaxWall))
 					intr.Store(true)
 				}
 			}

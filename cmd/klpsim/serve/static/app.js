@@ -176,6 +176,7 @@ async function startSession() {
     $("out").textContent = "";
     $("log").textContent = "";
     $("verdicts").innerHTML = "";
+    $("notices").innerHTML = "";
     $("timeline").innerHTML = "";
     status(`${d.mode}: ${d.name}`);
   });
@@ -194,6 +195,11 @@ async function startSession() {
     $("verdicts").appendChild(li);
   });
   es.addEventListener("timeline", () => refreshTimeline());
+  es.addEventListener("notice", e => {
+    const li = document.createElement("li");
+    li.textContent = e.data;
+    $("notices").appendChild(li);
+  });
   es.addEventListener("end", e => {
     const d = JSON.parse(e.data);
     status(`${d.mode}: ${d.verdict}${d.error ? ": " + d.error : ""}${d.text ? ": " + d.text : ""}`);
