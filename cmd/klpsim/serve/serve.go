@@ -59,6 +59,10 @@ type Config struct {
 	Idle time.Duration
 	// Catalog is the module catalog (default scenarios.Builtin).
 	Catalog scenarios.Catalog
+	// ProgressEvery is how often, in wall time, a running machine's log
+	// and timeline are sent to the page between commands (default 100
+	// ms); below 0, at every scheduling quantum (tests).
+	ProgressEvery time.Duration
 	// LoopbackOnly refuses requests whose Host is not a loopback name
 	// (localhost, 127.0.0.1, [::1]): a server on loopback answers only
 	// pages it served, not another site's through DNS rebinding.
@@ -83,6 +87,9 @@ func (c *Config) defaults() {
 	}
 	if c.Idle <= 0 {
 		c.Idle = 10 * time.Minute
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 100 * time.Millisecond
 	}
 	if c.Catalog == nil {
 		c.Catalog = scenarios.Builtin

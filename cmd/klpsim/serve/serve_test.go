@@ -535,3 +535,36 @@ func TestTimelineBounded(t *testing.T) {
 		t.Errorf("end: %s", end)
 	}
 }
+
+// A debugger command that runs the machine sends its kernel log while it
+// runs, not only at the stop. ProgressEvery < 0 polls at every quantum,
+// so the pieces do not depend on wall time.
+func TestDebugStreamsLog(t *testing.T) {
+	_, hs := server(t, Config{ProgressEvery: -1})
+	id := newSessionID(t, hs)
+	if st, out := call(t, hs, "POST", "/api/s/"+id+"/debug", map[string]string{"name": teach01, "text": file(t, teach01)}); st != 200 {
+		t.Fatalf("debug: %d %v", st, out)
+	}
+	if st, out := call(t, hs, "POST", "/api/s/"+id+"/cmd", map[string]string{"line": "continue"}); st != 200 || out["ended"] != true {
+		t.Fatalf("continue: %d %v", st, out)
+	}
+	evs := stream(t, hs, id)
+	var log strings.Builder
+	pieces := 0
+	for _, e := range evs {
+		switch e.kind {
+		case "logreset":
+			log.Reset()
+			log.WriteString(e.data)
+		case "log":
+			pieces++
+			log.WriteString(e.data)
+		}
+	}
+	if pieces < 3 {
+		t.Errorf("the continue's log came in %d pieces, want it streamed", pieces)
+	}
+	if want := straightDmesg(t, teach01); log.String() != want {
+		t.Errorf("the debugged machine's log as the page has it:\n%s\nwant:\n%s", log.String(), want)
+	}
+}

@@ -49,6 +49,7 @@ type session struct {
 	lastK    *kernel.Kernel // the machine whose log the page has
 	lastSeq  uint64
 	dbgLines []string
+	progress *atomic.Bool // the debugged machine's Options.Progress
 }
 
 type sseEvent struct {
@@ -364,6 +365,12 @@ func (srv *Server) run(ss *session, w http.ResponseWriter, r *http.Request) {
 	opts.OnProgress = func(st kernel.Status) {
 		f.flush(ss)
 		ss.emit("progress", map[string]uint64{"now_ns": st.Now, "insns": st.Insns})
+		if srv.cfg.ProgressEvery < 0 {
+			progress.Store(true)
+		}
+	}
+	if srv.cfg.ProgressEvery < 0 {
+		progress.Store(true)
 	}
 	done := make(chan struct{})
 	ss.mu.Lock()
@@ -376,7 +383,7 @@ func (srv *Server) run(ss *session, w http.ResponseWriter, r *http.Request) {
 		stop := make(chan struct{})
 		defer close(stop)
 		go func() {
-			tick := time.NewTicker(100 * time.Millisecond)
+			tick := time.NewTicker(max(srv.cfg.ProgressEvery, time.Millisecond))
 			defer tick.Stop()
 			wall := time.NewTimer(srv.cfg.MaxWall)
 			defer wall.Stop()
@@ -499,6 +506,29 @@ func (srv *Server) debug(ss *session, w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	}
+	// While a command runs the machine, its log goes to the page as it
+	// is written, if the page has that machine's log.
+	progress := &atomic.Bool{}
+	opts.Progress = progress
+	opts.OnProgress = func(kernel.Status) {
+		k := lastBooted
+		if d != nil && d.Target().K != nil {
+			k = d.Target().K
+		}
+		ss.mu.Lock()
+		shown := ss.lastK == k
+		ss.mu.Unlock()
+		if f := follow[k]; f != nil && shown {
+			text, seq := k.Log.DmesgFrom(f.seq, printk.DmesgOptions{})
+			f.seq = seq
+			if text != "" {
+				ss.emit("log", text)
+			}
+		}
+		if srv.cfg.ProgressEvery < 0 {
+			progress.Store(true)
+		}
+	}
 	var err error
 	func() {
 		defer func() {
@@ -513,7 +543,7 @@ func (srv *Server) debug(ss *session, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss.mu.Lock()
-	ss.dbg, ss.follow, ss.dbgLines = d, follow, lines
+	ss.dbg, ss.follow, ss.dbgLines, ss.progress = d, follow, lines, progress
 	ss.mu.Unlock()
 	where := d.Where()
 	ss.syncDebug(d)
@@ -571,7 +601,7 @@ func (srv *Server) cmd(ss *session, w http.ResponseWriter, r *http.Request) {
 	}
 	defer ss.busy.Unlock()
 	ss.mu.Lock()
-	d := ss.dbg
+	d, progress := ss.dbg, ss.progress
 	ss.mu.Unlock()
 	if d == nil {
 		apiError(w, http.StatusConflict, "no debugged machine: press Debug first")
@@ -580,7 +610,25 @@ func (srv *Server) cmd(ss *session, w http.ResponseWriter, r *http.Request) {
 	ss.setInterrupt(d.Interrupt)
 	defer ss.setInterrupt(nil)
 	wall := time.AfterFunc(srv.cfg.MaxWall, d.Interrupt)
+	stop := make(chan struct{})
+	if srv.cfg.ProgressEvery < 0 {
+		progress.Store(true)
+	} else {
+		go func() {
+			tick := time.NewTicker(srv.cfg.ProgressEvery)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					progress.Store(true)
+				}
+			}
+		}()
+	}
 	a, err := d.Exec(req.Line)
+	close(stop)
 	timedOut := !wall.Stop()
 	if errors.Is(err, debug.ErrQuit) {
 		ss.killDebug()
