@@ -133,6 +133,16 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the disassembly: %q", d)
 	}
 
+	// The console takes any command: why, typed.
+	idle()
+	b.click("the console", `document.getElementById("cmd")`)
+	b.typeText("why")
+	b.pressEnter()
+	b.waitFor("why's answer", `document.getElementById("console").textContent.includes("(klpsim) why\n")`)
+	if c := b.str(`document.getElementById("console").textContent`); !strings.Contains(c[strings.LastIndex(c, "(klpsim) why"):], "teach_sleep_fn") {
+		t.Errorf("why: %q", c[strings.LastIndex(c, "(klpsim) why"):])
+	}
+
 	// Step once.
 	idle()
 	before := b.str(`document.getElementById("where").textContent`)

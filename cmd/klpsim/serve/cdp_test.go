@@ -263,6 +263,17 @@ func (b *browser) typeText(text string) {
 	b.call(b.session, "Input.insertText", map[string]any{"text": text}, nil)
 }
 
+// pressEnter presses and releases the Enter key.
+func (b *browser) pressEnter() {
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		p := map[string]any{"type": typ, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+		if typ == "keyDown" {
+			p["text"] = "\r"
+		}
+		b.call(b.session, "Input.dispatchKeyEvent", p, nil)
+	}
+}
+
 // screenshot writes the page as PNG.
 func (b *browser) screenshot(path string) {
 	b.t.Helper()

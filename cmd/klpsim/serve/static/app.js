@@ -413,11 +413,29 @@ for (const b of document.querySelectorAll("[data-cmd]")) {
   b.onclick = () => command(b.dataset.cmd);
 }
 
+// The console keeps its history, as the terminal debugger does: up and
+// down walk it; an empty line repeats the last stepping command there too.
+const hist = { lines: [], at: 0 };
 $("cmdform").addEventListener("submit", e => {
   e.preventDefault();
   const line = $("cmd").value;
   $("cmd").value = "";
+  if (line.trim() && hist.lines[hist.lines.length - 1] !== line) hist.lines.push(line);
+  hist.at = hist.lines.length;
   command(line);
+});
+$("cmd").addEventListener("keydown", e => {
+  if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+  e.preventDefault();
+  hist.at = Math.max(0, Math.min(hist.lines.length, hist.at + (e.key === "ArrowUp" ? -1 : 1)));
+  $("cmd").value = hist.lines[hist.at] || "";
+});
+// Ctrl+Enter runs the scenario from the editor.
+src.addEventListener("keydown", e => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    $("run").click();
+  }
 });
 
 function selectTab(name) {
