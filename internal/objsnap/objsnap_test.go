@@ -29,7 +29,7 @@ type saver struct {
 	saves int
 }
 
-func (s *saver) SaveState() any       { s.saves++; return s.state }
+func (s *saver) SaveState() any      { s.saves++; return s.state }
 func (s *saver) RestoreState(st any) { s.state = st.(int) }
 
 type holder struct {
