@@ -91,7 +91,13 @@ func TestBrowser(t *testing.T) {
 	if n := b.str(`String(` + kworker + `.querySelectorAll(".k-blocked").length)`); n != "4" {
 		t.Errorf("%s blocked markers on the kworker's lane, want 4", n)
 	}
+	// The timeline's own script made the finished run's pictures
+	// zoomable; zoom in once.
+	b.waitFor("the timeline's script", `document.querySelector("#timeline .view").textContent.startsWith("view 0.000000s to ")`)
 	shot("run-timeline.png", b)
+	b.click("zoom in", `document.querySelector('#timeline [data-act="in"]')`)
+	b.waitFor("the zoomed view", `!document.querySelector("#timeline .view").textContent.startsWith("view 0.000000s to ")`)
+	b.click("whole test", `document.querySelector('#timeline [data-act="reset"]')`)
 	// After a run, a lane's click shows where the transition found it.
 	b.click("the kworker's lane", kworker+`.querySelector("text.name")`)
 	b.waitFor("the recorded stack", `document.getElementById("task").textContent.includes("teach_sleep_fn+0x3f/0x5b")`)

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"klpsim/scenarios"
+	"klpsim/timeline"
 )
 
 //go:embed static
@@ -179,6 +180,15 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	sub, _ := fs.Sub(static, "static")
 	m.Handle("/", noStore(http.FileServerFS(sub)))
+	// The timeline package's own style and script, for its pictures.
+	m.HandleFunc("GET /timeline.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		io.WriteString(w, timeline.Style())
+	})
+	m.HandleFunc("GET /timeline.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		io.WriteString(w, timeline.Script())
+	})
 	m.HandleFunc("GET /api/gallery", s.gallery)
 	m.HandleFunc("GET /api/file", s.file)
 	m.HandleFunc("POST /api/parse", s.parse)

@@ -45,7 +45,6 @@ type session struct {
 	dbg      *debug.Session
 	follow   map[*kernel.Kernel]*follower // the debugged machines' followers
 	tl       []timeline.Event             // the timeline of the machine shown
-	tlName   string
 	lastK    *kernel.Kernel // the machine whose log the page has
 	lastSeq  uint64
 	dbgLines []string
@@ -120,7 +119,7 @@ func (ss *session) restart(mode, name string) {
 	ss.mu.Lock()
 	ss.base += len(ss.evs)
 	ss.evs, ss.evBytes = nil, 0
-	ss.tl, ss.tlName = nil, name
+	ss.tl = nil
 	ss.lastK, ss.lastSeq = nil, 0
 	ss.mu.Unlock()
 	ss.emit("start", map[string]string{"mode": mode, "name": name})
@@ -666,40 +665,23 @@ func (ss *session) answer(line string, a debug.Answer, err error, d *debug.Sessi
 	return out
 }
 
-// timeline answers the picture of the machine shown, as it is now: one
-// SVG per test.
+// timeline answers the pictures of the machine shown, as they are now:
+// the timeline package's sections (legend, one SVG per test), which the
+// page's copy of the package's script makes zoomable.
 func (srv *Server) timeline(ss *session, w http.ResponseWriter, r *http.Request) {
 	ss.mu.Lock()
 	evs := ss.tl[:len(ss.tl):len(ss.tl)]
-	name := ss.tlName
 	ss.mu.Unlock()
 	var b bytes.Buffer
-	pics := timeline.Build(evs)
-	for i, p := range pics {
-		t := p.Test
-		if t == "" {
-			t = "(before the first test)"
-		}
-		fmt.Fprintf(&b, "<section class=\"pic\" data-pic=\"%d\"><h3>%s</h3>\n", i+1, htmlEscape(t))
-		if p.Failed != "" {
-			fmt.Fprintf(&b, "<p class=\"failed\">The scenario failed here: %s</p>\n", htmlEscape(p.Failed))
-		}
-		if err := timeline.WriteSVG(&b, p); err != nil {
-			apiError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		b.WriteString("</section>\n")
+	if err := timeline.WriteSections(&b, timeline.Build(evs)); err != nil {
+		apiError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
-	_ = name
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
 }
 
-func htmlEscape(s string) string {
-	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
-	return r.Replace(s)
-}
 
 // stack answers, for a run's timeline, where a task was when the
 // transition last found it blocked: the stack its blocked event carries.

@@ -204,6 +204,7 @@ async function startSession() {
     const d = JSON.parse(e.data);
     status(`${d.mode}: ${d.verdict}${d.error ? ": " + d.error : ""}${d.text ? ": " + d.text : ""}`);
     document.body.dataset.ended = d.verdict;
+    if (d.mode === "run") refreshTimeline();
   });
   window.addEventListener("pagehide", () => {
     fetch(`/api/s/${state.session}`, { method: "DELETE", keepalive: true });
@@ -227,21 +228,28 @@ async function refreshTimeline() {
       const r = await fetch(`/api/s/${state.session}/timeline`);
       const html = await r.text();
       const tl = $("timeline");
+      const legendOpen = tl.querySelector("details.legend")?.open ?? false;
       tl.innerHTML = html;
-      // Fit the pictures to the pane: their own size becomes a viewBox.
-      for (const svg of tl.querySelectorAll("svg")) {
-        const w = svg.getAttribute("width"), h = svg.getAttribute("height");
-        if (w && h && !svg.getAttribute("viewBox")) {
-          svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-          svg.removeAttribute("width");
-          svg.removeAttribute("height");
-        }
-      }
+      const legend = tl.querySelector("details.legend");
+      if (legend) legend.open = legendOpen;
+      // Zoom, pan and grouping (the timeline's own script) once the
+      // pictures stop changing: at the end of a run, at a debugger stop.
+      if (state.mode !== "run" || document.body.dataset.ended) await bindTimeline();
       if (state.selPID) markLane(state.selPID);
     } while (state.tlDirty);
   } finally {
     state.tlBusy = false;
   }
+}
+
+// bindTimeline runs the timeline package's script over the pictures now
+// in the page.
+async function bindTimeline() {
+  if (state.tlScript === undefined) state.tlScript = await (await fetch("/timeline.js")).text();
+  const el = document.createElement("script");
+  el.textContent = state.tlScript;
+  document.body.appendChild(el);
+  el.remove();
 }
 
 function markLane(pid) {
