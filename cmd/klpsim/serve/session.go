@@ -45,7 +45,7 @@ type session struct {
 	dbg      *debug.Session
 	follow   map[*kernel.Kernel]*follower // the debugged machines' followers
 	tl       []timeline.Event             // the timeline of the machine shown
-	lastK    *kernel.Kernel // the machine whose log the page has
+	lastK    *kernel.Kernel               // the machine whose log the page has
 	lastSeq  uint64
 	dbgLines []string
 	progress *atomic.Bool // the debugged machine's Options.Progress
@@ -681,7 +681,6 @@ func (srv *Server) timeline(ss *session, w http.ResponseWriter, r *http.Request)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(b.Bytes())
 }
-
 
 // stack answers, for a run's timeline, where a task was when the
 // transition last found it blocked: the stack its blocked event carries.
