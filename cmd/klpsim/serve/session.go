@@ -41,14 +41,11 @@ type session struct {
 	evBytes  int
 	notify   chan struct{} // closed and replaced at each event
 	closed   bool
-	runDone  chan struct{} // closed when the current run ends
 	dbg      *debug.Session
 	follow   map[*kernel.Kernel]*follower // the debugged machines' followers
 	tl       []timeline.Event             // the timeline of the machine shown
 	lastK    *kernel.Kernel               // the machine whose log the page has
-	lastSeq  uint64
-	dbgLines []string
-	progress *atomic.Bool // the debugged machine's Options.Progress
+	progress *atomic.Bool                 // the debugged machine's Options.Progress
 }
 
 type sseEvent struct {
@@ -120,7 +117,7 @@ func (ss *session) restart(mode, name string) {
 	ss.base += len(ss.evs)
 	ss.evs, ss.evBytes = nil, 0
 	ss.tl = nil
-	ss.lastK, ss.lastSeq = nil, 0
+	ss.lastK = nil
 	ss.mu.Unlock()
 	ss.emit("start", map[string]string{"mode": mode, "name": name})
 }
@@ -371,13 +368,8 @@ func (srv *Server) run(ss *session, w http.ResponseWriter, r *http.Request) {
 	if srv.cfg.ProgressEvery < 0 {
 		progress.Store(true)
 	}
-	done := make(chan struct{})
-	ss.mu.Lock()
-	ss.runDone = done
-	ss.mu.Unlock()
 	go func() {
 		defer ss.busy.Unlock()
-		defer close(done)
 		defer ss.setInterrupt(nil)
 		stop := make(chan struct{})
 		defer close(stop)
@@ -542,7 +534,7 @@ func (srv *Server) debug(ss *session, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ss.mu.Lock()
-	ss.dbg, ss.follow, ss.dbgLines, ss.progress = d, follow, lines, progress
+	ss.dbg, ss.follow, ss.progress = d, follow, progress
 	ss.mu.Unlock()
 	where := d.Where()
 	ss.syncDebug(d)
