@@ -534,6 +534,23 @@ func TestTimelineBounded(t *testing.T) {
 	if end := evs[len(evs)-1].data; end != `{"mode":"run","verdict":"passed"}` {
 		t.Errorf("end: %s", end)
 	}
+
+	// A debugged machine too.
+	if st, out := call(t, hs, "POST", "/api/s/"+id+"/debug", map[string]string{"name": teach01, "text": file(t, teach01)}); st != 200 {
+		t.Fatalf("debug: %d %v", st, out)
+	}
+	if st, out := call(t, hs, "POST", "/api/s/"+id+"/cmd", map[string]string{"line": "continue"}); st != 200 || out["ended"] != true {
+		t.Fatalf("continue: %d %v", st, out)
+	}
+	notes.Reset()
+	for _, e := range stream(t, hs, id) {
+		if e.kind == "notice" {
+			notes.WriteString(e.data + "\n")
+		}
+	}
+	if !strings.HasPrefix(notes.String(), "The timeline stops after ") {
+		t.Errorf("debug: notices %q", notes.String())
+	}
 }
 
 // A debugger command that runs the machine sends its kernel log while it

@@ -566,6 +566,10 @@ func (ss *session) syncDebug(d *debug.Session) {
 	}
 	evs := append([]timeline.Event(nil), f.rec.Events...)
 	f.pub = len(evs)
+	if len(evs) >= maxTimeline && f.rec.Keep {
+		f.rec.Keep = false
+		ss.emit("notice", fmt.Sprintf("The timeline stops after %d events; the machine goes on.", len(evs)))
+	}
 	ss.mu.Lock()
 	ss.lastK = k
 	ss.tl = evs
