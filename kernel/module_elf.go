@@ -32,8 +32,10 @@ import (
 // (include/linux/moduleparam.h, x86-64).
 const (
 	kparamName      = 0
+	kparamMod       = 8
 	kparamOps       = 16
 	kparamPerm      = 24
+	kparamLevel     = 26
 	kparamArg       = 32
 	kparamSize      = 40
 	kparamStrMaxlen = 0
