@@ -619,6 +619,9 @@ func (p *parser) param(pos Pos, ws []Word, strs []string) {
 		return
 	}
 	ops, isCB := strings.CutPrefix(strs[1], "ops=")
+	if !isCB {
+		ops = ""
+	}
 	t, ok := paramTypes[strs[1]]
 	if isCB && ops != "" {
 		t, ok = "", true // module_param_cb(NAME, &ops, arg, PERM)
