@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -585,3 +587,72 @@ func TestDebugStreamsLog(t *testing.T) {
 		t.Errorf("the debugged machine's log as the page has it:\n%s\nwant:\n%s", log.String(), want)
 	}
 }
+
+// The page's log and timeline follow the debugger backwards: after a
+// step back inside a long command (a checkpoint restored in place, which
+// puts back the machine's log but not the host's recorder) or across
+// commands (a replay), the log is the machine's as it is at the stop and
+// the timeline ends there.
+func TestDebugFollowsReverse(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		far, back  uint64
+	}{
+		{"in place", endless2, 40_000_000, 20_000_000},
+		{"replay", file(t, teach01), 12000, 6000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, hs := server(t, Config{ProgressEvery: -1})
+			id := newSessionID(t, hs)
+			cmd := func(line string) map[string]any {
+				t.Helper()
+				st, out := call(t, hs, "POST", "/api/s/"+id+"/cmd", map[string]string{"line": line})
+				if st != 200 || out["error"] != nil {
+					t.Fatalf("%s: %d %v", line, st, out)
+				}
+				return out
+			}
+			if st, out := call(t, hs, "POST", "/api/s/"+id+"/debug", map[string]string{"name": teach01, "text": c.text}); st != 200 {
+				t.Fatalf("debug: %d %v", st, out)
+			}
+			cmd(fmt.Sprintf("goto %d", c.far))
+			back := cmd(fmt.Sprintf("goto %d", c.back))
+			if uint64(back["insns"].(float64)) != c.back {
+				t.Fatalf("goto %d: at %v", c.back, back["insns"])
+			}
+			now := uint64(back["now_ns"].(float64))
+			dm := cmd("dmesg")["text"].(string)
+			resp, err := hs.Client().Get(hs.URL + "/api/s/" + id + "/timeline")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pic, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			cmd("kill")
+			var log strings.Builder
+			for _, e := range stream(t, hs, id) {
+				switch e.kind {
+				case "logreset":
+					log.Reset()
+					log.WriteString(e.data)
+				case "log":
+					log.WriteString(e.data)
+				}
+			}
+			// The kill adds its own line.
+			rest, ok := strings.CutPrefix(log.String(), dm)
+			if !ok || !regexp.MustCompile(`^\[[ 0-9.]+\] ERROR: run: killed by the debugger\n$`).MatchString(rest) {
+				t.Errorf("after going back, the page's log (%d bytes):\n%s\nthe machine's (%d bytes):\n%s", log.Len(), log.String(), len(dm), dm)
+			}
+			for _, m := range regexp.MustCompile(`data-end="(\d+)"`).FindAllStringSubmatch(string(pic), -1) {
+				if end, _ := strconv.ParseUint(m[1], 10, 64); end > now {
+					t.Errorf("a picture ends at %d ns, after the stop (%d ns)", end, now)
+				}
+			}
+		})
+	}
+}
+
+// endless2: two tasks share one CPU, each yielding it every few million
+// instructions (context switches: events on the timeline).
+const endless2 = "machine cpus=1\nstart_test forever\nspawn spin.S as=spin\nspawn spin.S as=spin2\nrun 100000s\n-- spin.S --\n\t.intel_syntax noprefix\n\t.text\n\t.globl _start\n_start:\n\tmov ecx, 3000000\nd:\n\tdec ecx\n\tjnz d\n\tmov eax, 24\n\tsyscall\n\tjmp _start\n"

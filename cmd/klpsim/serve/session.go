@@ -250,12 +250,49 @@ type follower struct {
 	rec *timeline.Recorder
 	seq uint64
 	pub int // rec.Events published to the session
+	// insns is the machine's instruction count when last looked at: less
+	// now means the debugger rewound the machine in place to a checkpoint
+	// (kernel/checkpoint.go), which puts back the log but not the
+	// recorder, a host object.
+	insns uint64
+	// rewound: the page's copy of the log is ahead of the machine's.
+	rewound bool
 }
 
 func newFollower(name string, k *kernel.Kernel, lp *livepatch.Core) *follower {
 	f := &follower{k: k, rec: &timeline.Recorder{Scenario: name, Sched: true, Keep: true}}
+	f.rec.Sink = f.sink
 	f.rec.Attach(k, lp)
 	return f
+}
+
+// sink sees each event as it is recorded; on the machine's goroutine.
+func (f *follower) sink(*timeline.Event) { f.checkRewind(true) }
+
+// checkRewind notices a rewind: the recorded events after the restored
+// point go (they will be recorded again as the machine replays), but the
+// event just recorded (last), which is the replay's, stays; the log is to
+// be sent again whole.
+func (f *follower) checkRewind(last bool) {
+	n := f.k.Insns()
+	back := n < f.insns
+	f.insns = n
+	if !back {
+		return
+	}
+	f.rewound = true
+	ev := f.rec.Events
+	var keep []timeline.Event
+	if last && len(ev) > 0 {
+		keep, ev = ev[len(ev)-1:], ev[:len(ev)-1]
+	}
+	now := f.k.Now()
+	i := len(ev)
+	for i > 0 && ev[i-1].TimeNS > now {
+		i--
+	}
+	f.rec.Events = append(ev[:i], keep...)
+	f.pub = min(f.pub, i)
 }
 
 // flush publishes what the machine did since the last flush; on the
@@ -510,6 +547,10 @@ func (srv *Server) debug(ss *session, w http.ResponseWriter, r *http.Request) {
 		shown := ss.lastK == k
 		ss.mu.Unlock()
 		if f := follow[k]; f != nil && shown {
+			f.checkRewind(false)
+			if f.rewound {
+				return // the stop sends the log whole
+			}
 			text, seq := k.Log.DmesgFrom(f.seq, printk.DmesgOptions{})
 			f.seq = seq
 			if text != "" {
@@ -553,7 +594,9 @@ func (ss *session) syncDebug(d *debug.Session) {
 	if k == nil || f == nil {
 		return
 	}
-	if !sameK {
+	f.checkRewind(false)
+	if !sameK || f.rewound {
+		f.rewound = false
 		text, seq := k.Log.DmesgFrom(0, printk.DmesgOptions{})
 		f.seq = seq
 		ss.emit("logreset", text)
