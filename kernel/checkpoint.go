@@ -126,7 +126,10 @@ func (d *Debugger) takeCheckpoint() *Checkpoint {
 	}
 	cp.mem = k.mem.SaveState()
 	roots := append([]any{k}, k.stateRoots...)
-	cp.objs = objsnap.Take(objsnap.Options{Skip: d.skip}, roots...)
+	if d.taker == nil {
+		d.taker = objsnap.NewTaker(objsnap.Options{Skip: d.skip})
+	}
+	cp.objs = d.taker.Take(roots...)
 	return cp
 }
 
@@ -135,7 +138,7 @@ func (d *Debugger) takeCheckpoint() *Checkpoint {
 // to onTake, on the machine's goroutine, before it runs on. Objects of
 // the types skip accepts are left out (the debugger's own).
 func (d *Debugger) CheckpointEvery(n uint64, onTake func(*Checkpoint), skip func(reflect.Type) bool) {
-	d.cpEvery, d.cpOnTake, d.cpSkip = n, onTake, skip
+	d.cpEvery, d.cpOnTake, d.cpSkip, d.taker = n, onTake, skip, nil
 	d.cpNext = d.k.insns + n
 }
 
