@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"klpsim/emu"
+	"klpsim/internal/objsnap"
 )
 
 // The debugger's stop mechanism. A Debugger stops the machine between two
@@ -86,6 +87,7 @@ type Debugger struct {
 	cpSkip          func(reflect.Type) bool
 	cps             []*Checkpoint
 	rewind          *Checkpoint
+	taker           *objsnap.Taker
 }
 
 // AttachDebugger gives the machine a debugger (one; a second call returns

@@ -465,8 +465,8 @@ func TestReverse_InPlaceCheckpoints(t *testing.T) {
 // a checkpoint misses (a closure's, a coroutine's) shows up here as a
 // difference.
 func TestReverse_InPlaceEverywhere(t *testing.T) {
-	if testing.Short() {
-		t.Skip("replays every selftest and teaching scenario several times")
+	if testing.Short() || raceEnabled {
+		t.Skip("replays every selftest and teaching scenario several times: minutes under -race; -short skips it too")
 	}
 	oldEvery := checkpointEvery
 	defer func() { checkpointEvery = oldEvery }()
