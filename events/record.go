@@ -1,4 +1,4 @@
-package timeline
+package events
 
 import (
 	"strconv"
@@ -128,7 +128,7 @@ func (r *Recorder) Result(test, result, msg string) {
 func (r *Recorder) Failed(msg string) { r.add(Event{Kind: KindFailed, Msg: msg}) }
 
 func (r *Recorder) sched(t *kernel.Task, cpu int, s kernel.SchedState) {
-	e := Event{Kind: KindSched, CPU: intp(cpu), PID: t.PID, Task: t.Comm, State: s.String()}
+	e := Event{Kind: KindSched, CPU: IntP(cpu), PID: t.PID, Task: t.Comm, State: s.String()}
 	if p := t.Parent(); p != nil {
 		e.PPID = p.PID
 	}
@@ -189,7 +189,7 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 	}
 	if le.Task != "" && le.PID == 0 {
 		if n, err := strconv.Atoi(strings.TrimPrefix(le.Task, "swapper/")); err == nil {
-			e.CPU = intp(n)
+			e.CPU = IntP(n)
 		}
 	}
 	for _, a := range le.Stack {
@@ -223,7 +223,7 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 		}
 	}
 	if le.Kind != livepatch.EventCallback && le.Kind != livepatch.EventBlocked && le.Kind != livepatch.EventInit {
-		e.Pending = intp(r.pending)
+		e.Pending = IntP(r.pending)
 	}
 	if le.Kind == livepatch.EventReversed {
 		// The reversal's own start follows; its band state is set there.
@@ -254,5 +254,5 @@ var violationKinds = map[livepatch.ViolationKind]string{
 
 func (r *Recorder) violation(v livepatch.Violation) {
 	r.add(Event{Kind: KindViolation, Why: violationKinds[v.Kind], PID: v.PID, Task: v.Task, Func: v.Func, Where: v.Where,
-		Patch: v.Patch, Target: targetName(v.Target), PatchState: intp(v.PatchState), Msg: v.Error()})
+		Patch: v.Patch, Target: targetName(v.Target), PatchState: IntP(v.PatchState), Msg: v.Error()})
 }
