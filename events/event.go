@@ -26,6 +26,27 @@ const (
 	KindPatchState = "patch_state" // a patch's state changed (Patch, State, Target)
 )
 
+// The livepatch core's kinds (livepatch.EventKind's names), for code
+// that matches on them.
+const (
+	KindInit        = "init"
+	KindStart       = "start"
+	KindSwitched    = "switched"
+	KindBlocked     = "blocked"
+	KindRetry       = "retry"
+	KindSignals     = "signals"
+	KindForced      = "forced"
+	KindReversed    = "reversed"
+	KindComplete    = "complete"
+	KindStopMachine = "stop-machine"
+	KindCallback    = "callback"
+	KindFuncStack   = "func_stack"
+	KindFentry      = "fentry"
+	KindFakeSignal  = "fake_signal"
+	KindFree        = "free"
+	KindDiscardNop  = "discard_nop"
+)
+
 // Event is one thing that happened. Which fields are set depends on Kind
 // (docs/events.md); the json tags are the --json field names.
 type Event struct {
@@ -56,8 +77,14 @@ type Event struct {
 	Object   string `json:"object,omitempty"`
 	Ret      int    `json:"ret,omitempty"` // pre_patch's return value
 
-	Module    string `json:"module,omitempty"`
-	Action    string `json:"action,omitempty"` // load or unload
+	Module string `json:"module,omitempty"`
+	// Action is module's load or unload, func_stack's push or pop,
+	// fentry's call or nop (what the site holds now), fake_signal's
+	// kernel function, free's replaced or disabled.
+	Action    string `json:"action,omitempty"`
+	Addr      string `json:"addr,omitempty"`  // fentry: the site's address, 0x-hex
+	Depth     int    `json:"depth,omitempty"` // func_stack: its length after the push or pop
+	Nop       bool   `json:"nop,omitempty"`   // func_stack, discard_nop: the func is atomic replace's nop
 	Livepatch bool   `json:"livepatch,omitempty"`
 
 	Where      string `json:"where,omitempty"`       // violation: the instruction (%pS)
@@ -74,7 +101,8 @@ type Event struct {
 func (e *Event) IsLivepatch() bool { return lpKinds[e.Kind] }
 
 var lpKinds = map[string]bool{"init": true, "start": true, "switched": true, "blocked": true, "retry": true,
-	"signals": true, "forced": true, "reversed": true, "complete": true, "callback": true, "stop-machine": true}
+	"signals": true, "forced": true, "reversed": true, "complete": true, "callback": true, "stop-machine": true,
+	"func_stack": true, "fentry": true, "fake_signal": true, "free": true, "discard_nop": true}
 
 // Lane is the key of the task an event concerns: the pid, or for an idle
 // task (pid 0) -1-CPU. ok is false for events about no task.

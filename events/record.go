@@ -180,7 +180,11 @@ func targetName(s int) string {
 
 func (r *Recorder) livepatch(le livepatch.Event) {
 	e := Event{Kind: le.Kind.String(), Patch: le.Patch, Target: targetName(le.Target), Task: le.Task, PID: le.PID,
-		Func: le.Func, Retry: le.Retry, StopNS: le.StopNS, Callback: le.Callback, Object: le.Object, Ret: le.Ret}
+		Func: le.Func, Retry: le.Retry, StopNS: le.StopNS, Callback: le.Callback, Object: le.Object, Ret: le.Ret,
+		Action: le.Action, Depth: le.Depth, Nop: le.Nop}
+	if le.Addr != 0 {
+		e.Addr = "0x" + strconv.FormatUint(le.Addr, 16)
+	}
 	if le.How != 0 {
 		e.How = le.How.String()
 	}
@@ -222,7 +226,7 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 			}
 		}
 	}
-	if le.Kind != livepatch.EventCallback && le.Kind != livepatch.EventBlocked && le.Kind != livepatch.EventInit {
+	if countsPending[le.Kind] {
 		e.Pending = IntP(r.pending)
 	}
 	if le.Kind == livepatch.EventReversed {
@@ -246,6 +250,13 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 			}
 		}
 	}
+}
+
+// countsPending are the kinds that carry pending: the transition-wide
+// ones and switched.
+var countsPending = map[livepatch.EventKind]bool{
+	livepatch.EventStart: true, livepatch.EventSwitched: true, livepatch.EventRetry: true, livepatch.EventSignals: true,
+	livepatch.EventForced: true, livepatch.EventReversed: true, livepatch.EventComplete: true, livepatch.EventStopMachine: true,
 }
 
 var violationKinds = map[livepatch.ViolationKind]string{
