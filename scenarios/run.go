@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"klpsim/events"
 	"klpsim/kernel"
 	"klpsim/livepatch"
 )
@@ -59,6 +60,10 @@ type Options struct {
 	// (Result.Failed, with the error as Msg) without a report.
 	Booted        func(k *kernel.Kernel, lp *livepatch.Core)
 	BeforeCommand func(line int) error
+	// RecordEvents keeps the run's events (Result.Events), the
+	// scheduler's too with RecordSched: a lab's questions are judged on
+	// them. A scenario with expect event lines records them anyway.
+	RecordEvents, RecordSched bool
 }
 
 // TestResult is one start_test's outcome.
@@ -83,6 +88,8 @@ type Result struct {
 	Discarded []string
 	// Interrupted: Options.Interrupt stopped the scenario.
 	Interrupted bool
+	// Events are the run's events, with Options.RecordEvents.
+	Events []events.Event
 }
 
 // SetupError is a failure to set the scenario up (boot, module
@@ -105,6 +112,10 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		return nil, &SetupError{err}
 	}
 	r.vars = builtinVars(r.machine)
+	if s.events || opts.RecordEvents {
+		r.rec = &events.Recorder{Scenario: s.File, Sched: s.schedEvents || opts.RecordSched, Keep: true}
+		r.rec.Attach(r.k, r.lp)
+	}
 	if opts.Booted != nil {
 		opts.Booted(r.k, r.lp)
 	}
@@ -138,6 +149,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	}
 	r.endTest()
 	r.violationSummary()
+	if r.rec != nil && opts.RecordEvents {
+		r.res.Events = r.rec.Events
+	}
 	if opts.Dmesg {
 		fmt.Fprintf(opts.Stdout, "--- dmesg (%s) ---\n%s", filepath.Base(s.File), r.k.Log.Dmesg(kernelDmesgOpts))
 	}
@@ -151,7 +165,8 @@ type runner struct {
 	k       *kernel.Kernel
 	lp      *livepatch.Core
 	res     *Result
-	cmd     *Cmd // the command running
+	rec     *events.Recorder // the run's events, for expect event and labs
+	cmd     *Cmd             // the command running
 	// harness is the kernel version's functions.sh (harness51.go).
 	harness *harnessStyle
 	// savedDmesg is v6.6's SAVED_DMESG: how many lines dmesg had when
