@@ -31,6 +31,12 @@ const (
 var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine", "callback",
 	"func_stack", "fentry", "fake_signal", "free", "discard_nop"}
 
+// Detail reports whether k is one of the machinery's steps under a
+// transition (func_stack, fentry, fake_signal, free, discard_nop) rather
+// than the transition's own progress: the event recorder shows them;
+// the debugger's event stops and explore's event lists do not.
+func (k EventKind) Detail() bool { return k >= EventFuncStack }
+
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
 		return eventKindNames[k]

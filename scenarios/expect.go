@@ -155,6 +155,7 @@ func parseEventCond(pos Pos, ws []Word, lab bool, errf func(Pos, string, ...any)
 				errf(ws[j].Pos, "%s: unexpected %q after the after event clause (it comes last)", what, ws[j].String())
 				return nil
 			}
+			a.Text = "event " + strings.Join(text[i+2:j], " ")
 			c.After = a
 			i = j
 		default:
@@ -418,9 +419,9 @@ func (c *EventCond) verdict(m eventMatcher, evs []events.Event, from int, to uin
 	return v
 }
 
-// formatEvent shows an event in a message: its kind and fields (the
+// DescribeEvent shows an event in a message: its kind and fields (the
 // stack's innermost frame only) and when.
-func formatEvent(e *events.Event) string {
+func DescribeEvent(e *events.Event) string {
 	var b strings.Builder
 	b.WriteString(e.Kind)
 	for _, f := range events.Fields {
@@ -501,7 +502,7 @@ func (r *runner) expectVerdict(cond *EventCond, v Verdict) error {
 		msg += " within " + fmtDuration(cond.Within)
 	}
 	if v.Nearest != nil {
-		msg += "; nearest: " + formatEvent(v.Nearest)
+		msg += "; nearest: " + DescribeEvent(v.Nearest)
 	}
 	return &caseFailed{msg}
 }

@@ -200,6 +200,16 @@ func (p *parser) script(lines []line) {
 		case "param", "patch", "object", "func", "state":
 			p.moduleLine(l)
 			continue
+		case "lab":
+			// A lab's starting file names its lab first, before the
+			// machine line: it is a declaration that runs as a no-op.
+			p.mod, p.obj = nil, nil
+			if !p.included {
+				if c := p.command(l); c != nil {
+					p.s.Cmds = append(p.s.Cmds, c)
+				}
+				continue
+			}
 		}
 		p.mod, p.obj = nil, nil
 		if p.included {

@@ -41,7 +41,9 @@ type Options struct {
 	CheckConsistency bool
 	// Dmesg prints the whole kernel log after the scenario.
 	Dmesg bool
-	// OnEvent receives the livepatch event stream.
+	// OnEvent receives the livepatch event stream: the transitions'
+	// events, without the details (livepatch.EventKind.Detail) only the
+	// event recorder shows.
 	OnEvent func(livepatch.Event)
 	// Update makes a check_result that does not match accept the actual
 	// transcript: the test passes and Result.Updates holds the section's
