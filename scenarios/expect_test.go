@@ -173,6 +173,8 @@ expect event fentry action=call func=cmdline_proc_show
 expect no event blocked func=teach_sleep_fn
 start_test "after the failures"
 expect event blocked
+expect event result test="no such event" result="not ok" msg="expect event blocked func=nothing: *"
+expect no event failed
 `
 	script = strings.Replace(script, "    func teach_sleep_fn teach_sleep_fn2\n",
 		"    func teach_sleep_fn teach_sleep_fn2\nmodule test_klp_teach_patch2 livepatch\n    patch replace\n    object vmlinux\n    func cmdline_proc_show teach_sleep_fn2\n", 1)

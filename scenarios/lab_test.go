@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,4 +170,33 @@ func FuzzParseLab(f *testing.F) {
 			l.Check(nil)
 		}
 	})
+}
+
+// Options.RecordEvents keeps the run's events, the scenario's own among
+// them: commands, tests, results and the failure that stopped it.
+func TestRecordEvents(t *testing.T) {
+	s, err := Parse("t.scn", []byte("start_test \"a\"\nsleep 1s\ndie \"stop here\"\nsleep 1s\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(s, Options{RecordEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range res.Events {
+		switch e.Kind {
+		case events.KindCommand:
+			got = append(got, fmt.Sprintf("command %d %s", e.Line, e.Text))
+		case events.KindTest, events.KindResult, events.KindFailed:
+			got = append(got, fmt.Sprintf("%s %s %s %s", e.Kind, e.Test, e.Result, e.Msg))
+		case events.KindSched:
+			t.Errorf("sched event without RecordSched")
+		}
+	}
+	want := []string{`command 1 start_test "a"`, "test a  ", "command 2 sleep 1s", `command 3 die "stop here"`,
+		"result a not ok stop here", "failed   stop here"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

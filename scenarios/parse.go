@@ -40,7 +40,7 @@ type ParseOptions struct {
 
 // ParseWith is Parse with the include files read by opts.
 func ParseWith(file string, data []byte, cat Catalog, opts ParseOptions) (*Scenario, error) {
-	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}, opts: opts}
+	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}, lines: strings.Split(string(data), "\n")}, opts: opts}
 	if !p.parse(data) || len(p.errs) > 0 {
 		// The file's own errors first, in file order, then the included
 		// files' (by file name).

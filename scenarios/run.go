@@ -129,6 +129,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 				break
 			}
 		}
+		if r.rec != nil {
+			r.rec.Command(c.Pos.Line, s.lineText(c.Pos.Line))
+		}
 		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := r.waitTimedOut(c.spec.run(r, c))
 		r.newViolations()
@@ -141,6 +144,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		r.stop(err)
 		var cf *caseFailed
 		if !errors.As(err, &cf) {
+			if r.rec != nil && r.res.Failed {
+				r.rec.Failed(r.res.Msg)
+			}
 			break
 		}
 		// A transcript that differs fails its test case only: the script
@@ -396,6 +402,9 @@ func (r *runner) finishTest(verdict, msg string) {
 		r.reported = true
 	}
 	r.res.Tests = append(r.res.Tests, *r.test)
+	if r.rec != nil {
+		r.rec.Result(r.test.Name, verdict, r.test.Msg)
+	}
 	r.test = nil
 }
 
@@ -537,4 +546,12 @@ func (r *runner) liveTasks(name string) []*kernel.Task {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
+}
+
+// lineText is the file's line n, "" past its end.
+func (s *Scenario) lineText(n int) string {
+	if n < 1 || n > len(s.lines) {
+		return ""
+	}
+	return s.lines[n-1]
 }

@@ -27,6 +27,8 @@ type Scenario struct {
 	// events: an expect event line needs the run's events recorded
 	// (schedEvents: the scheduler's too).
 	events, schedEvents bool
+	// lines are the file's lines, for the command events' text.
+	lines []string
 }
 
 // Section is one named file of the archive.
