@@ -132,8 +132,12 @@ func (c *Core) emit(e Event) {
 
 // emitCallback reports that callback cb of object o ran.
 func (c *Core) emitCallback(cb string, o *Object, ret int) {
+	// The object's patch: a module loading or going outside a
+	// transition (klp_module_coming/going) runs its object's callbacks too.
 	e := Event{Kind: EventCallback, Callback: cb, Object: o.DisplayName(), Ret: ret, Target: c.targetState}
-	if p := c.transitionPatch; p != nil {
+	if o.Patch != nil {
+		e.Patch = o.Patch.Name
+	} else if p := c.transitionPatch; p != nil {
 		e.Patch = p.Name
 	}
 	c.emit(e)
