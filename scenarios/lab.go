@@ -298,8 +298,9 @@ func LabFiles(name string) (map[string][]byte, error) {
 	return files, nil
 }
 
-// includeLine is a script's include line with an unquoted file name.
-var includeLine = regexp.MustCompile(`^([ \t]*include[ \t]+)([^ \t'"#$]+)([ \t]*(#.*)?)$`)
+// includeLine is a script's include line: its file name unquoted or in
+// simple quotes.
+var includeLine = regexp.MustCompile(`^([ \t]*include[ \t]+['"]?)([^ \t'"#$\\]+)(['"]?[ \t]*(#.*)?)$`)
 
 // flattenIncludes rewrites the script's include lines (before the first
 // section) to name their files' base names.

@@ -215,3 +215,13 @@ func TestParseLabDollar(t *testing.T) {
 		t.Errorf("task=$T${U} does not match the text $T$U: %s", got[0].Verdict.Msg)
 	}
 }
+
+// lab start puts a lab's files in one directory: include lines name the
+// copies; sections and other lines stay as they are.
+func TestFlattenIncludes(t *testing.T) {
+	in := "# include ../x.inc stays a comment\ninclude ../teach/teach-target.inc\n  include  a/b.inc  # why\ninclude 'q/r.inc'\nload_mod x\n-- s --\ninclude ../teach/y.inc\n"
+	want := "# include ../x.inc stays a comment\ninclude teach-target.inc\n  include  b.inc  # why\ninclude 'r.inc'\nload_mod x\n-- s --\ninclude ../teach/y.inc\n"
+	if got := string(flattenIncludes([]byte(in))); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
