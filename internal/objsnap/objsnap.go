@@ -79,7 +79,7 @@ type savedSlice struct {
 
 type savedMap struct {
 	m          reflect.Value // the map, settable
-	keys, vals []reflect.Value
+	keys, vals reflect.Value // slices of the entries
 }
 
 type savedSaver struct {
@@ -98,28 +98,51 @@ type sliceKey struct {
 	n int
 }
 
-type taker struct {
+// Taker takes snapshots with one set of options, keeping what it learns
+// about types (which to skip, which fields lead anywhere) from one Take to
+// the next.
+type Taker struct {
 	opts   Options
+	skip   map[reflect.Type]bool
+	ptrs   map[reflect.Type]bool
+	fields map[reflect.Type][]int // a struct's fields that can lead to objects
+
 	snap   *Snapshot
 	seen   map[objKey]bool
 	slices map[sliceKey]bool
 	maps   map[unsafe.Pointer]bool
-	skip   map[reflect.Type]bool
-	ptrs   map[reflect.Type]bool
+	last   [3]int // the last snapshot's objects, slices and maps
 }
+
+type taker = Taker
 
 var saverType = reflect.TypeFor[Saver]()
 
 // Take saves everything reachable from roots, which are pointers.
-func Take(opts Options, roots ...any) *Snapshot {
+func Take(opts Options, roots ...any) *Snapshot { return NewTaker(opts).Take(roots...) }
+
+// NewTaker returns a Taker for opts.
+func NewTaker(opts Options) *Taker {
 	if opts.Foreign == nil {
 		opts.Foreign = DefaultForeign
 	}
-	tk := &taker{opts: opts, snap: &Snapshot{}, seen: map[objKey]bool{}, slices: map[sliceKey]bool{}, maps: map[unsafe.Pointer]bool{}, skip: map[reflect.Type]bool{}, ptrs: map[reflect.Type]bool{}}
+	return &Taker{opts: opts, skip: map[reflect.Type]bool{}, ptrs: map[reflect.Type]bool{}, fields: map[reflect.Type][]int{}}
+}
+
+// Take saves everything reachable from roots, which are pointers. A
+// Taker takes one snapshot at a time.
+func (tk *Taker) Take(roots ...any) *Snapshot {
+	// Sized as the last snapshot was: a machine's graph changes little
+	// from one checkpoint to the next.
+	tk.snap = &Snapshot{objs: make([]savedObj, 0, tk.last[0]), slices: make([]savedSlice, 0, tk.last[1]), maps: make([]savedMap, 0, tk.last[2])}
+	tk.seen, tk.slices, tk.maps = make(map[objKey]bool, tk.last[0]), make(map[sliceKey]bool, tk.last[1]), make(map[unsafe.Pointer]bool, tk.last[2])
 	for _, r := range roots {
 		tk.walk(reflect.ValueOf(r))
 	}
-	return tk.snap
+	snap := tk.snap
+	tk.last = [3]int{len(snap.objs), len(snap.slices), len(snap.maps)}
+	tk.snap, tk.seen, tk.slices, tk.maps = nil, nil, nil, nil
+	return snap
 }
 
 // Restore writes the saved contents back into the same objects. A
@@ -133,8 +156,8 @@ func (s *Snapshot) Restore() {
 	}
 	for _, m := range s.maps {
 		m.m.Clear()
-		for i := range m.keys {
-			m.m.SetMapIndex(m.keys[i], m.vals[i])
+		for i := range m.keys.Len() {
+			m.m.SetMapIndex(m.keys.Index(i), m.vals.Index(i))
 		}
 	}
 	for _, sv := range s.savers {
@@ -185,10 +208,8 @@ func (tk *taker) walk(v reflect.Value) {
 		if tk.skipType(v.Type()) {
 			return
 		}
-		for i := 0; i < v.NumField(); i++ {
-			if tk.hasPointers(v.Type().Field(i).Type) {
-				tk.walk(v.Field(i))
-			}
+		for _, i := range tk.pointerFields(v.Type()) {
+			tk.walk(v.Field(i))
 		}
 	case reflect.Array:
 		if tk.hasPointers(v.Type().Elem()) {
@@ -264,21 +285,21 @@ func (tk *taker) mapValue(v reflect.Value) {
 	mp := new(unsafe.Pointer)
 	*mp = p
 	m := reflect.NewAt(v.Type(), unsafe.Pointer(mp)).Elem()
-	sm := savedMap{m: m}
+	n := m.Len()
+	sm := savedMap{m: m, keys: reflect.MakeSlice(reflect.SliceOf(v.Type().Key()), n, n), vals: reflect.MakeSlice(reflect.SliceOf(v.Type().Elem()), n, n)}
 	it := m.MapRange()
-	for it.Next() {
-		k, val := it.Key(), it.Value()
-		sm.keys = append(sm.keys, k)
-		sm.vals = append(sm.vals, val)
+	for i := 0; it.Next(); i++ {
+		sm.keys.Index(i).SetIterKey(it)
+		sm.vals.Index(i).SetIterValue(it)
 	}
 	tk.snap.maps = append(tk.snap.maps, sm)
 	kp, vp := tk.hasPointers(v.Type().Key()), tk.hasPointers(v.Type().Elem())
-	for i := range sm.keys {
+	for i := range n {
 		if kp {
-			tk.walk(sm.keys[i])
+			tk.walk(sm.keys.Index(i))
 		}
 		if vp {
-			tk.walk(sm.vals[i])
+			tk.walk(sm.vals.Index(i))
 		}
 	}
 }
@@ -292,6 +313,22 @@ func (tk *taker) hasPointers(t reflect.Type) bool {
 	v := pointerful(t)
 	tk.ptrs[t] = v
 	return v
+}
+
+// pointerFields are the fields of struct type t that can lead to
+// objects.
+func (tk *taker) pointerFields(t reflect.Type) []int {
+	if f, ok := tk.fields[t]; ok {
+		return f
+	}
+	f := []int{}
+	for i := 0; i < t.NumField(); i++ {
+		if tk.hasPointers(t.Field(i).Type) {
+			f = append(f, i)
+		}
+	}
+	tk.fields[t] = f
+	return f
 }
 
 func pointerful(t reflect.Type) bool {
