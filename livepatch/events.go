@@ -130,10 +130,10 @@ func (c *Core) emit(e Event) {
 	c.OnEvent(e)
 }
 
-// emitCallback reports that callback cb of object o ran. Its patch is
-// the object's: a module's callbacks run from klp_module_coming and
-// klp_module_going outside any transition.
+// emitCallback reports that callback cb of object o ran.
 func (c *Core) emitCallback(cb string, o *Object, ret int) {
+	// The object's patch: a module loading or going outside a
+	// transition (klp_module_coming/going) runs its object's callbacks too.
 	e := Event{Kind: EventCallback, Callback: cb, Object: o.DisplayName(), Ret: ret, Target: c.targetState}
 	if o.Patch != nil {
 		e.Patch = o.Patch.Name

@@ -159,7 +159,11 @@ func parseEventCond(pos Pos, ws []Word, lab bool, errf func(Pos, string, ...any)
 			c.After = a
 			i = j
 		default:
-			errf(w.Pos, "%s: unexpected %q: expected FIELD=VALUE, count OP N, within DURATION%s", what, w.String(), map[bool]string{true: " or after event KIND", false: ""}[lab])
+			more := ""
+			if lab {
+				more = " or after event KIND"
+			}
+			errf(w.Pos, "%s: unexpected %q: expected FIELD=VALUE, count OP N, within DURATION%s", what, w.String(), more)
 			return nil
 		}
 	}

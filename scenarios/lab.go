@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,8 +29,7 @@ import (
 // (labs/solutions/) are not.
 
 // LabFS holds the built-in labs: labs/NAME.scn, labs/NAME.lab and the
-// files they include: labs/*.inc, and the teaching scenarios' target
-// modules (teach/*.inc), which the labs share with the walkthroughs.
+// files they may include (labs/*.inc, teach/*.inc).
 //
 //go:embed labs/*.scn labs/*.lab labs/*.inc teach/*.inc
 var LabFS embed.FS
@@ -78,12 +78,7 @@ func ParseLab(file string, data []byte) (*Lab, error) {
 				bad = true
 				break
 			}
-			if vs := t.word.vars(); len(vs) > 0 {
-				errf(t.pos(), "$%s: a lab has no variables (quote a literal $ with '…')", vs[0].text)
-				bad = true
-				break
-			}
-			ws = append(ws, t.word)
+			ws = append(ws, literalWord(t.word))
 		}
 		if bad {
 			continue
@@ -267,55 +262,76 @@ func LookupLab(name string) (*Lab, error) {
 }
 
 // LabFiles are the built-in lab's starting file and the files it
-// includes, by their names relative to the labs directory, for klpsim lab
-// start.
+// includes, for klpsim lab start: by base name, all in one directory, the
+// include lines of each rewritten to name the copies beside it.
 func LabFiles(name string) (map[string][]byte, error) {
 	if _, err := LookupLab(name); err != nil {
 		return nil, err
 	}
-	data, err := LabFS.ReadFile("labs/" + name + ".scn")
+	start := "labs/" + name + ".scn"
+	data, err := LabFS.ReadFile(start)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s has no starting file", ErrNoLab, name)
 	}
-	files := map[string][]byte{}
-	read := func(p string) ([]byte, error) {
+	read := map[string][]byte{start: data}
+	readFile := func(p string) ([]byte, error) {
+		p = path.Clean(p)
 		d, err := LabFS.ReadFile(p)
 		if err == nil {
-			files[p] = d
+			read[p] = d
 		}
 		return d, err
 	}
-	if _, err := ParseWith("labs/"+name+".scn", data, Builtin, ParseOptions{ReadFile: read}); err != nil {
+	if _, err := ParseWith(start, data, Builtin, ParseOptions{ReadFile: readFile}); err != nil {
 		return nil, err
 	}
-	// A file from outside labs/ (../teach/teach-target.inc) goes beside
-	// the copy under its base name, and the starting file's include line
-	// names it so: the copy works wherever it is.
-	out := map[string][]byte{}
-	for p, d := range files {
-		rel, ok := strings.CutPrefix(p, "labs/")
-		if !ok {
-			rel = path.Base(p)
-			data = repointInclude(data, p, rel)
+	files := map[string][]byte{}
+	from := map[string]string{}
+	for p, d := range read {
+		base := path.Base(p)
+		if other, dup := from[base]; dup {
+			return nil, fmt.Errorf("lab %s: %s and %s would both be copied as %s", name, other, p, base)
 		}
-		if _, dup := out[rel]; dup {
-			return nil, fmt.Errorf("lab %s: two included files are called %s", name, rel)
-		}
-		out[rel] = d
+		from[base] = p
+		files[base] = flattenIncludes(d)
 	}
-	out[name+".scn"] = data
-	return out, nil
+	return files, nil
 }
 
-// repointInclude rewrites the include lines of data that name the file at
-// path p (as the parser resolved them from labs/) to name rel.
-func repointInclude(data []byte, p, rel string) []byte {
+// includeLine is a script's include line: its file name unquoted or in
+// simple quotes.
+var includeLine = regexp.MustCompile(`^([ \t]*include[ \t]+['"]?)([^ \t'"#$\\]+)(['"]?[ \t]*(#.*)?)$`)
+
+// flattenIncludes rewrites the script's include lines (before the first
+// section) to name their files' base names.
+func flattenIncludes(data []byte) []byte {
 	lines := strings.SplitAfter(string(data), "\n")
 	for i, l := range lines {
-		f := strings.Fields(l)
-		if len(f) == 2 && f[0] == "include" && path.Join("labs", f[1]) == p {
-			lines[i] = strings.Replace(l, f[1], rel, 1)
+		if strings.HasPrefix(l, "-- ") {
+			break
+		}
+		body := strings.TrimSuffix(l, "\n")
+		if m := includeLine.FindStringSubmatch(body); m != nil {
+			lines[i] = m[1] + path.Base(m[2]) + m[3] + l[len(body):]
 		}
 	}
 	return []byte(strings.Join(lines, ""))
+}
+
+// literalWord is w with its variables as the text they were written as:
+// a lab has no variables, and a hint may well say "/proc/$PID/stack".
+func literalWord(w Word) Word {
+	out := Word{Pos: w.Pos, Quoted: w.Quoted}
+	var b strings.Builder
+	for _, p := range w.parts {
+		if p.isVar {
+			b.WriteString("$" + p.text)
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	if b.Len() > 0 || len(w.parts) > 0 {
+		out.parts = []part{{text: b.String()}}
+	}
+	return out
 }
