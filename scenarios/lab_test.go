@@ -200,6 +200,40 @@ func TestRecordEvents(t *testing.T) {
 	}
 }
 
+// lab start's files are self-contained: the starting file parses with
+// its includes read from the copies alone (a lab that includes
+// ../teach/teach-target.inc gets teach-target.inc beside it).
+func TestLabFilesSelfContained(t *testing.T) {
+	for _, name := range LabNames() {
+		files, err := LabFiles(name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for n := range files {
+			if strings.Contains(n, "/") {
+				t.Errorf("%s: %s is not beside the starting file", name, n)
+			}
+		}
+		read := func(p string) ([]byte, error) {
+			rel, ok := strings.CutPrefix(p, "copy/")
+			if d, found := files[rel]; ok && found {
+				return d, nil
+			}
+			return nil, os.ErrNotExist
+		}
+		if _, err := ParseWith("copy/"+name+".scn", files[name+".scn"], testCatalog(), ParseOptions{ReadFile: read}); err != nil {
+			t.Errorf("%s: the copy does not parse on its own: %v", name, err)
+		}
+	}
+	files, err := LabFiles("01-unpatch-stall")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files["teach-target.inc"]; !ok || !strings.Contains(string(files["01-unpatch-stall.scn"]), "\ninclude teach-target.inc\n") {
+		t.Errorf("01-unpatch-stall: teach-target.inc is not copied beside it, or the include line not repointed")
+	}
+}
+
 // A lab has no variables: a $ is text, in a hint and in a value.
 func TestParseLabDollar(t *testing.T) {
 	l, err := ParseLab("t.lab", []byte("title \"t\"\nquestion 1 \"q\"\n  expect event blocked task=$T${U}\n  hint \"Look at /proc/$PID/stack\"\n"))
