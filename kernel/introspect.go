@@ -160,3 +160,10 @@ func (k *Kernel) WorkNextRun(w *Work) (when uint64, ok bool) {
 	}
 	return 0, false
 }
+
+// FtraceSiteEnabled reports whether the fentry site at ip holds the call
+// to the trampoline (false for the 5-byte nop, or no site at ip).
+func (k *Kernel) FtraceSiteEnabled(ip uint64) bool {
+	r := k.record(ip)
+	return r != nil && r.enabled
+}

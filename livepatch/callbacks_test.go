@@ -90,7 +90,19 @@ test_klp_callbacks_mod: test_klp_callbacks_mod_exit
 func TestCallbacks_ModuleComingNotifier(t *testing.T) {
 	s := cbSelftest(t)
 	s.loadLP(cbDemo, "")
+	// The callbacks klp_module_coming runs, outside any transition, are
+	// the patch's: their events name it.
+	var cbs []string
+	s.c.OnEvent = func(e Event) {
+		if e.Kind == EventCallback {
+			cbs = append(cbs, e.Patch+" "+e.Callback+" "+e.Object)
+		}
+	}
 	s.loadMod(cbMod, "")
+	s.c.OnEvent = nil
+	if want := []string{cbDemo + " pre_patch " + cbMod, cbDemo + " post_patch " + cbMod}; strings.Join(cbs, "\n") != strings.Join(want, "\n") {
+		t.Errorf("callback events: %q, want %q", cbs, want)
+	}
 	s.disableLP(cbDemo)
 	s.unloadLP(cbDemo)
 	s.unloadMod(cbMod)

@@ -21,9 +21,21 @@ const (
 	EventComplete                     // klp_complete_transition
 	EventStopMachine                  // kpatch: a stop_machine ran (StopNS; Func when the safety check failed)
 	EventCallback                     // a callback ran (Callback, Object)
+	EventFuncStack                    // klp_patch_func/klp_unpatch_func: Func pushed on or popped from its func_stack (Action)
+	EventFentry                       // a fentry site was rewritten (Action call or nop, Addr, Func)
+	EventFakeSignal                   // klp_send_signals woke one task (Task, PID, Action: how)
+	EventFree                         // a patch was freed (Action: replaced or disabled)
+	EventDiscardNop                   // klp_discard_nops freed a nop func (Func, Object)
 )
 
-var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine", "callback"}
+var eventKindNames = [...]string{"init", "start", "switched", "blocked", "retry", "signals", "forced", "reversed", "complete", "stop-machine", "callback",
+	"func_stack", "fentry", "fake_signal", "free", "discard_nop"}
+
+// Detail reports whether k is one of the machinery's steps under a
+// transition (func_stack, fentry, fake_signal, free, discard_nop) rather
+// than the transition's own progress: the event recorder shows them;
+// the debugger's event stops and explore's event lists do not.
+func (k EventKind) Detail() bool { return k >= EventFuncStack }
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) {
@@ -100,6 +112,14 @@ type Event struct {
 	Callback string
 	Object   string
 	Ret      int
+	// Action says which way: push or pop (EventFuncStack), call or nop
+	// (EventFentry: what the site holds now), wake_up_state,
+	// set_notify_signal or signal_wake_up (EventFakeSignal), replaced or
+	// disabled (EventFree).
+	Action string
+	Addr   uint64 // EventFentry: the site
+	Depth  int    // EventFuncStack: the func_stack's length after it
+	Nop    bool   // EventFuncStack, EventDiscardNop: the func is atomic replace's nop
 }
 
 func (c *Core) emit(e Event) {
@@ -112,9 +132,40 @@ func (c *Core) emit(e Event) {
 
 // emitCallback reports that callback cb of object o ran.
 func (c *Core) emitCallback(cb string, o *Object, ret int) {
+	// The object's patch: a module loading or going outside a
+	// transition (klp_module_coming/going) runs its object's callbacks too.
 	e := Event{Kind: EventCallback, Callback: cb, Object: o.DisplayName(), Ret: ret, Target: c.targetState}
-	if p := c.transitionPatch; p != nil {
+	if o.Patch != nil {
+		e.Patch = o.Patch.Name
+	} else if p := c.transitionPatch; p != nil {
 		e.Patch = p.Name
 	}
 	c.emit(e)
+}
+
+// emitFunc reports that f was pushed on or popped from its func_stack,
+// now depth long.
+func (c *Core) emitFuncStack(f *Func, action string, depth int) {
+	if c.OnEvent == nil {
+		return
+	}
+	c.emit(Event{Kind: EventFuncStack, Action: action, Patch: f.Obj.Patch.Name, Object: f.Obj.DisplayName(), Func: f.OldName,
+		Depth: depth, Nop: f.Nop, Target: c.targetState})
+}
+
+// emitFentry reports the rewrite of f's fentry site at loc when it
+// changed from was.
+func (c *Core) emitFentry(f *Func, loc uint64, was bool) {
+	if c.OnEvent == nil {
+		return
+	}
+	now := c.k.FtraceSiteEnabled(loc)
+	if now == was {
+		return
+	}
+	action := "nop"
+	if now {
+		action = "call"
+	}
+	c.emit(Event{Kind: EventFentry, Action: action, Addr: loc, Patch: f.Obj.Patch.Name, Func: f.OldName, Object: f.Obj.DisplayName(), Target: c.targetState})
 }

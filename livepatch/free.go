@@ -25,9 +25,11 @@ func (c *Core) freePatchFinish(p *Patch) {
 
 // freePatch frees a disabled patch once its transition completed
 // (klp_free_patch_async, done at once: nothing can observe the delay).
-func (c *Core) freePatch(p *Patch) {
+// why is the event's Action: disabled, or replaced by an atomic replace.
+func (c *Core) freePatch(p *Patch, why string) {
 	c.freePatchStart(p)
 	c.freePatchFinish(p)
+	c.emit(Event{Kind: EventFree, Patch: p.Name, Action: why, Target: c.targetState})
 }
 
 // freeReplacedPatches is klp_free_replaced_patches_async: every patch
@@ -37,6 +39,6 @@ func (c *Core) freeReplacedPatches(p *Patch) {
 		if old == p {
 			break
 		}
-		c.freePatch(old)
+		c.freePatch(old, "replaced")
 	}
 }

@@ -95,6 +95,7 @@ func (c *Core) patchFunc(f *Func) error {
 		}
 		ops.stack = []*Func{f}
 		c.ops = append(c.ops, ops)
+		was := c.k.FtraceSiteEnabled(loc)
 		if err := c.k.FtraceSetFilterIP(&ops.fops, loc, false); err != nil {
 			c.log(nil, kernErr, "failed to set ftrace filter for function '%s' (%d)\n", f.OldName, errnoNeg(err))
 			c.dropOps(ops)
@@ -106,10 +107,14 @@ func (c *Core) patchFunc(f *Func) error {
 			c.dropOps(ops)
 			return err
 		}
-	} else {
-		ops.stack = append(ops.stack, f)
+		f.Patched = true
+		c.emitFuncStack(f, "push", 1)
+		c.emitFentry(f, loc, was)
+		return nil
 	}
+	ops.stack = append(ops.stack, f)
 	f.Patched = true
+	c.emitFuncStack(f, "push", len(ops.stack))
 	return nil
 }
 
@@ -121,21 +126,29 @@ func (c *Core) unpatchFunc(f *Func) {
 		return
 	}
 	if len(ops.stack) == 1 {
+		loc, ok := c.k.FtraceLocation(f.OldFunc)
+		was := ok && c.k.FtraceSiteEnabled(loc)
 		c.k.UnregisterFtraceFunction(&ops.fops)
-		if loc, ok := c.k.FtraceLocation(f.OldFunc); ok {
+		if ok {
 			c.k.FtraceSetFilterIP(&ops.fops, loc, true)
 		}
 		ops.stack = nil
 		c.dropOps(ops)
-	} else {
-		for i, x := range ops.stack {
-			if x == f {
-				ops.stack = append(ops.stack[:i:i], ops.stack[i+1:]...)
-				break
-			}
+		f.Patched = false
+		c.emitFuncStack(f, "pop", 0)
+		if ok {
+			c.emitFentry(f, loc, was)
+		}
+		return
+	}
+	for i, x := range ops.stack {
+		if x == f {
+			ops.stack = append(ops.stack[:i:i], ops.stack[i+1:]...)
+			break
 		}
 	}
 	f.Patched = false
+	c.emitFuncStack(f, "pop", len(ops.stack))
 }
 
 func (c *Core) dropOps(ops *klpOps) {

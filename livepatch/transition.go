@@ -121,7 +121,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	// The patch is freed after completion, so that a new replace patch's
 	// post_patch callbacks can still see the replaced patches' states.
 	if !p.Enabled {
-		c.freePatch(p)
+		c.freePatch(p, "disabled")
 	} else if p.Replace && c.v().FreeReplacedAfterComplete {
 		c.freeReplacedPatches(p)
 	}
@@ -278,14 +278,18 @@ func (c *Core) sendSignals(t *kernel.Task) {
 		if task.PatchState == c.targetState {
 			continue
 		}
+		how := "wake_up_state"
 		if task.IsKthread() {
 			c.k.WakeUpState(task, kernel.TaskInterruptible)
 		} else if c.v().NotifySignal {
 			c.k.NotifySignal(task)
+			how = "set_notify_signal"
 		} else {
 			c.k.SignalWakeUp(task)
+			how = "signal_wake_up"
 		}
 		c.stats.Signaled++
+		c.emit(Event{Kind: EventFakeSignal, Patch: c.transitionPatch.Name, Target: c.targetState, Task: task.Comm, PID: task.PID, Action: how})
 	}
 	c.emit(Event{Kind: EventSignals, Patch: c.transitionPatch.Name, Target: c.targetState})
 }
@@ -422,6 +426,9 @@ func (c *Core) discardNops(p *Patch) {
 	var keep []*Object
 	for _, o := range p.Objs {
 		if o.Dynamic {
+			for _, f := range o.Funcs {
+				c.emit(Event{Kind: EventDiscardNop, Patch: p.Name, Object: o.DisplayName(), Func: f.OldName, Nop: true, Target: c.targetState})
+			}
 			c.sysfsRemoveObject(o)
 			continue
 		}
@@ -429,6 +436,7 @@ func (c *Core) discardNops(p *Patch) {
 		for _, f := range o.Funcs {
 			if f.Nop {
 				c.sysfsRemoveFunc(f)
+				c.emit(Event{Kind: EventDiscardNop, Patch: p.Name, Object: o.DisplayName(), Func: f.OldName, Nop: true, Target: c.targetState})
 				continue
 			}
 			funcs = append(funcs, f)

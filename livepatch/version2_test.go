@@ -30,10 +30,14 @@ func TestVersion_FakeSignal(t *testing.T) {
 			tkAddLP(t, k, "test_klp_pause", 0, tkObj{funcs: []tkFunc{{old: "__x64_sys_pause", body: pauseBody}}})
 			var tif uint32
 			signals := 0
+			var fake []string // the pauser's fake_signal events
 			c.OnEvent = func(e Event) {
 				if e.Kind == EventSignals {
 					signals++
 					tif = uint32(u.TIF)
+				}
+				if e.Kind == EventFakeSignal && e.PID == u.PID {
+					fake = append(fake, e.Task+" "+e.Action)
 				}
 			}
 			tkInsmod(t, k, "test_klp_pause", "")
@@ -44,6 +48,13 @@ func TestVersion_FakeSignal(t *testing.T) {
 			}
 			if signals != 1 || tif&want == 0 || tif&not != 0 {
 				t.Errorf("%d signal rounds; the pauser's TIF then %#x, want %#x without %#x", signals, tif, want, not)
+			}
+			how := "set_notify_signal"
+			if !v.NotifySignal {
+				how = "signal_wake_up"
+			}
+			if len(fake) != 1 || fake[0] != "pauser "+how {
+				t.Errorf("fake_signal events for the pauser: %q, want one %q", fake, "pauser "+how)
 			}
 		})
 	}

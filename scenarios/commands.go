@@ -92,6 +92,8 @@ func init() {
 		"assert":           {min: 1, max: -1, usage: "assert CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).assert},
 		"checker":          {min: 1, max: 1, usage: "checker on", check: checkChecker, run: (*runner).checkerCmd},
 		"expect_violation": {min: 1, max: 2, usage: "expect_violation DURATION [REGEXP]", check: checkExpectViolation, run: (*runner).expectViolation},
+		"expect":           {min: 2, max: -1, usage: "expect [no] event KIND [FIELD=VALUE...] [count OP N] [within DURATION]", check: checkExpect, run: (*runner).expectCmd},
+		"lab":              {min: 1, max: 1, usage: "lab NAME", check: checkLab, run: func(*runner, *Cmd) error { return nil }},
 	}
 	for _, c := range commands {
 		if c.refs == nil {

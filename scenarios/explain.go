@@ -75,7 +75,7 @@ func (r *runner) onEvent(e livepatch.Event) {
 	if e.Kind == livepatch.EventStart {
 		r.transitionStart = e.TimeNS
 	}
-	if r.opts.OnEvent != nil {
+	if r.opts.OnEvent != nil && !e.Kind.Detail() {
 		r.opts.OnEvent(e)
 	}
 }

@@ -192,6 +192,15 @@ func lexLine(file, text string, segs []seg, errs *ErrorList) line {
 		}
 		start := i
 		switch {
+		case (text[i] == '<' || text[i] == '>') && isExpectLine(l.toks):
+			// expect's count operators (< <= > >=) are words there.
+			op := text[i : i+1]
+			if i+1 < len(text) && text[i+1] == '=' {
+				op = text[i : i+2]
+			}
+			l.toks = append(l.toks, token{kind: tokWord, word: Word{Pos: posOf(segs, i), parts: []part{{text: op}}}})
+			i += len(op)
+			continue
 		case strings.HasPrefix(text[i:], ">>"):
 			l.toks = append(l.toks, token{kind: tokGTGT, word: Word{Pos: posOf(segs, i)}})
 			i += 2
@@ -361,4 +370,14 @@ func (l ErrorList) Error() string {
 		b.WriteString(e.Error())
 	}
 	return b.String()
+}
+
+// isExpectLine reports whether the line so far is an expect command's,
+// whose comparison operators are words, not redirections.
+func isExpectLine(toks []token) bool {
+	if len(toks) == 0 || toks[0].kind != tokWord {
+		return false
+	}
+	s, ok := toks[0].word.Literal()
+	return ok && !toks[0].word.Quoted && s == "expect"
 }

@@ -44,7 +44,7 @@ type ParseOptions struct {
 
 // ParseWith is Parse with the include files read by opts.
 func ParseWith(file string, data []byte, cat Catalog, opts ParseOptions) (*Scenario, error) {
-	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}}, opts: opts}
+	p := &parser{file: file, cat: cat, s: &Scenario{File: file, Sections: map[string]*Section{}, lines: strings.Split(string(data), "\n")}, opts: opts}
 	if !p.parse(data) || len(p.errs) > 0 {
 		// The file's own errors first, in file order, then the included
 		// files' (by file name).
@@ -204,6 +204,16 @@ func (p *parser) script(lines []line) {
 		case "param", "patch", "object", "func", "state":
 			p.moduleLine(l)
 			continue
+		case "lab":
+			// A lab's starting file names its lab first, before the
+			// machine line: it is a declaration that runs as a no-op.
+			p.mod, p.obj = nil, nil
+			if !p.included {
+				if c := p.command(l); c != nil {
+					p.s.Cmds = append(p.s.Cmds, c)
+				}
+				continue
+			}
 		}
 		p.mod, p.obj = nil, nil
 		if p.included {

@@ -251,6 +251,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("machine kernel=5.1\nmodule a livepatch\n patch\n object vmlinux\n state 1 1\nload_lp test_klp_state\n"))
 	f.Add([]byte("include a.inc\ninclude b.inc\ncheck_result --grep '^x' --grep y s\nassert cat /proc/uptime -gt 1.5\nassert value $N -le 0x10\n-- s --\n"))
 	f.Add([]byte("spawn p.S cpu=1 count=2 pids=P\ntaskset -c 1 load_mod m x=1\ntaskset -pc 0 $P\ntaskset -p -c 1 p\n-- p.S --\n_start:\n\tjmp _start\n"))
+	f.Add([]byte("lab 00-x\nmachine cpus=1\nexpect event blocked task=kworker/* func=$F count>=3 within 5s\nexpect no event complete patch=p within 1s\nexpect event sched state=sleeping count < 2\n"))
+	f.Add([]byte("expect event x=\nexpect no\nexpect event blocked count <> 1 within\nexpect event stack=a*b count != 0 after event start\n"))
 	// Included files come from the inputs themselves, never the disk: an
 	// include names one of three fixed files (including the input).
 	f.Fuzz(func(t *testing.T, data []byte) {

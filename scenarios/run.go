@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"klpsim/events"
 	"klpsim/kernel"
 	"klpsim/livepatch"
 )
@@ -40,7 +41,9 @@ type Options struct {
 	CheckConsistency bool
 	// Dmesg prints the whole kernel log after the scenario.
 	Dmesg bool
-	// OnEvent receives the livepatch event stream.
+	// OnEvent receives the livepatch event stream: the transitions'
+	// events, without the details (livepatch.EventKind.Detail) only the
+	// event recorder shows.
 	OnEvent func(livepatch.Event)
 	// Update makes a check_result that does not match accept the actual
 	// transcript: the test passes and Result.Updates holds the section's
@@ -59,6 +62,10 @@ type Options struct {
 	// (Result.Failed, with the error as Msg) without a report.
 	Booted        func(k *kernel.Kernel, lp *livepatch.Core)
 	BeforeCommand func(line int) error
+	// RecordEvents keeps the run's events (Result.Events), the
+	// scheduler's too with RecordSched: a lab's questions are judged on
+	// them. A scenario with expect event lines records them anyway.
+	RecordEvents, RecordSched bool
 }
 
 // TestResult is one start_test's outcome.
@@ -83,6 +90,8 @@ type Result struct {
 	Discarded []string
 	// Interrupted: Options.Interrupt stopped the scenario.
 	Interrupted bool
+	// Events are the run's events, with Options.RecordEvents.
+	Events []events.Event
 }
 
 // SetupError is a failure to set the scenario up (boot, module
@@ -105,6 +114,10 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		return nil, &SetupError{err}
 	}
 	r.vars = builtinVars(r.machine)
+	if s.events || opts.RecordEvents {
+		r.rec = &events.Recorder{Scenario: s.File, Sched: s.schedEvents || opts.RecordSched, Keep: true}
+		r.rec.Attach(r.k, r.lp)
+	}
 	if opts.Booted != nil {
 		opts.Booted(r.k, r.lp)
 	}
@@ -115,6 +128,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 				r.res.Failed, r.res.Msg = true, err.Error()
 				break
 			}
+		}
+		if r.rec != nil {
+			r.rec.Command(c.Pos.Line, s.lineText(c.Pos.Line))
 		}
 		r.cmd, r.cmdSeq, r.cmdStart = c, r.k.Log.NextSeq(), r.k.Now()
 		err := r.waitTimedOut(c.spec.run(r, c))
@@ -128,6 +144,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 		r.stop(err)
 		var cf *caseFailed
 		if !errors.As(err, &cf) {
+			if r.rec != nil && r.res.Failed {
+				r.rec.Failed(r.res.Msg)
+			}
 			break
 		}
 		// A transcript that differs fails its test case only: the script
@@ -138,6 +157,9 @@ func Run(s *Scenario, opts Options) (*Result, error) {
 	}
 	r.endTest()
 	r.violationSummary()
+	if r.rec != nil && opts.RecordEvents {
+		r.res.Events = r.rec.Events
+	}
 	if opts.Dmesg {
 		fmt.Fprintf(opts.Stdout, "--- dmesg (%s) ---\n%s", filepath.Base(s.File), r.k.Log.Dmesg(kernelDmesgOpts))
 	}
@@ -151,7 +173,8 @@ type runner struct {
 	k       *kernel.Kernel
 	lp      *livepatch.Core
 	res     *Result
-	cmd     *Cmd // the command running
+	rec     *events.Recorder // the run's events, for expect event and labs
+	cmd     *Cmd             // the command running
 	// harness is the kernel version's functions.sh (harness51.go).
 	harness *harnessStyle
 	// savedDmesg is v6.6's SAVED_DMESG: how many lines dmesg had when
@@ -380,6 +403,9 @@ func (r *runner) finishTest(verdict, msg string) {
 		r.reported = true
 	}
 	r.res.Tests = append(r.res.Tests, *r.test)
+	if r.rec != nil {
+		r.rec.Result(r.test.Name, verdict, r.test.Msg)
+	}
 	r.test = nil
 }
 
@@ -525,4 +551,12 @@ func (r *runner) liveTasks(name string) []*kernel.Task {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
 	return out
+}
+
+// lineText is the file's line n, "" past its end.
+func (s *Scenario) lineText(n int) string {
+	if n < 1 || n > len(s.lines) {
+		return ""
+	}
+	return s.lines[n-1]
 }

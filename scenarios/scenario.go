@@ -21,6 +21,14 @@ type Scenario struct {
 	Cmds     []*Cmd        // the script, in order
 	Sections map[string]*Section
 	programs map[string]*obj.Object // user programs assembled from sections
+	// Lab is the lab the file belongs to (its lab NAME line), "" for none.
+	Lab    string
+	LabPos Pos
+	// events: an expect event line needs the run's events recorded
+	// (schedEvents: the scheduler's too).
+	events, schedEvents bool
+	// lines are the file's lines, for the command events' text.
+	lines []string
 }
 
 // Section is one named file of the archive.
@@ -129,6 +137,8 @@ type Cmd struct {
 	spec *cmdSpec
 	// inner is the command `taskset -c CPU COMMAND...` runs.
 	inner *Cmd
+	// event is expect's condition.
+	event *EventCond
 }
 
 // withInner is c and the command it wraps, if any.

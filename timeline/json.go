@@ -46,6 +46,11 @@ func (j *JSONWriter) Write(e *Event) {
 	z = intField(z, "ret", e.Ret)
 	z = strField(z, "module", e.Module)
 	z = strField(z, "action", e.Action)
+	z = strField(z, "addr", e.Addr)
+	z = intField(z, "depth", e.Depth)
+	if e.Nop {
+		z = z.Bool("nop", true)
+	}
 	if e.Livepatch {
 		z = z.Bool("livepatch", true)
 	}

@@ -23,6 +23,9 @@ func TestJSONRoundTrip(t *testing.T) {
 		{Kind: KindViolation, PID: 3, Task: "t", Func: "f", Where: "f+0x1/0x9", PatchState: intp(0), Msg: "x \"quoted\"\n"},
 		{Kind: KindCommand, Line: 7, Text: `start_test "a b"`},
 		{Kind: KindResult, Test: "a b", Result: "not ok", Msg: "why"},
+		{Kind: "func_stack", Patch: "p", Target: "patched", Func: "f", Object: "vmlinux", Action: "push", Depth: 2, Nop: true},
+		{Kind: "fentry", Patch: "p", Target: "patched", Func: "f", Object: "m", Action: "call", Addr: "0xffffffffa0000000"},
+		{Kind: "fake_signal", PID: 9, Task: "pauser", Patch: "p", Target: "patched", Action: "set_notify_signal"},
 	}
 	var buf bytes.Buffer
 	w := NewJSONWriter(&buf)

@@ -36,6 +36,7 @@ commands:
   compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
   explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
   serve [--addr HOST:PORT] [DIR]  the playground: edit, run and debug scenarios in a browser (docs/playground.md)
+  lab   list|start NAME [DIR]|check FILE.scn   labs: exercises the machine checks (docs/labs.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
@@ -64,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBuild(args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(args[1:], stdout, stderr)
+	case "lab":
+		return cmdLab(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -86,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdBuild([]string{"--help"}, stdout, stderr)
 		case "serve":
 			return cmdServe([]string{"--help"}, stdout, stderr)
+		case "lab":
+			return cmdLab([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

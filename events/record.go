@@ -1,4 +1,4 @@
-package timeline
+package events
 
 import (
 	"strconv"
@@ -128,7 +128,7 @@ func (r *Recorder) Result(test, result, msg string) {
 func (r *Recorder) Failed(msg string) { r.add(Event{Kind: KindFailed, Msg: msg}) }
 
 func (r *Recorder) sched(t *kernel.Task, cpu int, s kernel.SchedState) {
-	e := Event{Kind: KindSched, CPU: intp(cpu), PID: t.PID, Task: t.Comm, State: s.String()}
+	e := Event{Kind: KindSched, CPU: IntP(cpu), PID: t.PID, Task: t.Comm, State: s.String()}
 	if p := t.Parent(); p != nil {
 		e.PPID = p.PID
 	}
@@ -180,7 +180,11 @@ func targetName(s int) string {
 
 func (r *Recorder) livepatch(le livepatch.Event) {
 	e := Event{Kind: le.Kind.String(), Patch: le.Patch, Target: targetName(le.Target), Task: le.Task, PID: le.PID,
-		Func: le.Func, Retry: le.Retry, StopNS: le.StopNS, Callback: le.Callback, Object: le.Object, Ret: le.Ret}
+		Func: le.Func, Retry: le.Retry, StopNS: le.StopNS, Callback: le.Callback, Object: le.Object, Ret: le.Ret,
+		Action: le.Action, Depth: le.Depth, Nop: le.Nop}
+	if le.Addr != 0 {
+		e.Addr = "0x" + strconv.FormatUint(le.Addr, 16)
+	}
 	if le.How != 0 {
 		e.How = le.How.String()
 	}
@@ -189,7 +193,7 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 	}
 	if le.Task != "" && le.PID == 0 {
 		if n, err := strconv.Atoi(strings.TrimPrefix(le.Task, "swapper/")); err == nil {
-			e.CPU = intp(n)
+			e.CPU = IntP(n)
 		}
 	}
 	for _, a := range le.Stack {
@@ -222,8 +226,8 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 			}
 		}
 	}
-	if le.Kind != livepatch.EventCallback && le.Kind != livepatch.EventBlocked && le.Kind != livepatch.EventInit {
-		e.Pending = intp(r.pending)
+	if countsPending[le.Kind] {
+		e.Pending = IntP(r.pending)
 	}
 	if le.Kind == livepatch.EventReversed {
 		// The reversal's own start follows; its band state is set there.
@@ -248,11 +252,18 @@ func (r *Recorder) livepatch(le livepatch.Event) {
 	}
 }
 
+// countsPending are the kinds that carry pending: the transition-wide
+// ones and switched.
+var countsPending = map[livepatch.EventKind]bool{
+	livepatch.EventStart: true, livepatch.EventSwitched: true, livepatch.EventRetry: true, livepatch.EventSignals: true,
+	livepatch.EventForced: true, livepatch.EventReversed: true, livepatch.EventComplete: true, livepatch.EventStopMachine: true,
+}
+
 var violationKinds = map[livepatch.ViolationKind]string{
 	livepatch.RanReplacement: "ran-replacement", livepatch.RanReplaced: "ran-replaced", livepatch.RanRetired: "ran-retired",
 }
 
 func (r *Recorder) violation(v livepatch.Violation) {
 	r.add(Event{Kind: KindViolation, Why: violationKinds[v.Kind], PID: v.PID, Task: v.Task, Func: v.Func, Where: v.Where,
-		Patch: v.Patch, Target: targetName(v.Target), PatchState: intp(v.PatchState), Msg: v.Error()})
+		Patch: v.Patch, Target: targetName(v.Target), PatchState: IntP(v.PatchState), Msg: v.Error()})
 }
