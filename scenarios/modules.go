@@ -141,6 +141,10 @@ func (p *parser) modules() {
 			continue
 		}
 		if strings.HasSuffix(m.Source, ".c") {
+			if why := p.opts.RefuseC; why != "" {
+				p.errorf(m.Pos, "module %s is written in C: %s", name, why)
+				continue
+			}
 			p.cModule(m, sec)
 			continue
 		}

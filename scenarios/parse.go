@@ -36,6 +36,10 @@ type ParseOptions struct {
 	// directory joined with the include line's name); nil refuses every
 	// include line.
 	ReadFile func(name string) ([]byte, error)
+	// RefuseC, when not "", makes a module written in C an error saying
+	// so and why, instead of a gcc run on the host (klpsim serve builds
+	// no C from a page).
+	RefuseC string
 }
 
 // ParseWith is Parse with the include files read by opts.

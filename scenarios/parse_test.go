@@ -343,3 +343,15 @@ func TestParse_Include(t *testing.T) {
 		}
 	}
 }
+
+// ParseOptions.RefuseC: a module written in C is one error at its module
+// line, and no gcc runs (PATH is emptied: a run would fail differently).
+func TestParseRefuseC(t *testing.T) {
+	t.Setenv("PATH", "")
+	src := "module m\nstart_test x\n-- m.c --\n#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\n"
+	_, err := ParseWith("t.scn", []byte(src), nil, ParseOptions{RefuseC: "no gcc here"})
+	want := "t.scn:1:1: module m is written in C: no gcc here"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+}

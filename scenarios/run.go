@@ -430,7 +430,11 @@ func (r *runner) log(msg string) {
 // limit.
 func (r *runner) sleep(d uint64) error {
 	if r.k.Now()+d > r.deadline {
-		_ = r.k.RunUntil(r.deadline, nil)
+		// The machine may stop before the deadline (its instruction
+		// limit, an interrupt): that is the error, not the time limit.
+		if err := r.k.RunUntil(r.deadline, nil); err != nil {
+			return err
+		}
 		return r.timeoutErr()
 	}
 	return r.k.RunFor(d)

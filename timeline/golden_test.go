@@ -242,3 +242,31 @@ func TestSVGStructure(t *testing.T) {
 		}
 	}
 }
+
+// WriteSections is WriteHTML's body: the legend and the pictures, each
+// with its own ids, so that a page showing several keeps each picture's
+// clip path and patterns its own.
+func TestWriteSections(t *testing.T) {
+	evs := []Event{
+		{TimeNS: 0, Kind: KindCommand, Line: 1, Text: "start_test one"}, {TimeNS: 0, Kind: KindTest, Test: "one"},
+		{TimeNS: 10, Kind: KindSched, PID: 5, Task: "a", CPU: intp(0), State: "running"},
+		{TimeNS: 20, Kind: KindCommand, Line: 2, Text: "start_test two"}, {TimeNS: 20, Kind: KindTest, Test: "two"},
+		{TimeNS: 30, Kind: KindSched, PID: 5, Task: "a", CPU: intp(0), State: "sleeping"},
+	}
+	pics := Build(evs)
+	var page, body strings.Builder
+	if err := WriteHTML(&page, "s.scn", pics); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteSections(&body, pics); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "<h1>s.scn</h1>\n"+body.String()+"<script>\n"+Script()+"</script>") || !strings.Contains(page.String(), Style()) {
+		t.Errorf("WriteHTML is not the head, WriteSections and the script")
+	}
+	for _, id := range []string{`id="p1-clip"`, `id="p2-clip"`, `<svg id="p1"`, `<svg id="p2"`} {
+		if strings.Count(body.String(), id) != 1 {
+			t.Errorf("%s appears %d times", id, strings.Count(body.String(), id))
+		}
+	}
+}

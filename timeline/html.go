@@ -40,6 +40,29 @@ func WriteHTML(w io.Writer, scenario string, pics []*Picture) error {
 	fmt.Fprintf(bw, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>klpsim timeline: %s</title>\n<style>\n%s</style>\n</head><body>\n",
 		html.EscapeString(scenario), style)
 	fmt.Fprintf(bw, "<h1>%s</h1>\n", html.EscapeString(scenario))
+	writeSections(bw, pics)
+	fmt.Fprintf(bw, "<script>\n%s</script>\n</body></html>\n", script)
+	return bw.Flush()
+}
+
+// WriteSections writes what WriteHTML puts in its page's body, the
+// legend and a section per picture, for a page of its own that shows the
+// pictures among other things (klpsim serve). The page needs Style, and
+// Script run after the sections are in its document.
+func WriteSections(w io.Writer, pics []*Picture) error {
+	bw := bufio.NewWriter(w)
+	writeSections(bw, pics)
+	return bw.Flush()
+}
+
+// Style is the pictures' CSS.
+func Style() string { return style }
+
+// Script is the pictures' JavaScript (zoom, pan, lane grouping); it
+// binds every svg.tl of the document when it runs.
+func Script() string { return script }
+
+func writeSections(bw *bufio.Writer, pics []*Picture) {
 	writeLegend(bw, pics)
 	for i, p := range pics {
 		title := p.Test
@@ -54,8 +77,6 @@ func WriteHTML(w io.Writer, scenario string, pics []*Picture) error {
 		writeSVG(bw, p, fmt.Sprintf("p%d", i+1), false)
 		bw.WriteString("</section>\n")
 	}
-	fmt.Fprintf(bw, "<script>\n%s</script>\n</body></html>\n", script)
-	return bw.Flush()
 }
 
 func writeLegend(w *bufio.Writer, pics []*Picture) {

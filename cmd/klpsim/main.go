@@ -35,6 +35,7 @@ commands:
   build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
   explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
+  serve [--addr HOST:PORT] [DIR]  the playground: edit, run and debug scenarios in a browser (docs/playground.md)
   lab   list|start NAME [DIR]|check FILE.scn   labs: exercises the machine checks (docs/labs.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdVmlinux(args[1:], stdout, stderr)
 	case "build":
 		return cmdBuild(args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
 	case "lab":
 		return cmdLab(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -84,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdVmlinux([]string{"--help"}, stdout, stderr)
 		case "build":
 			return cmdBuild([]string{"--help"}, stdout, stderr)
+		case "serve":
+			return cmdServe([]string{"--help"}, stdout, stderr)
 		case "lab":
 			return cmdLab([]string{"--help"}, stdout, stderr)
 		}

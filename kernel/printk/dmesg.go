@@ -41,6 +41,23 @@ func (l *Log) Dmesg(opts DmesgOptions) string {
 	return b.String()
 }
 
+// DmesgFrom renders, as Dmesg does, the readable records from sequence
+// number seq on, regardless of Clear (a /dev/kmsg reader's view), and
+// returns the sequence number to continue from: how a reader follows the
+// log as it grows (klpsim serve streams it). Records dropped from the ring
+// before they were read are skipped.
+func (l *Log) DmesgFrom(seq uint64, opts DmesgOptions) (string, uint64) {
+	l.mu.Lock()
+	recs := append([]Record(nil), l.readable(seq)...)
+	next := l.nextReadableSeq()
+	l.mu.Unlock()
+	var b strings.Builder
+	for i := range recs {
+		writeDmesgRecord(&b, &recs[i], opts)
+	}
+	return b.String(), max(next, seq)
+}
+
 // DmesgLines is Dmesg split into lines, without the final newline; a
 // multi-line record contributes one element per line, as the output of
 // `dmesg | while read line` would.

@@ -232,3 +232,33 @@ livepatch: '$MOD_LIVEPATCH1': unpatching complete
 		t.Errorf("check_result without canary = %q, want empty", got)
 	}
 }
+
+// TestDmesgFrom: a reader following the log gets each record once, in
+// dmesg's format, whatever dmesg -C did; an open record waits until it is
+// finalized; records dropped before they were read are skipped.
+func TestDmesgFrom(t *testing.T) {
+	l := New(0)
+	l.Printk(0, "T1", "one\n")
+	l.Printk(1000, "T1", "two")
+	got, next := l.DmesgFrom(0, DmesgOptions{})
+	if got != "[    0.000000] one\n" || next != 1 {
+		t.Fatalf("DmesgFrom(0) = %q, %d; want the finalized record only, next 1", got, next)
+	}
+	l.Clear()
+	l.Printk(2000, "T1", "three\n")
+	got, next = l.DmesgFrom(next, DmesgOptions{})
+	if got != "[    0.000001] two\n[    0.000002] three\n" || next != 3 {
+		t.Fatalf("DmesgFrom(1) = %q, %d", got, next)
+	}
+	if got, n := l.DmesgFrom(next, DmesgOptions{}); got != "" || n != 3 {
+		t.Fatalf("DmesgFrom at the end = %q, %d", got, n)
+	}
+	small := New(MinBufLen)
+	for i := 0; i < 1000; i++ {
+		small.Printk(uint64(i), "T1", "a line long enough to push the oldest records out of the ring\n")
+	}
+	got, next = small.DmesgFrom(0, DmesgOptions{NoTime: true})
+	if next != 1000 || strings.Count(got, "\n") >= 1000 || got == "" {
+		t.Fatalf("DmesgFrom over a wrapped ring: %d lines, next %d", strings.Count(got, "\n"), next)
+	}
+}

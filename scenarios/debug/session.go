@@ -185,7 +185,9 @@ var ErrNotRunning = errors.New("the scenario is not running")
 // New boots sc's machine, starts its script and returns the Session
 // stopped before the first command. src is the scenario file's text (for
 // list). opts' Stdout and Stderr are replaced: the scenario's output comes
-// back in the answers of the commands that run it.
+// back in the answers of the commands that run it. opts' Booted and
+// BeforeCommand, when set, are called too (before the debugger's own): at
+// every boot, since a restart or a step back boots the machine again.
 func New(sc *scenarios.Scenario, src []byte, opts scenarios.Options) (*Session, error) {
 	ss := &Session{sc: sc, src: strings.Split(string(src), "\n"), opts: opts, addrRefs: map[uint64]int{}}
 	if err := ss.start(); err != nil {
@@ -210,6 +212,7 @@ func (ss *Session) start() error {
 		}
 		ss.onEvent(e)
 	}
+	userBooted, userBefore := opts.Booted, opts.BeforeCommand
 	opts.Booted = func(k *kernel.Kernel, lp *livepatch.Core) {
 		ss.t = Target{K: k, LP: lp}
 		ss.d = k.AttachDebugger(ss.onStop)
@@ -219,9 +222,18 @@ func (ss *Session) start() error {
 			lp.OnViolation = ss.onViolation
 		}
 		ss.rearm()
+		if userBooted != nil {
+			// After the debugger's hooks: a recorder chains those there.
+			userBooted(k, lp)
+		}
 	}
 	first := true
 	opts.BeforeCommand = func(line int) error {
+		if userBefore != nil {
+			if err := userBefore(line); err != nil {
+				return err
+			}
+		}
 		if first {
 			first = false
 			ss.lineRunning = line

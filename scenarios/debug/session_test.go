@@ -156,3 +156,30 @@ func TestSessionSurvivesAPanickingCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The caller's Booted and BeforeCommand hooks run too: Booted at every
+// boot (a restart boots again), BeforeCommand before each command, so a
+// recorder can follow the debugged machine.
+func TestSessionCallsUserHooks(t *testing.T) {
+	sc, src := load(t, "../teach/01-sleeping-task.scn")
+	boots, lines := 0, []int{}
+	ss, err := New(sc, src, scenarios.Options{Catalog: scenarios.Builtin,
+		Booted:        func(*kernel.Kernel, *livepatch.Core) { boots++ },
+		BeforeCommand: func(line int) error { lines = append(lines, line); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Kill()
+	if _, err := ss.Exec("next 2"); err != nil {
+		t.Fatal(err)
+	}
+	if boots != 1 || len(lines) != 3 {
+		t.Fatalf("after next 2: %d boots, BeforeCommand at %v; want 1 boot and 3 commands", boots, lines)
+	}
+	if err := ss.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if boots != 2 {
+		t.Fatalf("after a restart: %d boots, want 2", boots)
+	}
+}
