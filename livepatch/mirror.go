@@ -122,7 +122,7 @@ func (c *Core) mirrorLink(ops *klpOps) {
 	prev := head
 	for i := len(ops.stack) - 1; i >= 0; i-- {
 		n := ops.stack[i].guest + klpFuncStackNode
-		_ = m.WriteU64(prev, n)  // prev->next
+		_ = m.WriteU64(prev, n)   // prev->next
 		_ = m.WriteU64(n+8, prev) // n->prev
 		prev = n
 	}
