@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // A Sample is one value one run measured: metric Metric of row Row.
@@ -120,16 +121,18 @@ func (t Table) WriteText(w io.Writer) {
 	widths := make([]int, len(head))
 	for _, l := range lines {
 		for i, s := range l {
-			widths[i] = max(widths[i], len(s))
+			widths[i] = max(widths[i], utf8.RuneCountInString(s))
 		}
 	}
 	for _, l := range lines {
 		var b strings.Builder
 		for i, s := range l {
+			// Pad by runes: "±" is one column but two bytes.
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(s))
 			if i == 0 {
-				fmt.Fprintf(&b, "  %-*s", widths[i], s)
+				b.WriteString("  " + s + pad)
 			} else {
-				fmt.Fprintf(&b, "  %*s", widths[i], s)
+				b.WriteString("  " + pad + s)
 			}
 		}
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
