@@ -323,6 +323,37 @@ func (t *Table) RemoveModule(module string) {
 	})
 }
 
+// Remove drops the one symbol of module called name at addr, if there is
+// one (a symbol that comes and goes on its own, like an ftrace
+// trampoline's).
+func (t *Table) Remove(module, name string, addr uint64) {
+	var e *entry
+	for _, x := range t.byModule[module] {
+		if x.Name == name && x.Addr == addr {
+			e = x
+			break
+		}
+	}
+	if e == nil {
+		return
+	}
+	t.byAddr.Delete(e.item())
+	if ft := t.funcs[module]; ft != nil {
+		ft.Delete(e.item())
+	}
+	if list := slices.DeleteFunc(t.byName[name], func(x *entry) bool { return x == e }); len(list) == 0 {
+		delete(t.byName, name)
+	} else {
+		t.byName[name] = list
+	}
+	if list := slices.DeleteFunc(t.byModule[module], func(x *entry) bool { return x == e }); len(list) == 0 {
+		delete(t.byModule, module)
+		delete(t.funcs, module)
+	} else {
+		t.byModule[module] = list
+	}
+}
+
 // Modules returns the names of the modules with symbols in the table, sorted,
 // without vmlinux.
 func (t *Table) Modules() []string {
