@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"klpsim/emu/elfrun"
+	"klpsim/kernel"
 )
 
 // TestLinkLoops: every built-in loop assembles and links, and runs to
@@ -64,7 +65,16 @@ func TestLinkNative(t *testing.T) {
 // instruction counts in the order the paths have them: the patched call
 // runs the trampoline and more than the nop site.
 func TestHotpathRows(t *testing.T) {
-	rows, err := Hotpath("", 50)
+	for _, d := range append([]string{""}, kernel.FtraceDesigns()...) {
+		t.Run(d, func(t *testing.T) { testHotpathRows(t, d) })
+	}
+	if _, err := Hotpath("nosuch", 50); err == nil {
+		t.Error("an unknown design was accepted")
+	}
+}
+
+func testHotpathRows(t *testing.T, design string) {
+	rows, err := Hotpath(design, 50)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,9 +90,6 @@ func TestHotpathRows(t *testing.T) {
 	}
 	if nop, p := by["nop-site"].InsnsPerCall, by["patched"].InsnsPerCall; !(nop > 0 && p > nop) {
 		t.Errorf("insns/call: nop-site %v, patched %v", nop, p)
-	}
-	if _, err := Hotpath("nosuch", 50); err == nil {
-		t.Error("an unknown design was accepted")
 	}
 }
 

@@ -181,10 +181,10 @@ const pauser = ".intel_syntax noprefix\n.text\n.globl _start\n_start:\n1:\tmov e
 
 // hotpathMachine boots a one-CPU machine with livepatch for design.
 func hotpathMachine(design string) (*kernel.Kernel, *livepatch.Core, error) {
-	cfg := kernel.Config{CPUs: 1}
-	if design != "" {
-		return nil, nil, fmt.Errorf("unknown ftrace design %q (this build has only the default)", design)
+	if _, err := kernel.LookupFtraceDesign(design); err != nil {
+		return nil, nil, err
 	}
+	cfg := kernel.Config{CPUs: 1, Ftrace: design}
 	k, err := kernel.Boot(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -330,8 +330,9 @@ func hotpathCase(design, mode string, calls int) (HotpathRow, error) {
 	return row, nil
 }
 
-// hotpathDesigns are the ftrace designs the suite compares.
-func hotpathDesigns() []string { return []string{""} }
+// hotpathDesigns are the ftrace designs the suite compares, side by
+// side: every one, the default first.
+func hotpathDesigns() []string { return kernel.FtraceDesigns() }
 
 var hotpathSuite = suite{
 	name: "hotpath",
@@ -348,9 +349,6 @@ var hotpathSuite = suite{
 		}
 		for _, d := range hotpathDesigns() {
 			name := d
-			if name == "" {
-				name = "default"
-			}
 			step(name)
 			rows, err := Hotpath(d, calls)
 			if err != nil {
@@ -369,6 +367,6 @@ var hotpathSuite = suite{
 				emit(Sample{row, "x-nop-site", Ratios([]float64{r.NsPerCall}, []float64{base})[0]})
 			}
 		}
-		return []string{fmt.Sprintf("%d calls per case; goal: patched <= 5x nop-site", calls)}, nil
+		return []string{fmt.Sprintf("%d calls per case; default design %s; goal for it: patched <= 5x nop-site", calls, kernel.DefaultFtrace)}, nil
 	},
 }
