@@ -151,6 +151,8 @@ type Kernel struct {
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
 	// the least loaded CPU.
 	hostCPU int
+	// unwindText is kallsyms with a cache, for the unwinder (stack.go).
+	unwindText kallsymsText
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

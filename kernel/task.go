@@ -197,6 +197,12 @@ func (k *Kernel) createKthread(comm string, threadfn, data uint64, cpu *CPU) (*T
 	return t, nil
 }
 
+// KthreadRun is kthread_run: a kernel thread named comm that runs
+// threadfn(data) through kthread(), on the least loaded CPU, woken up.
+func (k *Kernel) KthreadRun(comm string, threadfn, data uint64) (*Task, error) {
+	return k.createKthread(comm, threadfn, data, nil)
+}
+
 // copyProcess gives a new task the inheritable state of its parent.
 func (k *Kernel) copyProcess(parent, child *Task) {
 	k.SetPatchState(child, parent.PatchState)

@@ -35,6 +35,7 @@ commands:
   build [-o FILE.ko] FILE.c...    build a guest module from C with gcc (docs/modules.md)
   compare [FLAGS] FILE.scn        run a scenario under each consistency model, as a table (docs/models.md)
   explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
+  bench [FLAGS] [SUITE]           run the benchmarks (hotpath, interp, transition) as tables (bench/README.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdVmlinux(args[1:], stdout, stderr)
 	case "build":
 		return cmdBuild(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -81,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdVmlinux([]string{"--help"}, stdout, stderr)
 		case "build":
 			return cmdBuild([]string{"--help"}, stdout, stderr)
+		case "bench":
+			return cmdBench([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

@@ -136,7 +136,16 @@ type Table struct {
 	exports  map[string]export              // exported name -> owner; the union of every __ksymtab
 	maxSize  uint64                         // upper bound of every Size in byAddr; bounds Lookup's backward walk
 	nextSeq  uint64                         // last entry.seq handed out
+	// gen counts the changes of byAddr: every method that adds or
+	// removes a symbol bumps it, so that a cache of Lookup's answers
+	// (the unwinder's) knows when to forget them.
+	gen uint64
 }
+
+// Gen is the table's generation: it changes whenever a symbol is added
+// or removed, so Lookup answers remembered at one generation hold until
+// Gen changes.
+func (t *Table) Gen() uint64 { return t.gen }
 
 // New returns an empty Table.
 func New() *Table {
@@ -224,6 +233,7 @@ func (t *Table) Add(syms ...Sym) error {
 		}
 	}
 
+	t.gen++
 	for _, s := range syms {
 		t.nextSeq++
 		e := &entry{Sym: s, seq: t.nextSeq}
@@ -301,6 +311,7 @@ func (t *Table) RemoveModule(module string) {
 		t.UnexportModule(module)
 		return
 	}
+	t.gen++
 	for _, e := range entries {
 		t.byAddr.Delete(e.item())
 		list := t.byName[e.Name]
@@ -337,6 +348,7 @@ func (t *Table) Remove(module, name string, addr uint64) {
 	if e == nil {
 		return
 	}
+	t.gen++
 	t.byAddr.Delete(e.item())
 	if ft := t.funcs[module]; ft != nil {
 		ft.Delete(e.item())
