@@ -276,11 +276,14 @@ func hotpathCase(design, mode string, calls int) (HotpathRow, error) {
 	}
 	// The caller has not been through the transition's switch points:
 	// set the state the case is about.
+	// SetPatchState: the guest klp_ftrace_handler reads the guest copy.
 	switch mode {
 	case "in-transition":
-		caller.PatchState, caller.TIF = livepatch.KLPTransitionUnpatched, caller.TIF&^kernel.TIFPatchPending
+		k.SetPatchState(caller, livepatch.KLPTransitionUnpatched)
+		caller.TIF &^= kernel.TIFPatchPending
 	case "nop-func":
-		caller.PatchState, caller.TIF = livepatch.KLPTransitionPatched, caller.TIF&^kernel.TIFPatchPending
+		k.SetPatchState(caller, livepatch.KLPTransitionPatched)
+		caller.TIF &^= kernel.TIFPatchPending
 	}
 	if inTransition := c.TransitionPatch() != nil; inTransition != (mode == "in-transition" || mode == "nop-func") {
 		return row, fmt.Errorf("transition patch %v", c.TransitionPatch())

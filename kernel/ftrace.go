@@ -46,8 +46,9 @@ type FtraceOps struct {
 	// guest loop with op = guestOps (the ops' struct in guest memory) and
 	// Func unused. kprobes' ops are guest ops.
 	guestFunc, guestOps uint64
-	// trampoline is the ops' own trampoline (ops->trampoline), 0 if none.
-	trampoline uint64
+	// trampoline is the ops' own trampoline (ops->trampoline), 0 if
+	// none, and trampSize its length (ops->trampoline_size).
+	trampoline, trampSize uint64
 
 	filter     map[uint64]bool // ips; empty means every function
 	registered bool

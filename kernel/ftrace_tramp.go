@@ -103,7 +103,7 @@ func (k *Kernel) ftraceUpdateTrampoline(ops *FtraceOps) {
 	if err := k.mem.Write(tramp, code); err != nil {
 		panic("BUG: kernel: write an ftrace trampoline: " + err.Error())
 	}
-	ops.trampoline = tramp
+	ops.trampoline, ops.trampSize = tramp, uint64(len(code))
 	if fs.design.TrampolineKallsyms {
 		if err := k.Syms.Add(kallsyms.Sym{Name: FtraceTrampolineSym, Addr: tramp, Size: uint64(len(code)), Type: 't', Module: FtraceTrampolineMod}); err != nil {
 			panic("BUG: kernel: ftrace trampoline symbol: " + err.Error())
@@ -161,6 +161,18 @@ func (k *Kernel) IsFtraceTrampoline(addr uint64) bool {
 		}
 	}
 	return false
+}
+
+// FtraceTrampolineAt says whether addr is inside a registered ops' own
+// trampoline, and where that starts (what the debugger and the handler
+// tests call "ftrace_trampoline" whether or not kallsyms lists it).
+func (k *Kernel) FtraceTrampolineAt(addr uint64) (start uint64, ok bool) {
+	for _, o := range k.ftrace.ops {
+		if o.trampoline != 0 && addr >= o.trampoline && addr < o.trampoline+o.trampSize {
+			return o.trampoline, true
+		}
+	}
+	return 0, false
 }
 
 // ftraceReap frees the pending blocks once no CPU runs, and no task is
