@@ -49,6 +49,9 @@ type FtraceOps struct {
 	// trampoline is the ops' own trampoline (ops->trampoline), 0 if
 	// none, and trampSize its length (ops->trampoline_size).
 	trampoline, trampSize uint64
+	// direct, when set (FtraceSetDirect), is where the ops' sites jump
+	// while it is their only user.
+	direct uint64
 
 	filter     map[uint64]bool // ips; empty means every function
 	registered bool
@@ -73,6 +76,7 @@ type ftraceRecord struct {
 	ipmod   *FtraceOps // the one IPMODIFY user, if any
 	enabled bool       // the site holds the call now
 	target  uint64     // the trampoline the call goes to, while enabled
+	jmp     bool       // the site is "jmp target" (a direct jump), not a call
 }
 
 type ftraceState struct {
@@ -261,6 +265,7 @@ func (k *Kernel) UnregisterFtraceFunction(ops *FtraceOps) error {
 		}
 	}
 	ops.registered = false
+	ops.direct = 0
 	delete(ops.filter, 0)
 	k.ftraceUpdate()
 	// ftrace_shutdown: a dynamic ops' trampoline goes with it, once no
@@ -331,25 +336,45 @@ func (k *Kernel) ftraceUpdate() {
 	for _, r := range fs.recs {
 		want := len(r.ops) > 0 && !fs.disabled
 		var target uint64
+		jmp := false
 		if want {
 			target = k.ftraceTarget(r)
+			if len(r.ops) == 1 && r.ops[0].direct != 0 {
+				target, jmp = r.ops[0].direct, true
+			}
 		}
-		if want == r.enabled && target == r.target {
+		if want == r.enabled && target == r.target && jmp == r.jmp {
 			continue
 		}
 		insn := obj.Nop5
 		if want {
 			call, err := obj.CallRel32(r.ip, target)
 			if err != nil {
-				panic(fmt.Sprintf("BUG: kernel: fentry site out of reach of the trampoline %#x: %v", target, err))
+				panic(fmt.Sprintf("BUG: kernel: fentry site out of reach of %#x: %v", target, err))
+			}
+			if jmp {
+				call[0] = 0xe9 // jmp rel32: the same displacement
 			}
 			insn = call
 		}
 		if err := k.mem.Write(r.ip, insn[:]); err != nil {
 			panic(fmt.Sprintf("BUG: kernel: poke fentry site %#x: %v", r.ip, err))
 		}
-		r.enabled, r.target = want, target
+		r.enabled, r.target, r.jmp = want, target, jmp
 	}
+}
+
+// FtraceSetDirect makes every site whose only user is ops a "jmp target"
+// (target 0: back to the call of its trampoline), on a design with
+// DirectJump; a site another ops joins goes back to the trampoline by
+// itself, and to the jump when it leaves. The experiment's steady state:
+// a call of the function goes straight to target.
+func (k *Kernel) FtraceSetDirect(ops *FtraceOps, target uint64) {
+	if !k.ftrace.design.DirectJump || ops.direct == target {
+		return
+	}
+	ops.direct = target
+	k.ftraceUpdate()
 }
 
 // FtraceEnabled reports kernel.ftrace_enabled.

@@ -21,6 +21,12 @@ import (
 //	klp_ftrace_handler              host (a vmcall)       guest code               guest code
 //	trampolines in /proc/kallsyms   -                     no (5.9+)                ftrace_trampoline [__builtin__ftrace]
 //
+// direct is an experiment beyond Linux, not a default: args, plus a
+// Ksplice-style steady state — while no transition runs, a site whose
+// only ftrace user is a klp_ops with exactly one func (not a nop) is
+// "jmp new_func"; it goes back to the trampoline before the next
+// transition starts (livepatch/direct.go).
+//
 // A host ops (the function tracer, a Go test's ops) has no guest function
 // a trampoline could call: it always runs from the shared trampoline's
 // ftrace_ops_list_func, whose vmcall reaches it.
@@ -53,6 +59,9 @@ type FtraceDesign struct {
 	// reading a guest-memory mirror of its klp_ops (livepatch/guest/
 	// ftrace.S); otherwise it is the host handler behind the vmcall.
 	GuestKLPHandler bool
+	// DirectJump: an ops may turn its one site into a jmp to a fixed
+	// target (FtraceSetDirect); livepatch does so in the steady state.
+	DirectJump bool
 }
 
 // The designs klpsim knows, the default first.
@@ -60,6 +69,7 @@ var ftraceDesigns = []*FtraceDesign{
 	{Name: "args", WithArgs: true, PerOpsTrampolines: true, TrampolineKallsyms: true, GuestKLPHandler: true},
 	{Name: "regs", PerOpsTrampolines: true, AssistFunc: true, GuestKLPHandler: true},
 	{Name: "list", RegsCallerOnly: true},
+	{Name: "direct", WithArgs: true, PerOpsTrampolines: true, TrampolineKallsyms: true, GuestKLPHandler: true, DirectJump: true},
 }
 
 // DefaultFtrace is the design a machine runs unless told otherwise.

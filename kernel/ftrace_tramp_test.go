@@ -206,14 +206,14 @@ func (k *Kernel) opsCalls(t *testing.T, ops *FtraceOps) uint64 {
 }
 
 func TestFtraceDesignLookup(t *testing.T) {
-	if got := fmt.Sprint(FtraceDesigns()); got != "[args regs list]" {
+	if got := fmt.Sprint(FtraceDesigns()); got != "[args regs list direct]" {
 		t.Errorf("designs %s, want the default (args) first", got)
 	}
 	if d, err := LookupFtraceDesign(""); err != nil || d.Name != DefaultFtrace {
 		t.Errorf("default design %v, %v", d, err)
 	}
 	_, err := Boot(Config{Ftrace: "ops"})
-	if err == nil || err.Error() != `kernel: unknown ftrace design "ops": expected args, regs, list` {
+	if err == nil || err.Error() != `kernel: unknown ftrace design "ops": expected args, regs, list, direct` {
 		t.Errorf("Boot with an unknown design: %v", err)
 	}
 }

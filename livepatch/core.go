@@ -390,6 +390,7 @@ func (c *Core) abortTransition() {
 	}
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
+	c.syncDirectAll()
 	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {
 		c.checker.disarm()

@@ -95,6 +95,8 @@ var tkHandlerPaths = map[string]string{
 	"list": "__x64_sys_getpid ftrace_regs_caller ftrace_ops_list_func ftrace_regs_caller",
 	"regs": "__x64_sys_getpid ftrace_trampoline ftrace_ops_assist_func klp_ftrace_handler ftrace_ops_assist_func ftrace_trampoline",
 	"args": "__x64_sys_getpid ftrace_trampoline klp_ftrace_handler ftrace_trampoline",
+	// In transition the direct design is args.
+	"direct": "__x64_sys_getpid ftrace_trampoline klp_ftrace_handler ftrace_trampoline",
 }
 
 // tkHandlerCase runs a hammer, builds a stalled transition with setup,
@@ -107,11 +109,13 @@ func tkHandlerCase(t *testing.T, setup func(t *testing.T, k *kernel.Kernel), wan
 			// second cost instructions.
 			k, c := tkMachine(t, kernel.Config{CPUs: 2, ClockHz: 100e6, Ftrace: design})
 			tkTarget(t, k)
+			// The transitions first, on an idle machine (a completing
+			// one completes at once); then the caller.
+			setup(t, k)
 			h, err := k.SpawnUser("call_getpid", tkUserProg(t, tkHammer))
 			if err != nil {
 				t.Fatal(err)
 			}
-			setup(t, k)
 			for _, state := range []int{KLPTransitionPatched, KLPTransitionUnpatched, KLPTransitionPatched} {
 				if !tkRunUntil(t, k, 1e9, func() bool { return h.Running() }) {
 					t.Fatal("the hammer never runs")
@@ -152,15 +156,16 @@ func TestHandler_PatchedInsnsVsLinux(t *testing.T) {
 	for _, design := range kernel.FtraceDesigns() {
 		t.Run(design, func(t *testing.T) {
 			k, c := tkMachine(t, kernel.Config{CPUs: 2, ClockHz: 100e6, Ftrace: design})
-			tkTarget(t, k)
+			// The patch first, on an idle machine: its transition
+			// completes at once; then the caller.
+			tkAddLP(t, k, "test_klp_h1", 0, tkObj{funcs: []tkFunc{tkGetpidFunc}})
+			tkLoadLP(t, k, "test_klp_h1", "")
+			if c.TransitionPatch() != nil {
+				t.Fatal("the transition did not complete")
+			}
 			h, err := k.SpawnUser("call_getpid", tkUserProg(t, tkHammer))
 			if err != nil {
 				t.Fatal(err)
-			}
-			tkAddLP(t, k, "test_klp_h1", 0, tkObj{funcs: []tkFunc{tkGetpidFunc}})
-			tkLoadLP(t, k, "test_klp_h1", "")
-			if !tkRunUntil(t, k, 10e9, func() bool { return c.TransitionPatch() == nil }) {
-				t.Fatal("the transition never completed")
 			}
 			if err := c.MirrorCheck(); err != nil {
 				t.Fatal(err)

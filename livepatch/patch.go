@@ -131,6 +131,7 @@ func (c *Core) patchFunc(f *Func) error {
 		}
 	}
 	f.Patched = true
+	c.syncDirect(ops)
 	return nil
 }
 
@@ -158,6 +159,7 @@ func (c *Core) unpatchFunc(f *Func) {
 			}
 		}
 		c.mirrorPop(ops, f)
+		c.syncDirect(ops)
 	}
 	f.Patched = false
 }

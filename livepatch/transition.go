@@ -21,6 +21,9 @@ func (c *Core) allTasks() []*kernel.Task {
 func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 	c.debug(t, c.dbg.initTransition, "'%s': initializing %s transition\n", p.Name, stateName(state))
 	c.transitionPatch = p
+	// The experiment's direct jumps go back to the trampolines first:
+	// from now on the handler chooses per task.
+	c.syncDirectAll()
 	// Every task starts in the opposite state: nothing has switched yet.
 	c.targetState = state
 	initial := KLPTransitionUnpatched
@@ -385,6 +388,7 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.emit(Event{Kind: EventComplete, Patch: p.Name, Target: c.targetState})
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
+	c.syncDirectAll()
 	c.k.CancelDelayedWork(c.work)
 	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {

@@ -21,9 +21,12 @@ func TestSelftestsFtraceArgs(t *testing.T) { testSelftestsFtrace(t, "args") }
 func TestSelftestsFtraceRegs(t *testing.T) { testSelftestsFtrace(t, "regs") }
 func TestSelftestsFtraceList(t *testing.T) { testSelftestsFtrace(t, "list") }
 
+// The direct-jump experiment: the checker must run clean with it on.
+func TestSelftestsFtraceDirect(t *testing.T) { testSelftestsFtrace(t, "direct") }
+
 // Every design has its test.
 func TestSelftestsFtraceDesignsCovered(t *testing.T) {
-	if got := fmt.Sprint(kernel.FtraceDesigns()); got != "[args regs list]" {
+	if got := fmt.Sprint(kernel.FtraceDesigns()); got != "[args regs list direct]" {
 		t.Errorf("designs %s: add a TestSelftestsFtrace* for each", got)
 	}
 }
