@@ -153,6 +153,11 @@ type Kernel struct {
 	hostCPU int
 	// unwindText is kallsyms with a cache, for the unwinder (stack.go).
 	unwindText kallsymsText
+	// For checkpoints (checkpoint.go): the RunUntil calls under way and
+	// a count of their starts and ends, and the objects outside the
+	// kernel that are machine state.
+	runDepth, runEpoch uint64
+	stateRoots         []any
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.
