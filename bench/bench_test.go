@@ -114,3 +114,53 @@ func TestSleepers(t *testing.T) {
 		t.Errorf("host bytes %d, less than the guest pages they hold (%d)", s.HostBytes, s.GuestBytes)
 	}
 }
+
+// TestInterpWithoutQemu: with no qemu-x86_64 on PATH the qemu columns
+// are missing and a note says why; the rest is measured.
+func TestInterpWithoutQemu(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	tables, err := Run("interp", Options{Count: 1, Loops: "testdata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := tables[0]
+	if len(tb.Rows) != 1 || tb.Rows[0].Name != "tiny" {
+		t.Fatalf("rows %+v", tb.Rows)
+	}
+	m := tb.Rows[0].Metrics
+	if _, ok := m["qemu-s"]; ok {
+		t.Error("a qemu time without qemu")
+	}
+	if _, ok := m["x-qemu"]; ok {
+		t.Error("a qemu ratio without qemu")
+	}
+	if m["insns"].Median != 3005 {
+		t.Errorf("insns %v", m["insns"])
+	}
+	if len(tb.Notes) == 0 || tb.Notes[0] != "qemu-x86_64 not found: no qemu-s, x-qemu (apt-get install -y qemu-user)" {
+		t.Errorf("notes %q", tb.Notes)
+	}
+}
+
+// TestInterpWithQemu: with qemu-x86_64 installed both ratios are there.
+func TestInterpWithQemu(t *testing.T) {
+	if _, err := exec.LookPath("qemu-x86_64"); err != nil {
+		t.Skip("qemu-x86_64 not installed (apt-get install -y qemu-user)")
+	}
+	if !nativeOK() {
+		t.Skip("native runs need an x86-64 Linux host")
+	}
+	tables, err := Run("interp", Options{Count: 2, Loops: "testdata"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := tables[0].Rows[0].Metrics
+	for _, c := range []string{"qemu-s", "x-qemu", "native-s", "x-native", "mips"} {
+		if x, ok := m[c]; !ok || x.Runs != 2 || !(x.Median > 0) {
+			t.Errorf("%s: %+v", c, x)
+		}
+	}
+	if len(tables[0].Notes) != 0 {
+		t.Errorf("notes %q", tables[0].Notes)
+	}
+}

@@ -3,7 +3,9 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"time"
 
 	"klpsim/isa/asm"
 	"klpsim/kernel"
@@ -35,13 +37,53 @@ type HotpathRow struct {
 // design ("" for the machine's default): a kworker calls bench_fn in a
 // loop at least calls times.
 func Hotpath(design string, calls int) ([]HotpathRow, error) {
-	var rows []HotpathRow
-	for _, c := range HotpathCases {
-		r, err := hotpathCase(design, c, calls)
-		if err != nil {
-			return nil, fmt.Errorf("hotpath %s: %w", c, err)
+	return hotpath([]string{design}, calls, nil)
+}
+
+// hotpath measures every case of every design. The machines are all set
+// up first and then run in turns, a slice of 100 µs of simulated time
+// each, until each has made at least calls calls: a burst of load on the
+// host falls on every case alike, and the ratios between them keep
+// still.
+func hotpath(designs []string, calls int, step func(string)) ([]HotpathRow, error) {
+	var hs []*hotpathRun
+	for _, d := range designs {
+		for _, c := range HotpathCases {
+			if step != nil {
+				step(fmt.Sprintf("setting up %s %s", d, c))
+			}
+			h, err := setupHotpath(d, c)
+			if err != nil {
+				return nil, fmt.Errorf("hotpath %s %s: %w", d, c, err)
+			}
+			hs = append(hs, h)
 		}
-		rows = append(rows, r)
+	}
+	if step != nil {
+		step(fmt.Sprintf("%d machines in turns", len(hs)))
+	}
+	// Collect the set-up's garbage now, not on the clock: the process's
+	// CPU time counts the collector's threads too.
+	runtime.GC()
+	// Every machine runs every turn, until the slowest has made its
+	// calls: the same simulated time each, the same exposure to the
+	// host's load, and the fast cases measured over more calls.
+	for busy := true; busy; {
+		busy = false
+		for _, h := range hs {
+			if err := h.slice(); err != nil {
+				return nil, fmt.Errorf("hotpath %s %s: %w", h.row.Design, h.row.Case, err)
+			}
+			busy = busy || h.n < uint64(calls)
+		}
+	}
+	rows := make([]HotpathRow, len(hs))
+	for i, h := range hs {
+		r, err := h.finish()
+		if err != nil {
+			return nil, fmt.Errorf("hotpath %s %s: %w", h.row.Design, h.row.Case, err)
+		}
+		rows[i] = r
 	}
 	return rows, nil
 }
@@ -71,7 +113,6 @@ call_loop:
 	inc qword ptr [rip + ncalls]
 	jmp 1b
 	.size call_loop, .-call_loop
-	.set call_loop_size, .-call_loop
 
 	.globl bench_init
 	.type bench_init, @function
@@ -196,19 +237,31 @@ func hotpathMachine(design string) (*kernel.Kernel, *livepatch.Core, error) {
 	return k, c, nil
 }
 
-func hotpathCase(design, mode string, calls int) (HotpathRow, error) {
-	row := HotpathRow{Design: design, Case: mode}
+// hotpathRun is one case's machine being measured.
+type hotpathRun struct {
+	row        HotpathRow
+	k          *kernel.Kernel
+	c0, r0, i0 uint64        // ncalls, redirected and instructions at the start
+	n          uint64        // calls so far
+	cpu        time.Duration // host CPU time so far
+}
+
+// setupHotpath boots a machine for the case and runs it until the call
+// loop runs warm in the state the case is about.
+func setupHotpath(design, mode string) (*hotpathRun, error) {
+	h := &hotpathRun{row: HotpathRow{Design: design, Case: mode}}
 	k, c, err := hotpathMachine(design)
 	if err != nil {
-		return row, err
+		return nil, err
 	}
+	h.k = k
 	lp := func(name string, replace bool, objs ...lpObj) error {
 		return addModule(k, kernel.ModuleSpec{Name: name, Livepatch: true, Init: "lp_init", Exit: "lp_exit"}, lpModSrc(replace, objs...))
 	}
 	// The call loop never yields and kernel code is not preempted: once
 	// test_klp_bench is loaded nothing else runs, so it is loaded last.
 	if err := addModule(k, kernel.ModuleSpec{Name: "test_klp_bench", Init: "bench_init"}, benchModSrc); err != nil {
-		return row, err
+		return nil, err
 	}
 	// P1 replaces bench_fn (the replacement counts its calls) and, for a
 	// stall, __x64_sys_pause; R replaces only __x64_sys_pause and carries
@@ -245,34 +298,34 @@ func hotpathCase(design, mode string, calls int) (HotpathRow, error) {
 			insmod("test_klp_p1"), startPauser, insmod("test_klp_r"), // stalls on the pauser
 			insmod("test_klp_bench"))
 	default:
-		return row, fmt.Errorf("unknown case %q", mode)
+		return nil, fmt.Errorf("unknown case %q", mode)
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
-			return row, err
+			return nil, err
 		}
 	}
 	m := k.FindModule("test_klp_bench")
 	if m == nil {
-		return row, errors.New("test_klp_bench not loaded")
+		return nil, errors.New("test_klp_bench not loaded")
 	}
 	fnAddr, _ := m.ModuleSym("bench_fn")
 	loop, _ := m.ModuleSym("call_loop")
 	if mode == "traced" {
 		ops := &kernel.FtraceOps{Func: func(uint64, uint64, *kernel.FtraceOps, uint64) {}}
 		if err := k.FtraceSetFilterIP(ops, fnAddr, false); err != nil {
-			return row, err
+			return nil, err
 		}
 		if err := k.RegisterFtraceFunction(ops); err != nil {
-			return row, err
+			return nil, err
 		}
 	}
 	if err := k.RunFor(1e6); err != nil {
-		return row, err
+		return nil, err
 	}
 	caller := k.CurrentOn(0)
 	if caller == nil || !caller.IsKthread() {
-		return row, fmt.Errorf("no kthread runs the call loop at %#x (%v)", loop, caller)
+		return nil, fmt.Errorf("no kthread runs the call loop at %#x (%v)", loop, caller)
 	}
 	// The caller has not been through the transition's switch points:
 	// set the state the case is about.
@@ -286,52 +339,64 @@ func hotpathCase(design, mode string, calls int) (HotpathRow, error) {
 		caller.TIF &^= kernel.TIFPatchPending
 	}
 	if inTransition := c.TransitionPatch() != nil; inTransition != (mode == "in-transition" || mode == "nop-func") {
-		return row, fmt.Errorf("transition patch %v", c.TransitionPatch())
-	}
-	ncalls := func() (uint64, error) { return modU64(k, "test_klp_bench", "ncalls") }
-	redirected := func() (uint64, error) {
-		if k.FindModule("test_klp_p1") == nil {
-			return 0, nil
-		}
-		return modU64(k, "test_klp_p1", "redirected")
+		return nil, fmt.Errorf("transition patch %v", c.TransitionPatch())
 	}
 	if err := k.RunFor(1e6); err != nil { // warm up the decode caches
-		return row, err
+		return nil, err
 	}
-	c0, err := ncalls()
+	if h.c0, err = h.ncalls(); err != nil {
+		return nil, err
+	}
+	if h.r0, err = h.redirected(); err != nil {
+		return nil, err
+	}
+	h.i0 = k.Insns()
+	return h, nil
+}
+
+func (h *hotpathRun) ncalls() (uint64, error) { return modU64(h.k, "test_klp_bench", "ncalls") }
+
+// redirected is how many calls ran P1's replacement of bench_fn.
+func (h *hotpathRun) redirected() (uint64, error) {
+	if h.k.FindModule("test_klp_p1") == nil {
+		return 0, nil
+	}
+	return modU64(h.k, "test_klp_p1", "redirected")
+}
+
+// slice runs the machine for 100 µs of simulated time on the clock.
+func (h *hotpathRun) slice() error {
+	t0 := cpuNow()
+	err := h.k.RunFor(100_000)
+	h.cpu += cpuNow() - t0
+	if err != nil {
+		return err
+	}
+	c, err := h.ncalls()
+	h.n = c - h.c0
+	return err
+}
+
+// finish checks that the calls went where the case says and computes
+// the row.
+func (h *hotpathRun) finish() (HotpathRow, error) {
+	row := h.row
+	r1, err := h.redirected()
 	if err != nil {
 		return row, err
 	}
-	r0, err := redirected()
-	if err != nil {
-		return row, err
+	n := h.n
+	if n == 0 {
+		return row, errors.New("no calls")
 	}
-	i0 := k.Insns()
-	start := cpuNow()
-	var n uint64
-	for n < uint64(calls) {
-		if err := k.RunFor(100_000); err != nil { // 100 µs
-			return row, err
-		}
-		c1, err := ncalls()
-		if err != nil {
-			return row, err
-		}
-		n = c1 - c0
-	}
-	cpu := cpuNow() - start
-	r1, err := redirected()
-	if err != nil {
-		return row, err
-	}
-	// The counters are read between quanta: a call may be between the
-	// replacement's count and the loop's.
-	if r := r1 - r0; (mode == "patched") != (r == n || r == n+1) || (mode != "patched" && r != 0) {
+	// The replacement counts a call before call_loop does: a stop
+	// between the two leaves redirected one ahead, at either end.
+	if r := r1 - h.r0; (row.Case == "patched" && (r+1 < n || r > n+1)) || (row.Case != "patched" && r != 0) {
 		return row, fmt.Errorf("%d of %d calls ran the replacement", r, n)
 	}
 	row.Calls = n
-	row.InsnsPerCall = float64(k.Insns()-i0) / float64(n)
-	row.NsPerCall = float64(cpu.Nanoseconds()) / float64(n)
+	row.InsnsPerCall = float64(h.k.Insns()-h.i0) / float64(n)
+	row.NsPerCall = float64(h.cpu.Nanoseconds()) / float64(n)
 	return row, nil
 }
 
@@ -352,25 +417,21 @@ var hotpathSuite = suite{
 		if o.Short {
 			calls = 200
 		}
-		for _, d := range hotpathDesigns() {
-			name := d
-			step(name)
-			rows, err := Hotpath(d, calls)
-			if err != nil {
-				return nil, err
+		rows, err := hotpath(hotpathDesigns(), calls, step)
+		if err != nil {
+			return nil, err
+		}
+		base := map[string]float64{}
+		for _, r := range rows {
+			if r.Case == "nop-site" {
+				base[r.Design] = r.NsPerCall
 			}
-			var base float64
-			for _, r := range rows {
-				if r.Case == "nop-site" {
-					base = r.NsPerCall
-				}
-			}
-			for _, r := range rows {
-				row := name + " " + r.Case
-				emit(Sample{row, "insns/call", r.InsnsPerCall})
-				emit(Sample{row, "ns/call", r.NsPerCall})
-				emit(Sample{row, "x-nop-site", Ratios([]float64{r.NsPerCall}, []float64{base})[0]})
-			}
+		}
+		for _, r := range rows {
+			row := r.Design + " " + r.Case
+			emit(Sample{row, "insns/call", r.InsnsPerCall})
+			emit(Sample{row, "ns/call", r.NsPerCall})
+			emit(Sample{row, "x-nop-site", Ratios([]float64{r.NsPerCall}, []float64{base[r.Design]})[0]})
 		}
 		return []string{fmt.Sprintf("%d calls per case; default design %s; goal for it: patched <= 5x nop-site", calls, kernel.DefaultFtrace)}, nil
 	},

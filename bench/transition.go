@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"klpsim/kernel"
 )
@@ -143,23 +144,23 @@ var transitionSuite = suite{
 			if _, err := s.ScanPass(); err != nil { // warm up
 				return nil, err
 			}
-			// The median of a few passes: one pass is short enough for
-			// a scheduler hiccup to dominate it.
-			var ms []float64
-			checked := 0
-			for range 5 {
-				// No collection of the setup's garbage during the pass.
-				runtime.GC()
+			// Passes until at least 5 and 50 ms of CPU time: one pass
+			// over 1,000 tasks is short enough for a hiccup to
+			// dominate it.
+			runtime.GC() // no collection of the setup's garbage on the clock
+			var cpu time.Duration
+			passes, checked := 0, 0
+			for passes < 5 || cpu < 50*time.Millisecond {
 				t0 := cpuNow()
 				c, err := s.ScanPass()
 				if err != nil {
 					return nil, err
 				}
-				ms = append(ms, float64((cpuNow()-t0).Nanoseconds())/1e6)
-				checked = c
+				cpu += cpuNow() - t0
+				passes, checked = passes+1, c
 			}
+			pass := float64(cpu.Nanoseconds()) / 1e6 / float64(passes)
 			row := fmt.Sprintf("%d tasks", n)
-			pass := Median(ms)
 			emit(Sample{row, "ms/pass", pass})
 			emit(Sample{row, "us/task", pass * 1e3 / float64(checked)})
 			emit(Sample{row, "host-B/task", float64(s.HostBytes) / float64(n)})
