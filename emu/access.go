@@ -287,6 +287,7 @@ func (c *CPU) addOp(p *page, off uint64, op isa.Op) *isa.Op {
 	if c.mem.bps[p.vpn<<12+off] {
 		op.Trap |= isa.TrapBreak
 	}
+	op.End = uint16(off) + uint16(op.Len)
 	if len(p.code.ops) >= 1<<16 {
 		// Pathological: more distinct entry points than a page has bytes
 		// cannot happen, but never index out of range.

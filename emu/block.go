@@ -177,7 +177,7 @@ func fuse(ops []isa.Op) []isa.Op {
 	default:
 		return ops
 	}
-	f.Kind, f.Cond, f.Disp, f.Len = k, cond, j.Imm, f.Len+j.Len
+	f.Kind, f.Cond, f.Disp, f.Len, f.End = k, cond, j.Imm, f.Len+j.Len, j.End
 	return ops[:len(ops)-1]
 }
 
