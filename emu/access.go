@@ -30,18 +30,6 @@ func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
 	return nil
 }
 
-// loadFast is the 4- or 8-byte load of the fast kinds: a TLB probe, then
-// the slow path on a miss.
-func (c *CPU) loadFast(a uint64, sz uint8) uint64 {
-	if d := c.rfast(a, uint64(sz)); d != nil {
-		if sz == 8 {
-			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
-		}
-		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
-	}
-	return c.loadSlow(a, sz)
-}
-
 func (c *CPU) load64(a uint64) uint64 {
 	e := &c.rt[tlbIndex(a>>12)]
 	if off := a & (PageSize - 1); e.vpn == a>>12 && off <= PageSize-8 {
@@ -139,6 +127,30 @@ func (c *CPU) wpage(a uint64) *page {
 	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
 	return p
+}
+
+// loadSlowAt, storeSlowAt and loadFastAt are the slow paths of the ops
+// of a block, at rip: rip is only kept up to date at block boundaries,
+// so before anything can fault or stop at a watchpoint they set it.
+func (c *CPU) loadSlowAt(rip, a uint64, sz uint8) uint64 {
+	c.RIP = rip
+	return c.loadSlow(a, sz)
+}
+
+func (c *CPU) storeSlowAt(rip, a, v uint64, sz uint8) {
+	c.RIP = rip
+	c.storeSlow(a, v, sz)
+}
+
+func (c *CPU) loadFastAt(rip, a uint64, sz uint8) uint64 {
+	if d := c.rfast(a, uint64(sz)); d != nil {
+		if sz == 8 {
+			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
+		}
+		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
+	}
+	c.RIP = rip
+	return c.loadSlow(a, sz)
 }
 
 func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {

@@ -40,6 +40,7 @@ type block struct {
 	ops []isa.Op
 	n   uint64
 	rip uint64 // the address of ops[0]
+	fix bool   // the last op does not set rip (fixRIP)
 }
 
 // blockEnd reports whether k ends a block (it is the block's last op).
@@ -107,7 +108,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	if len(cp.blocks) == 0 {
 		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
 	}
-	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off})
+	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off, fix: fixRIP(ops[len(ops)-1].Kind)})
 	i := uint16(len(cp.blocks) - 1)
 	cp.bidx[off] = i
 	return i

@@ -49,6 +49,7 @@ func (c *CPU) trap(v Vector) Exit {
 
 func (c *CPU) run(budget uint64) Exit {
 	c.blk, c.bstale = nil, false
+fetch:
 	for c.left != 0 {
 		// Fetch: a block (block.go) whose instructions are all taken from
 		// the budget at once, or the one op at rip.
@@ -61,6 +62,7 @@ func (c *CPU) run(budget uint64) Exit {
 		// base+End, which does not depend on the previous rip.
 		cp, base := c.cp, c.cpBase
 		var ops []isa.Op
+		var fix bool // rip must be set past the last op if it runs to the end
 		b := cp.bidx[off]
 		if b == 0 && c.left > 1 {
 			b = c.buildBlock(off)
@@ -69,7 +71,7 @@ func (c *CPU) run(budget uint64) Exit {
 			blk := &cp.blocks[b]
 			c.left -= blk.n
 			c.blk = blk
-			ops = blk.ops
+			ops, fix = blk.ops, blk.fix
 		} else {
 			i := cp.idx[off]
 			op := &cp.ops[i]
@@ -82,22 +84,29 @@ func (c *CPU) run(budget uint64) Exit {
 				return Exit{Reason: ExitBreakpoint}
 			}
 			c.left--
-			ops = cp.ops[i : i+1]
+			ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
 		}
-		bi := 0
-		for ; bi < len(ops) && !c.bstale; bi++ {
+		// Inside a block rip is not kept up to date: the ops compute the
+		// next one from base, branches set it, and the paths that can
+		// fault or stop (the slow memory paths, generic) set it to the
+		// op's own address first. Only those paths can drop the code
+		// being run or hit a watchpoint (c.bstale): the TLB fast paths
+		// never hold pages with code or watchpoints.
+		for bi := 0; bi < len(ops); bi++ {
 			op := &ops[bi]
 			switch op.Kind {
 			// Fast kinds first: they carry the hot loops.
 			case isa.KMovRR:
 				c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
+				continue
 			case isa.KMovRI:
 				c.R[op.R1&31] = op.Imm
+				continue
 			case isa.KLoad:
 				// loadFast by hand: Go will not inline it.
 				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				if d := c.rfast(a, uint64(op.Sz)); d == nil {
-					c.R[op.R1&31] = c.loadSlow(a, op.Sz)
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz)
 				} else if op.Sz == 8 {
 					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[a&(PageSize-1):])
 				} else {
@@ -110,7 +119,7 @@ func (c *CPU) run(budget uint64) Exit {
 					v = c.R[op.R2&31]
 				}
 				if d := c.wfast(a, uint64(op.Sz)); d == nil {
-					c.storeSlow(a, v, op.Sz)
+					c.storeSlowAt(opAddr(base, op), a, v, op.Sz)
 				} else if op.Sz == 8 {
 					binary.LittleEndian.PutUint64(d[a&(PageSize-1):], v)
 				} else {
@@ -119,7 +128,7 @@ func (c *CPU) run(budget uint64) Exit {
 			case isa.KLoadZX:
 				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				if d := c.rfast(a, uint64(op.Sz2)); d == nil {
-					c.R[op.R1&31] = c.loadSlow(a, op.Sz2)
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz2)
 				} else if op.Sz2 == 1 {
 					c.R[op.R1&31] = uint64(d[a&(PageSize-1)])
 				} else {
@@ -130,7 +139,7 @@ func (c *CPU) run(budget uint64) Exit {
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				var a uint64
 				if d := c.rfast(ea, uint64(op.Sz)); d == nil {
-					a = c.loadSlow(ea, op.Sz)
+					a = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
 				} else if op.Sz == 8 {
 					a = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
 				} else {
@@ -139,7 +148,7 @@ func (c *CPU) run(budget uint64) Exit {
 				b := c.R[op.R2&31] & m
 				r := (a + b) & m
 				if d := c.wfast(ea, uint64(op.Sz)); d == nil {
-					c.storeSlow(ea, r, op.Sz)
+					c.storeSlowAt(opAddr(base, op), ea, r, op.Sz)
 				} else if op.Sz == 8 {
 					binary.LittleEndian.PutUint64(d[ea&(PageSize-1):], r)
 				} else {
@@ -148,44 +157,51 @@ func (c *CPU) run(budget uint64) Exit {
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 			case isa.KLeaR:
 				c.R[op.R1&31] = (c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp) & sizeMask[op.Sz&15]
+				continue
 			case isa.KAddRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 				r := (a + b) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+				continue
 			case isa.KAddRI:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, op.Imm
 				r := (a + b) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+				continue
 			case isa.KSubRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 				r := (a - b) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+				continue
 			case isa.KSubRI:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, op.Imm
 				r := (a - b) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+				continue
 			case isa.KCmpRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				continue
 			case isa.KCmpRI:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, op.Imm
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				continue
 			case isa.KCmpRM:
 				m := sizeMask[op.Sz&15]
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				var b uint64
 				if d := c.rfast(ea, uint64(op.Sz)); d == nil {
-					b = c.loadSlow(ea, op.Sz)
+					b = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
 				} else if op.Sz == 8 {
 					b = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
 				} else {
@@ -196,7 +212,7 @@ func (c *CPU) run(budget uint64) Exit {
 			case isa.KCmpMI:
 				m := sizeMask[op.Sz&15]
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-				a := c.loadFast(ea, op.Sz)
+				a := c.loadFastAt(opAddr(base, op), ea, op.Sz)
 				b := op.Imm
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 			case isa.KAndRR:
@@ -204,24 +220,29 @@ func (c *CPU) run(budget uint64) Exit {
 				r := c.R[op.R1&31] & c.R[op.R2&31] & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KAndRI:
 				m := sizeMask[op.Sz&15]
 				r := c.R[op.R1&31] & op.Imm & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KOrRR:
 				m := sizeMask[op.Sz&15]
 				r := (c.R[op.R1&31] | c.R[op.R2&31]) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KXorRR:
 				m := sizeMask[op.Sz&15]
 				r := (c.R[op.R1&31] ^ c.R[op.R2&31]) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KTestRR:
 				r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KIncR:
 				m := sizeMask[op.Sz&15]
 				cf := c.carry()
@@ -229,6 +250,7 @@ func (c *CPU) run(budget uint64) Exit {
 				r := (a + 1) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fr, c.fc = fkInc, op.Sz, a, r, cf
+				continue
 			case isa.KDecR:
 				m := sizeMask[op.Sz&15]
 				cf := c.carry()
@@ -236,24 +258,27 @@ func (c *CPU) run(budget uint64) Exit {
 				r := (a - 1) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+				continue
 			case isa.KShlRI:
 				m := sizeMask[op.Sz&15]
 				a := c.R[op.R1&31] & m
 				r := (a << op.Imm) & m
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkShl, op.Sz, a, op.Imm, r
+				continue
 			case isa.KShrRI:
 				m := sizeMask[op.Sz&15]
 				a := c.R[op.R1&31] & m
 				r := a >> op.Imm
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkShr, op.Sz, a, op.Imm, r
+				continue
 			case isa.KPushR:
 				sp := c.R[isa.RSP] - 8
 				if d := c.wfast(sp, 8); d != nil {
 					binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.R[op.R1&31])
 				} else {
-					c.storeSlow(sp, c.R[op.R1&31], 8)
+					c.storeSlowAt(opAddr(base, op), sp, c.R[op.R1&31], 8)
 				}
 				c.R[isa.RSP] = sp
 			case isa.KPopR:
@@ -262,26 +287,30 @@ func (c *CPU) run(budget uint64) Exit {
 				if d := c.rfast(sp, 8); d != nil {
 					v = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
 				} else {
-					v = c.loadSlow(sp, 8)
+					v = c.loadSlowAt(opAddr(base, op), sp, 8)
 				}
 				c.R[isa.RSP] = sp + 8
 				c.R[op.R1&31] = v
 			case isa.KCallRel:
 				sp := c.R[isa.RSP] - 8
 				if d := c.wfast(sp, 8); d != nil {
-					binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.RIP+uint64(op.Len))
+					binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], base+uint64(op.End))
 				} else {
-					c.storeSlow(sp, c.RIP+uint64(op.Len), 8)
+					c.storeSlowAt(opAddr(base, op), sp, base+uint64(op.End), 8)
 				}
 				c.R[isa.RSP] = sp
 				c.RIP = op.Imm
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
 				continue
 			case isa.KRetN:
 				sp := c.R[isa.RSP]
 				if d := c.rfast(sp, 8); d != nil {
 					c.RIP = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
 				} else {
-					c.RIP = c.loadSlow(sp, 8)
+					c.RIP = c.loadSlowAt(opAddr(base, op), sp, 8)
 				}
 				c.R[isa.RSP] = sp + 8
 				continue
@@ -293,34 +322,43 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Imm
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KOrRI:
 				r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KXorRI:
 				r := (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
 				c.R[op.R1&31] = r
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
 			case isa.KTestRI:
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, c.R[op.R1&31]&op.Imm&sizeMask[op.Sz&15]
+				continue
 			case isa.KImulRR:
 				a, b := c.R[op.R1&31]&sizeMask[op.Sz&15], c.R[op.R2&31]&sizeMask[op.Sz&15]
 				lo, of := imul(a, b, op.Sz)
 				c.R[op.R1&31] = lo
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+				continue
 			case isa.KImulRRI:
 				a := c.R[op.R2&31] & sizeMask[op.Sz&15]
 				lo, of := imul(a, op.Imm, op.Sz)
 				c.R[op.R1&31] = lo
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+				continue
 			case isa.KCmovRR:
 				if c.cond(op.Cond) {
 					c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
 				} else {
 					c.R[op.R1&31] &= sizeMask[op.Sz&15]
 				}
+				continue
 			case isa.KRolRI, isa.KRorRI:
 				c.rotate(op)
+				continue
 			case isa.KRotNF:
 				w := uint(8 * op.Sz)
 				a, k := c.R[op.R1&31]&sizeMask[op.Sz&15], uint(op.Imm)
@@ -328,6 +366,7 @@ func (c *CPU) run(budget uint64) Exit {
 					k = w - k
 				}
 				c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
+				continue
 			case isa.KCmpJccRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
@@ -336,6 +375,8 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Disp
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KCmpJccRI:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, op.Imm
@@ -344,6 +385,8 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Disp
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KTestJccRR:
 				r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
@@ -356,6 +399,8 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Disp
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KTestJccRI:
 				r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
 				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
@@ -368,6 +413,8 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Disp
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KDecJccR:
 				m := sizeMask[op.Sz&15]
 				cf := c.carry()
@@ -379,6 +426,8 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Disp
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KJzRel, isa.KJnzRel:
 				// ZF is "result is zero" for every lazy flag kind.
 				z := c.fr == 0
@@ -389,19 +438,29 @@ func (c *CPU) run(budget uint64) Exit {
 					c.RIP = op.Imm
 					continue
 				}
+				c.RIP = base + uint64(op.End)
+				continue
 
 			default:
+				c.RIP = opAddr(base, op)
 				if c.generic(op) {
 					return c.exit
 				}
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
 				continue
 			}
-			c.RIP = base + uint64(op.End)
+			// Only the memory ops get here.
+			if c.bstale {
+				c.RIP = base + uint64(op.End)
+				c.abandon(ops[bi+1:])
+				continue fetch
+			}
 		}
-		if bi < len(ops) && c.blk != nil {
-			// The block's code was dropped under it: give back what will
-			// not run.
-			c.left += opsInsns(ops[bi:])
+		if fix {
+			c.RIP = base + uint64(ops[len(ops)-1].End)
 		}
 		c.blk = nil
 	}
@@ -427,6 +486,26 @@ func condSub(cc uint8, a, b uint64) bool {
 		return a > b
 	}
 	return false
+}
+
+// opAddr is the address of op, run from the code page at base.
+func opAddr(base uint64, op *isa.Op) uint64 {
+	return base + uint64(op.End) - uint64(op.Len)
+}
+
+// fixRIP reports whether rip must be set past an op of kind k after it
+// runs: the fast kinds leave it alone unless they branch; generic sets it.
+func fixRIP(k isa.Kind) bool {
+	return k >= isa.KindFast && !blockEnd(k) && (k < isa.KCmpJccRR || k > isa.KTestJccRI)
+}
+
+// abandon ends the block being run early, after its code was dropped
+// or a watchpoint hit: rest will not run and goes back to the budget.
+func (c *CPU) abandon(rest []isa.Op) {
+	if c.blk != nil {
+		c.left += opsInsns(rest)
+	}
+	c.blk = nil
 }
 
 // opsInsns counts the instructions in ops: two for a fused pair.
