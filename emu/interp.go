@@ -367,6 +367,51 @@ fetch:
 				}
 				c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
 				continue
+			case isa.KAddRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] + c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KAddRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] + op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KSubRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] - c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KSubRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] - op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KAndRRNF:
+				c.R[op.R1&31] = c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+				continue
+			case isa.KAndRINF:
+				c.R[op.R1&31] = c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
+				continue
+			case isa.KOrRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] | c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KOrRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KXorRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] ^ c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KXorRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KShlRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] << op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KShrRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] & sizeMask[op.Sz&15]) >> op.Imm
+				continue
+			case isa.KImulRRNF:
+				m := sizeMask[op.Sz&15]
+				c.R[op.R1&31], _ = imul(c.R[op.R1&31]&m, c.R[op.R2&31]&m, op.Sz)
+				continue
+			case isa.KImulRRINF:
+				c.R[op.R1&31], _ = imul(c.R[op.R2&31]&sizeMask[op.Sz&15], op.Imm, op.Sz)
+				continue
+			case isa.KFlagsNop:
+				continue
 			case isa.KCmpJccRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m

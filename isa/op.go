@@ -246,6 +246,26 @@ const (
 	KDecJccR   // dec R1; jz/jnz Disp
 	KTestJccRI // test R1, Imm; jcc Disp
 
+	// Flag-dead kinds: made only by the emulator's block builder from a
+	// register op whose flags a later op of the same block overwrites
+	// before anything can read them or fault, never by Lower. Each does
+	// its twin's work without recording flags.
+	KAddRRNF   // R1 += R2
+	KAddRINF   // R1 += Imm
+	KSubRRNF   // R1 -= R2
+	KSubRINF   // R1 -= Imm
+	KAndRRNF   // R1 &= R2
+	KAndRINF   // R1 &= Imm
+	KOrRRNF    // R1 |= R2
+	KOrRINF    // R1 |= Imm
+	KXorRRNF   // R1 ^= R2
+	KXorRINF   // R1 ^= Imm
+	KShlRINF   // R1 <<= Imm
+	KShrRINF   // R1 >>= Imm
+	KImulRRNF  // R1 *= R2
+	KImulRRINF // R1 = R2 * Imm
+	KFlagsNop  // a cmp or test whose flags nothing reads
+
 	KindEnd // number of kinds
 )
 
