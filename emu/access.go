@@ -22,6 +22,24 @@ func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
 	return nil
 }
 
+// rhit and whit probe the TLB for the page of a, for the interpreter's
+// fast kinds, which check the offset themselves (off <= PageSize-8, so
+// that no access crosses the page and the compiler drops its bounds
+// checks) and call the slow path on a miss.
+func (c *CPU) rhit(a uint64) *[PageSize]byte {
+	if e := &c.rt[tlbIndex(a>>12)]; e.vpn == a>>12 {
+		return &e.p.data
+	}
+	return nil
+}
+
+func (c *CPU) whit(a uint64) *[PageSize]byte {
+	if e := &c.wt[tlbIndex(a>>12)]; e.vpn == a>>12 {
+		return &e.p.data
+	}
+	return nil
+}
+
 func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
 	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {

@@ -105,12 +105,12 @@ fetch:
 			case isa.KLoad:
 				// loadFast by hand: Go will not inline it.
 				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-				if d := c.rfast(a, uint64(op.Sz)); d == nil {
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
 					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz)
 				} else if op.Sz == 8 {
-					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[a&(PageSize-1):])
+					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[off:])
 				} else {
-					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[off:]))
 				}
 			case isa.KStore, isa.KStoreI:
 				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
@@ -118,41 +118,41 @@ fetch:
 				if op.Kind == isa.KStore {
 					v = c.R[op.R2&31]
 				}
-				if d := c.wfast(a, uint64(op.Sz)); d == nil {
+				if d, off := c.whit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
 					c.storeSlowAt(opAddr(base, op), a, v, op.Sz)
 				} else if op.Sz == 8 {
-					binary.LittleEndian.PutUint64(d[a&(PageSize-1):], v)
+					binary.LittleEndian.PutUint64(d[off:], v)
 				} else {
-					binary.LittleEndian.PutUint32(d[a&(PageSize-1):], uint32(v))
+					binary.LittleEndian.PutUint32(d[off:], uint32(v))
 				}
 			case isa.KLoadZX:
 				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-				if d := c.rfast(a, uint64(op.Sz2)); d == nil {
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
 					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz2)
 				} else if op.Sz2 == 1 {
-					c.R[op.R1&31] = uint64(d[a&(PageSize-1)])
+					c.R[op.R1&31] = uint64(d[off])
 				} else {
-					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint16(d[a&(PageSize-1):]))
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint16(d[off:]))
 				}
 			case isa.KAddMR:
 				m := sizeMask[op.Sz&15]
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				var a uint64
-				if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				if d, off := c.rhit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
 					a = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
 				} else if op.Sz == 8 {
-					a = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+					a = binary.LittleEndian.Uint64(d[off:])
 				} else {
-					a = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+					a = uint64(binary.LittleEndian.Uint32(d[off:]))
 				}
 				b := c.R[op.R2&31] & m
 				r := (a + b) & m
-				if d := c.wfast(ea, uint64(op.Sz)); d == nil {
+				if d, off := c.whit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
 					c.storeSlowAt(opAddr(base, op), ea, r, op.Sz)
 				} else if op.Sz == 8 {
-					binary.LittleEndian.PutUint64(d[ea&(PageSize-1):], r)
+					binary.LittleEndian.PutUint64(d[off:], r)
 				} else {
-					binary.LittleEndian.PutUint32(d[ea&(PageSize-1):], uint32(r))
+					binary.LittleEndian.PutUint32(d[off:], uint32(r))
 				}
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 			case isa.KLeaR:
@@ -200,12 +200,12 @@ fetch:
 				m := sizeMask[op.Sz&15]
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
 				var b uint64
-				if d := c.rfast(ea, uint64(op.Sz)); d == nil {
+				if d, off := c.rhit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
 					b = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
 				} else if op.Sz == 8 {
-					b = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
+					b = binary.LittleEndian.Uint64(d[off:])
 				} else {
-					b = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
+					b = uint64(binary.LittleEndian.Uint32(d[off:]))
 				}
 				a := c.R[op.R1&31] & m
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
@@ -275,8 +275,8 @@ fetch:
 				continue
 			case isa.KPushR:
 				sp := c.R[isa.RSP] - 8
-				if d := c.wfast(sp, 8); d != nil {
-					binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.R[op.R1&31])
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], c.R[op.R1&31])
 				} else {
 					c.storeSlowAt(opAddr(base, op), sp, c.R[op.R1&31], 8)
 				}
@@ -284,8 +284,8 @@ fetch:
 			case isa.KPopR:
 				sp := c.R[isa.RSP]
 				var v uint64
-				if d := c.rfast(sp, 8); d != nil {
-					v = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					v = binary.LittleEndian.Uint64(d[off:])
 				} else {
 					v = c.loadSlowAt(opAddr(base, op), sp, 8)
 				}
@@ -293,8 +293,8 @@ fetch:
 				c.R[op.R1&31] = v
 			case isa.KCallRel:
 				sp := c.R[isa.RSP] - 8
-				if d := c.wfast(sp, 8); d != nil {
-					binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], base+uint64(op.End))
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], base+uint64(op.End))
 				} else {
 					c.storeSlowAt(opAddr(base, op), sp, base+uint64(op.End), 8)
 				}
@@ -307,8 +307,8 @@ fetch:
 				continue
 			case isa.KRetN:
 				sp := c.R[isa.RSP]
-				if d := c.rfast(sp, 8); d != nil {
-					c.RIP = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					c.RIP = binary.LittleEndian.Uint64(d[off:])
 				} else {
 					c.RIP = c.loadSlowAt(opAddr(base, op), sp, 8)
 				}
