@@ -412,6 +412,11 @@ fetch:
 				continue
 			case isa.KFlagsNop:
 				continue
+			case isa.KNop:
+				// Not a fast kind, but the kernel's fentry nops are hot:
+				// as generic would, it sets rip itself.
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KCmpJccRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
