@@ -55,7 +55,7 @@ fetch:
 		// the budget at once, or the one op at rip.
 		off := c.RIP - c.cpBase
 		if off >= PageSize {
-			c.decode()
+			c.fetch()
 			continue
 		}
 		// base is the code page the ops run from: the next rip is
@@ -67,16 +67,18 @@ fetch:
 		if b == 0 && c.left > 1 {
 			b = c.buildBlock(off)
 		}
-		if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
+		// b-1 wraps for 0 (not tried) and is noBlock-1 for noBlock.
+		if b-1 < noBlock-1 && cp.blocks[b].n <= c.left {
 			blk := &cp.blocks[b]
 			c.left -= blk.n
 			c.blk = blk
 			ops, fix = blk.ops, blk.fix
 		} else {
+			c.blk = nil
 			i := cp.idx[off]
 			op := &cp.ops[i]
 			if op.Kind == isa.KDecode {
-				c.decode()
+				c.fetch()
 				continue
 			}
 			if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
@@ -512,7 +514,6 @@ fetch:
 		if fix {
 			c.RIP = base + uint64(ops[len(ops)-1].End)
 		}
-		c.blk = nil
 	}
 	return Exit{Reason: ExitBudget}
 }
@@ -536,6 +537,16 @@ func condSub(cc uint8, a, b uint64) bool {
 		return a > b
 	}
 	return false
+}
+
+// fetch decodes the instruction at rip for the fetch path. A fault
+// there (#PF or #GP on the fetch) is the instruction's, which Run's
+// recovery gives back to the budget as not retired: take it first.
+func (c *CPU) fetch() {
+	c.blk = nil // not in a block: a fault here is no block's
+	c.left--
+	c.decode()
+	c.left++
 }
 
 // opAddr is the address of op, run from the code page at base.
