@@ -140,7 +140,7 @@ func (c *CPU) wpage(a uint64) *page {
 	if p == nil || p.perm&PermW == 0 || (c.CPL == 3 && p.perm&PermUser == 0) {
 		c.pageFault(a, p, true, false)
 	}
-	if p.code != nil || p.spill != 0 || p.watch != 0 {
+	if p.code != nil || p.spill != 0 || p.watch != 0 || p.saved != c.mem.wgen {
 		return p
 	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
@@ -210,6 +210,7 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 	p := c.wpage(a)
 	off := a & (PageSize - 1)
 	if off+uint64(sz) <= PageSize {
+		c.mem.save(p)
 		switch sz {
 		case 1:
 			p.data[off] = byte(v)
@@ -227,6 +228,8 @@ func (c *CPU) storeSlow(a, v uint64, sz uint8) {
 		return
 	}
 	q := c.wpage((a + uint64(sz) - 1) &^ (PageSize - 1))
+	c.mem.save(p)
+	c.mem.save(q)
 	for i := uint8(0); i < sz; i++ {
 		b := a + uint64(i)
 		pg := p

@@ -60,6 +60,10 @@ type page struct {
 	// no CPU caches the page for writing. rwatch counts the read
 	// watchpoints; while non-zero no CPU caches it for reading.
 	watch, rwatch uint16
+	// saved is the generation of the newest memory snapshot this page's
+	// contents are saved in (snapshot.go); while it differs from
+	// Memory.wgen the page stays out of the write TLBs.
+	saved uint32
 }
 
 // codePage caches decoded ops for one page. idx maps a page offset to an
@@ -122,6 +126,11 @@ type Memory struct {
 	watchHit  bool
 	watchAddr uint64
 	watchRead bool // the hit was a read
+	// Memory snapshots (snapshot.go): the live ones, oldest first, the
+	// last generation handed out, and the newest live one's (0: none).
+	chain []*memSnap
+	gen   uint32
+	wgen  uint32
 }
 
 // NewMemory returns an empty address space.
@@ -142,7 +151,9 @@ func (m *Memory) Map(addr, size uint64, perm Perm) error {
 		}
 	}
 	for i := uint64(0); i < n; i++ {
-		m.pages[first+i] = &page{perm: perm, vpn: first + i}
+		p := &page{perm: perm, vpn: first + i}
+		m.pages[first+i] = p
+		m.mapped(p)
 	}
 	return nil
 }
@@ -155,6 +166,7 @@ func (m *Memory) Unmap(addr, size uint64) error {
 	}
 	for i := uint64(0); i < n; i++ {
 		if p := m.pages[first+i]; p != nil {
+			m.save(p)
 			m.dropCode(p)
 			m.dropWatches(p)
 			delete(m.pages, first+i)
@@ -178,6 +190,7 @@ func (m *Memory) Protect(addr, size uint64, perm Perm) error {
 	}
 	for i := uint64(0); i < n; i++ {
 		p := m.pages[first+i]
+		m.save(p)
 		p.perm = perm
 		m.dropCode(p)
 	}
@@ -231,6 +244,7 @@ func (m *Memory) Write(addr uint64, b []byte) error {
 	for len(b) > 0 {
 		p := m.pages[addr>>12]
 		off := addr & (PageSize - 1)
+		m.save(p)
 		n := copy(p.data[off:], b)
 		m.written(p, off, uint64(n))
 		b, addr = b[n:], addr+uint64(n)

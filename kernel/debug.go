@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"errors"
+	"reflect"
 	"sync/atomic"
 
 	"klpsim/emu"
@@ -78,6 +79,13 @@ type Debugger struct {
 	lastInsns uint64
 	lastEmu   uint64 // the CPU's own count there
 	lastSet   bool
+	// Checkpoints (checkpoint.go): how often, who hears of them, what
+	// they leave out, the live ones, and the one to rewind to.
+	cpEvery, cpNext uint64
+	cpOnTake        func(*Checkpoint)
+	cpSkip          func(reflect.Type) bool
+	cps             []*Checkpoint
+	rewind          *Checkpoint
 }
 
 // AttachDebugger gives the machine a debugger (one; a second call returns

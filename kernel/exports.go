@@ -38,7 +38,7 @@ var kernelExports = map[string]bool{
 	// fs/proc, lib/kobject.c, fs/sysfs
 	"proc_create_single": false, "proc_remove": false, "remove_proc_entry": false,
 	"kobject_create_and_add": true, "kobject_put": false, "kernel_kobj": true,
-	"sysfs_create_file": true, "sysfs_remove_file": true, "sysfs_emit": true,
+	"sysfs_create_file": true, "sysfs_remove_file": true, "sysfs_emit": true, "kstrtobool": true,
 	// kernel/time
 	"ktime_get_boottime_ns": true,
 	// kernel/kprobes.c

@@ -3,6 +3,8 @@ package kernel
 import (
 	"strconv"
 	"strings"
+
+	"klpsim/kernel/errno"
 )
 
 // vsnprintf formats a guest format string with the kernel's printf rules
@@ -196,6 +198,22 @@ func vsnprintf(format string, arg func(i int) uint64, str func(addr uint64) (str
 			case 's':
 				i++
 				pad(sym(p, false), false)
+			case 'e':
+				// %pe: an ERR_PTR as its errno's name (lib/errname.c), a
+				// number it has no name for in decimal, any other
+				// pointer as %p.
+				i++
+				if p > ^uint64(4095) { // IS_ERR: the last 4095 values
+					e := errno.Errno(-int64(p))
+					if n := e.Name(); !strings.HasPrefix(n, "Errno(") {
+						pad("-"+n, false)
+					} else {
+						pad(strconv.FormatInt(int64(p), 10), false)
+					}
+				} else {
+					width, zero = 16, true
+					pad(strconv.FormatUint(p, 16), true)
+				}
 			case 'G':
 				// %pGg: the gfp_t at p, as flag names (%pGp page flags and
 				// %pGv vma flags are not supported).

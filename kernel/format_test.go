@@ -33,6 +33,7 @@ func TestVsnprintf(t *testing.T) {
 		{"%s %s", []uint64{0, 0x2000}, "(null) (efault)"},
 		{"%c%c", []uint64{'o', 'k'}, "ok"},
 		{"%pS %ps", []uint64{0xffffffff81000000, 0xffffffff81000000}, "schedule+0x11/0x13 schedule"},
+		{"%pe %pe %pe", []uint64{^uint64(18), ^uint64(3999), 0x1000}, "-ENODEV -4000 0000000000001000"},
 		{"%p", []uint64{0xffff888100000010}, "ffff888100000010"},
 		{"%pGg %pGg %pGg", []uint64{0xcc0, 0xdc0, 0}, "GFP_KERNEL GFP_KERNEL|__GFP_ZERO none"},
 		{"100%%", nil, "100%"},

@@ -130,6 +130,7 @@ func (k *Kernel) opResume(c *CPU, result uint64) {
 // registers set) or to its end (rax = 0, rdx = result).
 func (k *Kernel) opStep(c *CPU, h *hostOp) {
 	t := c.curr
+	k.opSteps++
 	gc, ok := h.next()
 	r := &c.emu.R
 	if !ok {
@@ -143,6 +144,7 @@ func (k *Kernel) opStep(c *CPU, h *hostOp) {
 
 // abortOps ends the operations of a dying task.
 func (k *Kernel) abortOps(t *Task) {
+	k.opSteps++
 	for i := len(t.ops) - 1; i >= 0; i-- {
 		t.ops[i].stop()
 	}

@@ -148,6 +148,12 @@ type Kernel struct {
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
 	// the least loaded CPU.
 	hostCPU int
+	// For checkpoints (checkpoint.go): the RunUntil calls under way and
+	// a count of their starts and ends, the steps host operations made,
+	// and the objects outside the kernel that are machine state.
+	runDepth, runEpoch uint64
+	opSteps            uint64
+	stateRoots         []any
 }
 
 // CPU is one processor: its emu.CPU, its run queue and what it runs.

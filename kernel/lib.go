@@ -112,6 +112,7 @@ func (k *Kernel) initLib() error {
 		{"lib_op_sysfs_remove_file", k.sysfsRemoveFile},
 		{"lib_op_sprintf", func(ctx *OpCtx) uint64 { return k.libSprintf(ctx, 0) }},
 		{"lib_op_sysfs_emit", func(ctx *OpCtx) uint64 { return k.libSprintf(ctx, sysfsPageSize) }},
+		{"lib_op_kstrtobool", k.libKstrtobool},
 	}
 	for _, op := range ops {
 		if err := k.mem.WriteU64(k.sym(op.word), k.RegisterOp(op.word[len("lib_op_"):], op.f)); err != nil {
@@ -123,6 +124,22 @@ func (k *Kernel) initLib() error {
 		return err
 	}
 	return k.mem.WriteU64(k.sym("kernel_kobj"), kobj)
+}
+
+// libKstrtobool is kstrtobool(s, res) (util.S).
+func (k *Kernel) libKstrtobool(ctx *OpCtx) uint64 {
+	s, ok := k.guestString(ctx.Args[0], 16) // only the first two characters count
+	if !ok {
+		return negErrno(int(errno.EFAULT))
+	}
+	b, err := kstrtobool(s)
+	if err != nil {
+		return negErrno(int(errno.EINVAL))
+	}
+	if err := k.mem.Write(ctx.Args[1], []byte{byte(b2i(b))}); err != nil {
+		return negErrno(int(errno.EFAULT))
+	}
+	return 0
 }
 
 // libKmalloc is kmalloc(size, gfp) and kzalloc(size, gfp).

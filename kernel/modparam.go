@@ -63,6 +63,12 @@ type ParamSpec struct {
 	// NumSymbol is the unsigned int variable that receives the number of
 	// array elements given (module_param_array's nump); optional.
 	NumSymbol string
+	// Ops, when set, makes the parameter module_param_cb(Name, &Ops,
+	// Symbol, Perm): Ops is the module's struct kernel_param_ops (flags,
+	// set, get, free), whose set and get are guest functions the kernel
+	// calls (modparam_cb.go); Symbol is kp->arg, NULL when empty. Type is
+	// then empty.
+	Ops string
 }
 
 func (p *ParamSpec) symbol() string {
@@ -95,6 +101,12 @@ func (p *ParamSpec) check() error {
 	if p.Name == "" || strings.ContainsAny(p.Name, " =/\"") {
 		return fmt.Errorf("parameter name %q", p.Name)
 	}
+	if p.Perm&^0o777 != 0 {
+		return fmt.Errorf("parameter %s: perm %#o is not a permission", p.Name, p.Perm)
+	}
+	if p.Ops != "" {
+		return p.checkCustom()
+	}
 	if p.elemSize() == 0 {
 		return fmt.Errorf("parameter %s: type %q (want byte, short, ushort, int, uint, long, ulong, ullong, hexint, bool, invbool, charp or string)", p.Name, p.Type)
 	}
@@ -104,9 +116,6 @@ func (p *ParamSpec) check() error {
 	if p.Array < 0 || p.NumSymbol != "" && p.Array == 0 {
 		return fmt.Errorf("parameter %s: NumSymbol without Array", p.Name)
 	}
-	if p.Perm&^0o777 != 0 {
-		return fmt.Errorf("parameter %s: perm %#o is not a permission", p.Name, p.Perm)
-	}
 	return nil
 }
 
@@ -115,6 +124,8 @@ type modParam struct {
 	spec    ParamSpec
 	addr    uint64 // the variable (the first element of an array)
 	numAddr uint64 // the array's count variable, 0 when there is none
+	ops     uint64 // module_param_cb: the module's struct kernel_param_ops
+	kp      uint64 // module_param_cb: the guest struct kernel_param
 	// charps are the strings param_set_charp allocated (kmalloc_parameter),
 	// freed when replaced and when the module goes (destroy_params).
 	charps map[uint64]bool
@@ -524,7 +535,7 @@ func parameq(a, b string) bool {
 // parseArgs is kernel/params.c parse_args for a module (doing = its
 // name): every argument is parsed, errors are logged and the last one is
 // returned; arguments after "--" are returned as the rest.
-func (k *Kernel) parseArgs(m *Module, args string, logf func(string)) (afterDashes string, err error) {
+func (k *Kernel) parseArgs(ctx *OpCtx, m *Module, args string, logf func(string)) (afterDashes string, err error) {
 	args = skipSpaces(args)
 	for args != "" {
 		var param string
@@ -533,7 +544,7 @@ func (k *Kernel) parseArgs(m *Module, args string, logf func(string)) (afterDash
 		if val == nil && param == "--" {
 			return args, err
 		}
-		ret := k.parseOne(m, param, val, logf)
+		ret := k.parseOne(ctx, m, param, val, logf)
 		if ret == nil {
 			continue
 		}
@@ -557,9 +568,12 @@ func (k *Kernel) parseArgs(m *Module, args string, logf func(string)) (afterDash
 // parseOne is params.c parse_one with the module loader's
 // unknown_module_param_cb: an unknown parameter is ignored with a warning,
 // except async_probe and dyndbg, which every module accepts.
-func (k *Kernel) parseOne(m *Module, param string, val *string, logf func(string)) error {
+func (k *Kernel) parseOne(ctx *OpCtx, m *Module, param string, val *string, logf func(string)) error {
 	for _, p := range m.params {
 		if parameq(param, p.spec.Name) {
+			if p.spec.Ops != "" {
+				return k.setCustom(ctx, m, p, val, true)
+			}
 			return p.set(k, val, logf)
 		}
 	}

@@ -162,6 +162,16 @@ func (s *ModuleSpec) check() error {
 			return fmt.Errorf("module %s: parameter %s declared twice", s.Name, p.Name)
 		}
 		seen[strings.ReplaceAll(p.Name, "-", "_")] = true
+		if p.Ops != "" {
+			// module_param_cb: the ops and the arg may be anywhere in the
+			// module (const ops are in .rodata).
+			for _, sym := range []string{p.Ops, p.Symbol} {
+				if j := s.Object.Lookup(sym); sym != "" && (j < 0 || s.Object.Symbols[j].Section < 0) {
+					return fmt.Errorf("module %s: parameter %s: %s is not defined", s.Name, p.Name, sym)
+				}
+			}
+			continue
+		}
 		for _, sym := range []string{p.symbol(), p.NumSymbol} {
 			if sym == "" {
 				continue
@@ -236,12 +246,17 @@ type Module struct {
 	initFn uint64
 	exitFn uint64
 	params []*modParam
-	taints uint64    // the taint flags this module brought (mod->taints)
-	uses   []*Module // modules whose exports it links against (target_list)
-	users  []*Module // modules linked against its exports (source_list: holders/)
-	sysfs  bool      // /sys/module/NAME exists
-	freed  bool      // free_module ran: the struct is dead
-	guest  uint64    // the guest struct module (THIS_MODULE)
+	// paramBlock is the kmalloc'd param_lock and struct kernel_params of
+	// its module_param_cb parameters (0 when it has none); paramArgs the
+	// values given to them at load.
+	paramBlock uint64
+	paramArgs  []uint64
+	taints     uint64    // the taint flags this module brought (mod->taints)
+	uses       []*Module // modules whose exports it links against (target_list)
+	users      []*Module // modules linked against its exports (source_list: holders/)
+	sysfs      bool      // /sys/module/NAME exists
+	freed      bool      // free_module ran: the struct is dead
+	guest      uint64    // the guest struct module (THIS_MODULE)
 }
 
 // Refcnt is module_refcount(): what /sys/module/NAME/refcnt shows. It is 1
@@ -776,6 +791,12 @@ func (k *Kernel) modSysfsSetup(m *Module) error {
 			nodes = append(nodes, params)
 		}
 		p := p
+		if p.spec.Ops != "" {
+			if err := params.Add(vfs.NewFile(p.spec.Name, p.spec.Perm, k.customParamOps(m, p))); err != nil {
+				return errno.EEXIST
+			}
+			continue
+		}
 		store := func(_ any, buf string) error {
 			// param_attr_store; messages of a host write have no task.
 			return p.set(k, &buf, func(msg string) { k.printk(0, msg) })

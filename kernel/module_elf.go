@@ -17,7 +17,8 @@ import (
 //	.modinfo          "tag=value" strings: license, livepatch=Y, intree=Y
 //	                  (get_modinfo); the section is not loaded
 //	__param           struct kernel_param per module_param*: name, ops (the
-//	                  type: param_ops_int, param_array_ops, ...), perm, arg
+//	                  type: param_ops_int, param_array_ops, ...; or the
+//	                  module's own, module_param_cb), perm, arg
 //	.export_symbol    EXPORT_SYMBOL{,_GPL} entries (what modpost turns into
 //	                  __ksymtab in Linux)
 //	init_module       module_init's alias: the init function
@@ -32,8 +33,10 @@ import (
 // (include/linux/moduleparam.h, x86-64).
 const (
 	kparamName      = 0
+	kparamMod       = 8
 	kparamOps       = 16
 	kparamPerm      = 24
+	kparamLevel     = 26
 	kparamArg       = 32
 	kparamSize      = 40
 	kparamStrMaxlen = 0
@@ -188,12 +191,22 @@ func (e *elfModule) params(sec int) ([]ParamSpec, error) {
 			return nil, err
 		}
 		p := ParamSpec{Name: name, Perm: fs.FileMode(binary.LittleEndian.Uint16(s.Data[off+kparamPerm:]))}
-		opsSym, _, ok := e.target(sec, off+kparamOps)
+		opsSym, opsAdd, ok := e.target(sec, off+kparamOps)
 		if !ok {
 			return nil, fmt.Errorf("parameter %s has no ops", name)
 		}
-		argSym, argAdd, ok := e.target(sec, off+kparamArg)
-		if !ok {
+		argSym, argAdd, hasArg := e.target(sec, off+kparamArg)
+		if opsSym.Defined() {
+			// module_param_cb with the module's own kernel_param_ops: the
+			// loader calls its set and get; arg may be NULL.
+			p.Ops = e.varName(opsSym, opsAdd, name+"_ops")
+			if hasArg {
+				p.Symbol = e.varName(argSym, argAdd, name)
+			}
+			out = append(out, p)
+			continue
+		}
+		if !hasArg {
 			return nil, fmt.Errorf("parameter %s has no variable", name)
 		}
 		switch opsSym.Name {

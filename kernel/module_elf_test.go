@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"klpsim/kernel/errno"
 	"klpsim/kernel/kbuild"
 )
 
@@ -238,4 +239,111 @@ func TestModuleFromELF_TwoFiles(t *testing.T) {
 	if !strings.Contains(logText(k), "two: 42\n") {
 		t.Errorf("log:\n%s", logText(k))
 	}
+}
+
+const cParamCB = `
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+#include <linux/module.h>
+#include <linux/kernel.h>
+#include <linux/sysfs.h>
+
+static bool armed;
+
+static int armed_set(const char *val, const struct kernel_param *kp)
+{
+	bool *p = kp->arg;
+	bool v;
+	int ret;
+
+	ret = kstrtobool(val, &v);
+	if (ret)
+		return ret;
+	if (v && *p) {
+		pr_err("%s: %s is already armed\n", __func__, kp->name);
+		return -EBUSY;
+	}
+	*p = v;
+	pr_info("%s: %s=%d\n", __func__, kp->name, v);
+	return 0;
+}
+
+static int armed_get(char *buffer, const struct kernel_param *kp)
+{
+	return sysfs_emit(buffer, "%s\n", *(bool *)kp->arg ? "armed" : "idle");
+}
+
+static const struct kernel_param_ops armed_ops = {
+	.set = armed_set,
+	.get = armed_get,
+};
+module_param_cb(armed, &armed_ops, &armed, 0644);
+
+static int hello_get(char *buffer, const struct kernel_param *kp)
+{
+	pr_info("%s: Hello, World!\n", __func__);
+	return 0;
+}
+
+static const struct kernel_param_ops hello_ops = {
+	.get = hello_get,
+};
+module_param_cb(hello, &hello_ops, NULL, 0400);
+
+static int __init pcb_init(void)
+{
+	pr_info("init armed=%d\n", armed);
+	return 0;
+}
+
+static void __exit pcb_exit(void)
+{
+}
+
+module_init(pcb_init);
+module_exit(pcb_exit);
+MODULE_LICENSE("GPL");
+`
+
+// TestModuleFromELF_ParamCB: module_param_cb in C — __param's ops point
+// at the module's own kernel_param_ops, whose set and get the kernel
+// calls at load and from sysfs.
+func TestModuleFromELF_ParamCB(t *testing.T) {
+	spec := buildC(t, "pcbc", cParamCB)
+	var params []string
+	for _, p := range spec.Params {
+		params = append(params, p.Name+":"+p.Ops+":"+p.Symbol)
+	}
+	if got := strings.Join(params, " "); !strings.Contains(got, "armed:") || !strings.Contains(got, "hello:") {
+		t.Fatalf("params %s", got)
+	}
+	k := boot(t, Config{CPUs: 1})
+	if err := k.RegisterModule(spec); err != nil {
+		t.Fatal(err)
+	}
+	seq := k.Log.NextSeq()
+	if err := k.Insmod("pcbc", "armed=1"); err != nil {
+		t.Fatalf("%v\n%s", err, logText(k))
+	}
+	wantLines(t, logSince(k, seq), "pcbc: loading out-of-tree module taints kernel.", "pcbc: armed_set: armed=1", "pcbc: init armed=1")
+	const dir = "/sys/module/pcbc/parameters/"
+	if got := cat(t, k, dir+"armed"); got != "armed\n" {
+		t.Errorf("armed = %q", got)
+	}
+	seq = k.Log.NextSeq()
+	if got := cat(t, k, dir+"hello"); got != "" {
+		t.Errorf("hello = %q", got)
+	}
+	wantShellError(t, k.FS.Echo(nil, "1", dir+"armed"), "bash: echo: write error: Device or resource busy", errno.EBUSY)
+	if err := k.FS.Echo(nil, "0", dir+"armed"); err != nil {
+		t.Fatal(err)
+	}
+	wantLines(t, logSince(k, seq), "pcbc: hello_get: Hello, World!", "pcbc: armed_set: armed is already armed", "pcbc: armed_set: armed=0")
+	if err := k.Rmmod("pcbc"); err != nil {
+		t.Fatal(err)
+	}
+	// An error from set at load fails it, with parse_args' line.
+	seq = k.Log.NextSeq()
+	err := k.Insmod("pcbc", "armed=maybe")
+	wantShellError(t, err, "insmod: ERROR: could not insert module test_modules/pcbc.ko: Invalid parameters", errno.EINVAL)
+	wantLines(t, logSince(k, seq), "pcbc: `maybe' invalid for parameter `armed'")
 }

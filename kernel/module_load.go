@@ -246,11 +246,21 @@ func (l *moduleLoad) postRelocation() error {
 	}
 	for _, ps := range spec.Params {
 		p := &modParam{spec: ps, charps: map[uint64]bool{}}
-		p.addr, _ = m.img.sym(ps.symbol())
+		if ps.Ops != "" { // module_param_cb: arg may be NULL
+			p.ops, _ = m.img.sym(ps.Ops)
+			if ps.Symbol != "" {
+				p.addr, _ = m.img.sym(ps.Symbol)
+			}
+		} else {
+			p.addr, _ = m.img.sym(ps.symbol())
+		}
 		if ps.NumSymbol != "" {
 			p.numAddr, _ = m.img.sym(ps.NumSymbol)
 		}
 		m.params = append(m.params, p)
+	}
+	if err := k.setupCustomParams(m); err != nil {
+		return err
 	}
 	for _, p := range m.params {
 		if p.spec.Default != "" {
@@ -303,7 +313,7 @@ func (l *moduleLoad) prepareComingModule() error {
 
 // parseArgs is parse_args on the insmod parameters.
 func (l *moduleLoad) parseArgs() error {
-	after, err := l.k.parseArgs(l.m, l.args, l.log)
+	after, err := l.k.parseArgs(l.ctx, l.m, l.args, l.log)
 	if err != nil {
 		return errnoOf(err)
 	}
@@ -408,6 +418,7 @@ func (k *Kernel) freeModuleLinked(m *Module) {
 		}
 		p.charps = nil
 	}
+	k.freeCustomParams(m)
 	k.Syms.UnexportModule(m.Name)
 	k.Syms.RemoveModule(m.Name)
 }

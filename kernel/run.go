@@ -22,12 +22,21 @@ func (k *Kernel) RunFor(d uint64) error {
 // is reached or the kernel hit a fatal condition; the machine state is then
 // still consistent and inspectable.
 func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
+	k.runDepth++
+	k.runEpoch++
+	defer func() { k.runDepth--; k.runEpoch++ }()
 	for k.now < deadline {
 		if k.err != nil {
+			if k.dbg != nil && k.dbg.rewound() {
+				continue
+			}
 			return k.err
 		}
 		if k.intr != nil && k.intr.Load() {
 			return ErrInterrupted
+		}
+		if k.dbg != nil {
+			k.dbg.maybeCheckpoint()
 		}
 		if cond != nil && cond() {
 			return nil
@@ -58,8 +67,11 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 				busy = true
 			}
 			if k.err != nil {
-				return k.err
+				break
 			}
+		}
+		if k.err != nil {
+			continue // to the loop's top: a rewind, or the end
 		}
 		if busy {
 			k.now = end

@@ -125,6 +125,14 @@ func (k *Kernel) WriteStateHash(h hash.Hash) {
 		}
 	}
 	w.u64(k.modules.taints, b2u(k.modules.lockdepOff))
+	w.str("stop_machine")
+	w.u64(b2u(k.stopm.active), k.stopm.first, k.stopm.done, k.stopm.stood)
+	for _, a := range k.stopm.arrived {
+		w.u64(b2u(a))
+	}
+	for _, c := range k.cpus {
+		w.u64(b2u(c.stopped))
+	}
 	w.str(k.modules.lastUnloaded)
 	w.str("ftrace")
 	for _, r := range k.ftrace.recs {

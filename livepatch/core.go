@@ -147,6 +147,7 @@ func InitVersion(k *kernel.Kernel, v *Version) (*Core, error) {
 	k.Hooks.ModuleGoing = c.moduleGoing
 	k.Hooks.StateHash = c.writeStateHash
 	k.Hooks.KernelEntry = c.kernelEntry
+	k.AddStateRoot(c) // the hooks' closures hide it from checkpoints
 	return c, nil
 }
 

@@ -66,6 +66,8 @@ func init() {
 		"check_result":           {min: 1, max: -1, usage: "check_result [--grep PATTERN]... SECTION", check: checkCheckResult, refs: lastArg(refSection), run: (*runner).checkResult},
 		"check_sysfs_rights":     {min: 3, max: 3, usage: "check_sysfs_rights MODULE REL_PATH RIGHTS", run: (*runner).checkSysfsRights},
 		"check_sysfs_value":      {min: 3, max: 3, usage: "check_sysfs_value MODULE REL_PATH VALUE", run: (*runner).checkSysfsValue},
+		"read_module_param":      {min: 2, max: 2, usage: "read_module_param MODULE PARAM", refs: firstArg(refModule), run: (*runner).readModuleParam},
+		"check_object_patched":   {min: 3, max: 3, usage: "check_object_patched MODULE OBJECT VALUE", refs: firstArg(refLivepatch), run: (*runner).checkObjectPatched},
 		"loop_until":             {min: 1, max: -1, usage: "loop_until CONDITION [|| die MESSAGE]", die: true, check: checkCond(0), run: (*runner).loopUntilCmd},
 		"cleanup_tracing":        {min: 0, max: 0, usage: "cleanup_tracing", run: (*runner).cleanupTracing},
 		"trace_function":         {min: 1, max: 1, usage: "trace_function FUNCTION", run: (*runner).traceFunction},

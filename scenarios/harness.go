@@ -431,6 +431,38 @@ func (r *runner) checkSysfsValue(c *Cmd) error {
 	return nil
 }
 
+// readModuleParam is read_module_param MOD PARAM (the states POC's
+// functions.sh, POC 5/7): it logs the cat, whose output must be empty —
+// the parameter's get prints to the log instead.
+func (r *runner) readModuleParam(c *Cmd) error {
+	a := r.args(c)
+	path := "/sys/module/" + moduleName(a[0]) + "/parameters/" + a[1]
+	r.log("% cat " + path)
+	out, err := r.k.FS.Cat(nil, path)
+	if err != nil {
+		out += err.Error()
+	}
+	if out = strings.TrimRight(out, "\n"); out != "" {
+		return r.die("%s", out)
+	}
+	return nil
+}
+
+// checkObjectPatched is check_object_patched LP OBJ EXPECTED (POC 5/7):
+// check_sysfs_value LP OBJ/patched EXPECTED.
+func (r *runner) checkObjectPatched(c *Cmd) error {
+	a := r.args(c)
+	path := "/sys/kernel/livepatch/" + moduleName(a[0]) + "/" + a[1] + "/patched"
+	got, err := r.k.FS.Cat(nil, path)
+	if err != nil {
+		fmt.Fprintln(r.opts.Stderr, err)
+	}
+	if got = strings.TrimRight(got, "\n"); got != a[2] {
+		return r.die("Unexpected value in %s: %s vs. %s", path, a[2], got)
+	}
+	return nil
+}
+
 // loopUntilCmd is loop_until CONDITION [|| die MESSAGE].
 func (r *runner) loopUntilCmd(c *Cmd) error {
 	var condErr error

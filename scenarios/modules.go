@@ -212,9 +212,10 @@ func (p *parser) checkModuleSyms(m *ModuleDecl, o *obj.Object) {
 	need(m.Pos, "exit", m.Spec.Exit)
 	for _, pd := range m.params {
 		sym := pd.spec.Symbol
-		if sym == "" {
+		if sym == "" && pd.spec.Ops == "" {
 			sym = pd.spec.Name
 		}
+		need(pd.pos, "parameter ops", pd.spec.Ops)
 		need(pd.pos, "parameter variable", sym)
 		need(pd.pos, "parameter count variable", pd.spec.NumSymbol)
 	}

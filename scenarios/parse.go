@@ -610,15 +610,24 @@ var paramTypes = map[string]kernel.ParamType{
 	"string": kernel.ParamString,
 }
 
-// param: param NAME TYPE PERM [symbol=SYM] [default=V] [array=N] [num=SYM] [maxlen=N]
+// param: param NAME TYPE PERM [symbol=SYM] [default=V] [array=N] [num=SYM] [maxlen=N],
+// or param NAME ops=SYM PERM [symbol=SYM] for module_param_cb (SYM the
+// module's struct kernel_param_ops; symbol= its arg).
 func (p *parser) param(pos Pos, ws []Word, strs []string) {
 	if len(strs) < 3 {
 		p.errorf(pos, "param: expected NAME TYPE PERM [symbol=SYM] [default=VALUE] [array=N] [num=SYM] [maxlen=N]")
 		return
 	}
+	ops, isCB := strings.CutPrefix(strs[1], "ops=")
+	if !isCB {
+		ops = ""
+	}
 	t, ok := paramTypes[strs[1]]
+	if isCB && ops != "" {
+		t, ok = "", true // module_param_cb(NAME, &ops, arg, PERM)
+	}
 	if !ok {
-		p.errorf(ws[1].Pos, "param type %q: expected byte, short, ushort, int, uint, long, ulong, ullong, hexint, bool, invbool, charp or string", strs[1])
+		p.errorf(ws[1].Pos, "param type %q: expected byte, short, ushort, int, uint, long, ulong, ullong, hexint, bool, invbool, charp, string or ops=SYM", strs[1])
 		return
 	}
 	perm, err := strconv.ParseUint(strs[2], 8, 32)
@@ -626,7 +635,7 @@ func (p *parser) param(pos Pos, ws []Word, strs []string) {
 		p.errorf(ws[2].Pos, "param permissions %q: expected octal like 0644", strs[2])
 		return
 	}
-	ps := kernel.ParamSpec{Name: strs[0], Type: t, Perm: fs.FileMode(perm)}
+	ps := kernel.ParamSpec{Name: strs[0], Type: t, Perm: fs.FileMode(perm), Ops: ops}
 	for i, s := range strs[3:] {
 		key, val, kv := keyval(s)
 		var err error
@@ -648,6 +657,10 @@ func (p *parser) param(pos Pos, ws []Word, strs []string) {
 		if err != nil {
 			p.errorf(ws[i+3].Pos, "param %s: %v", key, err)
 		}
+	}
+	if ps.Ops != "" && (ps.Default != "" || ps.Array != 0 || ps.NumSymbol != "" || ps.MaxLen != 0) {
+		p.errorf(pos, "param %s: ops= takes only symbol= (module_param_cb's arg)", ps.Name)
+		return
 	}
 	p.mod.params = append(p.mod.params, paramDecl{pos: pos, spec: ps})
 	p.mod.Spec.Params = append(p.mod.Spec.Params, ps)

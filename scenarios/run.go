@@ -226,6 +226,7 @@ func (r *runner) boot() error {
 		return err
 	}
 	r.k = k
+	k.AddStateRoot(r) // a command's bookkeeping changes as the machine runs (events, violations)
 	if r.machine.CPUs == 0 {
 		r.machine.CPUs = len(k.CPUs())
 	}

@@ -21,6 +21,7 @@
 #define ULONG_MAX	(~0UL)
 
 __printf(2, 3) int sprintf(char *buf, const char *fmt, ...);
+int kstrtobool(const char *s, bool *res);
 
 /* BUG(): klpsim traps with ud2, which oopses with "invalid opcode". */
 #define BUG() __builtin_trap()

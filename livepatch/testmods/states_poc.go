@@ -4,9 +4,9 @@ package testmods
 // callbacks, and shadow variables work together", POC 1/7..7/7,
 // 2023-11-10), in lib/livepatch/ of its base (v6.6 with the kselftest
 // tree): test_klp_state.c as POC 3/7 and 7/7 leave it (test_klp_state2.c
-// and test_klp_state3.c include it unchanged), and test_klp_speaker.c and
-// test_klp_speaker_livepatch.c as POC 4/7 adds them. The C is quoted in
-// comments above the guest assembly.
+// and test_klp_state3.c include it unchanged), and the speaker modules as
+// POC 5/7 leaves them (speaker_poc.go). The C is quoted in comments above
+// the guest assembly.
 
 import "klpsim/kernel"
 
@@ -14,15 +14,17 @@ import "klpsim/kernel"
 // keeps (POC 5/7 deletes test_klp_callbacks_*), its state modules and
 // its speaker modules.
 var statesPOCModules = map[string]func() module{
-	"test_klp_livepatch":         livepatchMod,
-	"test_klp_atomic_replace":    atomicReplace,
-	"test_klp_shadow_vars":       shadowVars,
-	"test_klp_syscall":           syscallMod,
-	"test_klp_state":             func() module { return statePOC("test_klp_state") },
-	"test_klp_state2":            func() module { return statePOC("test_klp_state2") },
-	"test_klp_state3":            func() module { return statePOC("test_klp_state3") },
-	"test_klp_speaker":           speakerPOC,
-	"test_klp_speaker_livepatch": speakerLivepatchPOC,
+	"test_klp_livepatch":          livepatchMod,
+	"test_klp_atomic_replace":     atomicReplace,
+	"test_klp_shadow_vars":        shadowVars,
+	"test_klp_syscall":            syscallMod,
+	"test_klp_state":              func() module { return statePOC("test_klp_state") },
+	"test_klp_state2":             func() module { return statePOC("test_klp_state2") },
+	"test_klp_state3":             func() module { return statePOC("test_klp_state3") },
+	"test_klp_speaker":            func() module { return speakerPOC("test_klp_speaker", "") },
+	"test_klp_speaker2":           func() module { return speakerPOC("test_klp_speaker2", "2") },
+	"test_klp_speaker_livepatch":  func() module { return speakerLivepatchPOC("test_klp_speaker_livepatch") },
+	"test_klp_speaker_livepatch2": func() module { return speakerLivepatchPOC("test_klp_speaker_livepatch2") },
 }
 
 // pocStateSize is sizeof the POC's struct klp_state

@@ -72,6 +72,9 @@ type timeTravel struct {
 	// record: after every command that ran the machine forward, a
 	// checkpoint is brought to at most trailWindow instructions behind it.
 	record bool
+	// rewinds counts the travels back served by an in-place checkpoint
+	// (rewind.go).
+	rewinds int
 }
 
 // trailWindow is how far behind the machine `record` keeps a checkpoint:
@@ -288,7 +291,10 @@ func (ss *Session) trimParked() {
 // furthest along that before accepts, else a fresh boot; the machine
 // that was attached is parked. It fails, leaving things as they were,
 // when not even a fresh boot is before the target.
-func (ss *Session) source(before func(*kernel.Kernel) bool, what string) error {
+func (ss *Session) source(before func(progress) bool, what string) error {
+	if cp := ss.rewindCandidate(before); cp != nil {
+		return ss.rewindTo(cp)
+	}
 	m := ss.furthestParked(func(m *machine) bool { return before(m.t.K) })
 	hist := ss.history
 	defer func() { ss.history = hist }()
@@ -328,7 +334,7 @@ func (ss *Session) travelTo(n uint64) (Answer, error) {
 	// Back, or forward past a parked machine: start from the machine
 	// closest before n.
 	hist := ss.history
-	if err := ss.source(func(k *kernel.Kernel) bool { return k.Insns() <= n }, fmt.Sprintf("instruction %d", n)); err != nil {
+	if err := ss.source(func(k progress) bool { return k.Insns() <= n }, fmt.Sprintf("instruction %d", n)); err != nil {
 		return Answer{}, err
 	}
 	a, err := ss.RunTo(n, true)
@@ -403,12 +409,12 @@ func (ss *Session) cmdReverseStepi(args []string) (Answer, error) {
 		// it was created, the machine where it just was (born+1: its
 		// creation happened at count born, maybe after that count's first
 		// moment).
-		before := func(k *kernel.Kernel) bool {
+		before := func(k progress) bool {
 			if k.Insns() <= born {
 				return true
 			}
-			tk := k.TaskByPID(pid)
-			return tk != nil && tk.Insns() < want
+			n, ok := k.TaskInsns(pid)
+			return ok && n < want
 		}
 		if err := ss.source(before, fmt.Sprintf("instruction %d of pid %d", want, pid)); err != nil {
 			return Answer{}, fmt.Errorf("reverse-stepi: %w", err)
@@ -430,7 +436,7 @@ func (ss *Session) cmdReverseStepi(args []string) (Answer, error) {
 	want := have - n
 	// A source strictly before the target on this CPU: the stop is then
 	// the step's, right after the target instruction.
-	before := func(k *kernel.Kernel) bool { return k.CPUs()[cpu].Insns() < want }
+	before := func(k progress) bool { return k.CPUInsns(cpu) < want }
 	if err := ss.source(before, fmt.Sprintf("instruction %d of cpu %d", want, cpu)); err != nil {
 		return Answer{}, fmt.Errorf("reverse-stepi: %w", err)
 	}
@@ -681,12 +687,30 @@ func (ss *Session) cmdInfoCheckpoints([]string) (Answer, error) {
 		fmt.Fprintf(&b, "instruction %d, scenario line %d, %d pages (%.1f MiB)\n", m.t.K.Insns(), m.pos.Line, n, float64(n*emu.PageSize)/(1<<20))
 		rows = append(rows, map[string]any{"insns": m.t.K.Insns(), "line": m.pos.Line, "pages": n})
 	}
-	if len(rows) == 0 {
+	var inplace []*kernel.Checkpoint
+	if ss.d != nil && !ss.ended {
+		inplace = ss.d.Checkpoints()
+	}
+	switch {
+	case len(rows) == 0 && len(inplace) == 0:
 		b.WriteString("No checkpoints: going back replays from the start.\n")
-	} else {
+	case len(rows) > 0:
 		fmt.Fprintf(&b, "%d checkpoints, %d pages (%.1f MiB) of guest memory\n", len(rows), pages, float64(pages*emu.PageSize)/(1<<20))
 	}
-	return Answer{Text: b.String(), Data: map[string]any{"checkpoints": rows, "events": len(ss.rev.eventInsns)}}, nil
+	data := map[string]any{"checkpoints": rows, "events": len(ss.rev.eventInsns)}
+	if len(inplace) > 0 {
+		usable := 0
+		for _, cp := range inplace {
+			if ss.d.Rewindable(cp) {
+				usable++
+			}
+		}
+		bytes := ss.d.CheckpointBytes()
+		fmt.Fprintf(&b, "%d in-place checkpoints of this machine, instructions %d to %d, %.1f MiB; %d usable from here (taken in the command running, no host operation since)\n",
+			len(inplace), inplace[0].Insns(), inplace[len(inplace)-1].Insns(), float64(bytes)/(1<<20), usable)
+		data["inplace"] = map[string]any{"count": len(inplace), "first": inplace[0].Insns(), "last": inplace[len(inplace)-1].Insns(), "bytes": bytes, "usable": usable}
+	}
+	return Answer{Text: b.String(), Data: data}, nil
 }
 
 // infoStateHash is `info statehash`: the machine state hash, the proof

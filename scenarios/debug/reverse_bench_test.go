@@ -51,6 +51,34 @@ func BenchmarkReverseStepi(b *testing.B) {
 			}
 		})
 	}
+	// Repeated steps back, each one instruction, after 10^9: each
+	// restores the newest in-place checkpoint before its target and
+	// replays at most checkpointEvery instructions.
+	b.Run("inplace-repeated/after=1e+09", func(b *testing.B) {
+		ss := benchSession(b)
+		benchExec(b, ss, "goto 1000000000")
+		b.ResetTimer()
+		for range b.N {
+			benchExec(b, ss, "reverse-stepi")
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(len(ss.d.Checkpoints())), "checkpoints")
+		b.ReportMetric(float64(ss.d.CheckpointBytes()), "B-checkpoints")
+	})
+	// Running forward with in-place checkpoints on and off: their cost.
+	for _, every := range []uint64{checkpointEvery, 0} {
+		b.Run(fmt.Sprintf("forward-1e8/checkpointEvery=%d", every), func(b *testing.B) {
+			old := checkpointEvery
+			checkpointEvery = every
+			defer func() { checkpointEvery = old }()
+			for range b.N {
+				b.StopTimer()
+				ss := benchSession(b)
+				b.StartTimer()
+				benchExec(b, ss, "goto 100000000")
+			}
+		})
+	}
 	b.Run("checkpoint-memory", func(b *testing.B) {
 		ss := benchSession(b)
 		benchExec(b, ss, "goto 1000000")

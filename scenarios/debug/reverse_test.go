@@ -3,6 +3,7 @@ package debug
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,33 @@ import (
 const teach01File = "../teach/01-sleeping-task.scn"
 
 // busyScn keeps a CPU busy in user mode while the other sleeps and wakes.
+// syscallsScn keeps the kernel busy: two tasks on one CPU, one yielding
+// in a loop, one calling getpid and sleeping in nanosleep now and then.
+const syscallsScn = `machine cpus=1 seed=5
+spawn yield.S
+spawn getpid.S
+run 50ms
+-- yield.S --
+_start:
+1:  mov eax, 24
+    syscall
+    jmp 1b
+-- getpid.S --
+_start:
+    lea rdi, [rip + ts]
+2:  mov ecx, 100
+1:  mov eax, 39
+    syscall
+    dec ecx
+    jnz 1b
+    mov eax, 35
+    lea rdi, [rip + ts]
+    xor esi, esi
+    syscall
+    jmp 2b
+ts: .quad 0, 20000
+`
+
 const busyScn = `machine cpus=2 seed=3
 spawn spin.S
 run 10ms
@@ -40,9 +68,12 @@ func sessionOf(t *testing.T, file string) (*Session, func() *Session) {
 	t.Helper()
 	var src []byte
 	name := file
-	if file == "busy" {
+	switch file {
+	case "busy":
 		src, name = []byte(busyScn), "busy.scn"
-	} else {
+	case "syscalls":
+		src, name = []byte(syscallsScn), "syscalls.scn"
+	default:
 		var err error
 		if src, err = os.ReadFile(file); err != nil {
 			t.Fatal(err)
@@ -377,4 +408,104 @@ func TestStepi_SelectedTaskSleeps(t *testing.T) {
 		t.Fatalf("reverse-stepi across the sleep: at instruction %d (want %d), same state %v", ss.t.K.Insns(), machine, ss.t.K.StateHash() == asleep)
 	}
 	checkStraight(t, ss, fresh, "reverse-stepi across a sleep")
+}
+
+// Inside one long-running command, going back restores an in-place
+// checkpoint instead of replaying from a parked machine or the start,
+// and lands on a straight run's state every time — through repeated
+// steps back, a goto back, a stepi/reverse-stepi round trip, and with
+// the checkpoints thinned.
+func TestReverse_InPlaceCheckpoints(t *testing.T) {
+	oldEvery, oldMax := checkpointEvery, maxCheckpoints
+	checkpointEvery, maxCheckpoints = 1<<15, 6
+	defer func() { checkpointEvery, maxCheckpoints = oldEvery, oldMax }()
+	for _, tc := range []struct{ file, setup string }{
+		{"busy", ""},
+		{"syscalls", ""},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			ss, fresh := sessionOf(t, tc.file)
+			if tc.setup != "" {
+				rdo(t, ss, tc.setup)
+			}
+			start := ss.t.K.Insns()
+			rdo(t, ss, "goto "+strconv.FormatUint(start+1_000_000, 10))
+			if got := len(ss.d.Checkpoints()); got == 0 || got > maxCheckpoints+1 {
+				t.Fatalf("%d checkpoints live after 1M instructions, want 1..%d", got, maxCheckpoints+1)
+			}
+			for i := range 3 {
+				rdo(t, ss, "reverse-stepi")
+				checkStraight(t, ss, fresh, fmt.Sprintf("reverse-stepi #%d", i+1))
+			}
+			rdo(t, ss, "reverse-stepi 5000")
+			checkStraight(t, ss, fresh, "reverse-stepi 5000")
+			rdo(t, ss, "goto "+strconv.FormatUint(start+400_000, 10))
+			checkStraight(t, ss, fresh, "goto back")
+			rdo(t, ss, "stepi")
+			h, n := ss.t.K.StateHash(), ss.t.K.Insns()
+			rdo(t, ss, "stepi 20")
+			rdo(t, ss, "reverse-stepi 20")
+			if ss.t.K.Insns() != n || ss.t.K.StateHash() != h {
+				t.Errorf("stepi 20, reverse-stepi 20 did not come back to instruction %d's state", n)
+			}
+			if ss.rev.rewinds < 5 {
+				t.Errorf("%d travels back used an in-place checkpoint, want at least 5", ss.rev.rewinds)
+			}
+			if len(ss.rev.parked) != 0 {
+				t.Errorf("%d machines parked: a travel back replayed instead", len(ss.rev.parked))
+			}
+		})
+	}
+}
+
+// Across the selftests and the teaching scenarios, with checkpoints every
+// 4096 instructions: wherever a goto lands inside a command, going back a
+// step and a few hundred instructions lands on a straight run's state,
+// whether an in-place checkpoint served it or a replay did. Hidden state
+// a checkpoint misses (a closure's, a coroutine's) shows up here as a
+// difference.
+func TestReverse_InPlaceEverywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays every selftest and teaching scenario several times")
+	}
+	oldEvery := checkpointEvery
+	defer func() { checkpointEvery = oldEvery }()
+	files, _ := filepath.Glob("../selftests/*.scn")
+	teach, _ := filepath.Glob("../teach/*.scn")
+	rewinds := 0
+	for _, file := range append(files, teach...) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			checkpointEvery = 0
+			ss, fresh := sessionOf(t, file)
+			rdo(t, ss, "continue")
+			for !ss.ended {
+				rdo(t, ss, "continue")
+			}
+			total := ss.pos.Insns
+			if total > 4_000_000 {
+				// A checkpoint every 4096 instructions costs a few seconds
+				// per replay here; TestReverse_InPlaceCheckpoints covers
+				// busy machines with sparser checkpoints.
+				t.Skipf("%d instructions: too long for checkpoints every 4096", total)
+			}
+			checkpointEvery = 1 << 12
+			for _, p := range []uint64{total / 4, total / 2, total * 3 / 4} {
+				ss := fresh()
+				rdo(t, ss, "goto "+strconv.FormatUint(p, 10))
+				if ss.pos.Kind != AtMachine {
+					continue
+				}
+				rdo(t, ss, "reverse-stepi")
+				checkStraight(t, ss, fresh, fmt.Sprintf("goto %d, reverse-stepi", p))
+				back := ss.t.K.Insns() - min(ss.t.K.Insns(), 300)
+				rdo(t, ss, "goto "+strconv.FormatUint(back, 10))
+				checkStraight(t, ss, fresh, fmt.Sprintf("goto %d, goto %d", p, back))
+				rewinds += ss.rev.rewinds
+			}
+		})
+	}
+	if rewinds == 0 {
+		t.Error("no travel back used an in-place checkpoint")
+	}
+	t.Logf("%d travels back served in place", rewinds)
 }

@@ -214,6 +214,7 @@ func (ss *Session) start() error {
 		ss.t = Target{K: k, LP: lp}
 		ss.d = k.AttachDebugger(ss.onStop)
 		ss.d.Interrupt = &ss.intr
+		ss.d.CheckpointEvery(checkpointEvery, ss.onCheckpoint, debugOwned)
 		if lp != nil {
 			lp.OnViolation = ss.onViolation
 		}
@@ -300,6 +301,9 @@ func (ss *Session) park(pos Position) error {
 	ss.stopCh <- stopMsg{pos: pos}
 	if !<-resume {
 		return kernel.ErrKilled
+	}
+	if ss.d != nil && ss.d.RewindPending() {
+		return kernel.ErrRewind // rewind.go: the machine unwinds to restore a checkpoint
 	}
 	return nil
 }
