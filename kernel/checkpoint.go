@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 
 	"klpsim/emu"
@@ -20,9 +21,11 @@ import (
 // scenario command running) and the coroutines of host operations in
 // progress. So a checkpoint can be restored only from inside the same
 // RunUntil call that took it (its epoch: no RunUntil began or ended
-// since) and while no host operation has moved (opSteps), which is where
-// a debugger stopped inside a long-running command wants to go back
-// to; farther back, the debugger replays.
+// since) and while every host operation in progress when it was taken
+// is still where it was (not resumed, not ended): which is where a
+// debugger stopped inside a long-running command wants to go back to.
+// Operations begun since are ended (their coroutines stopped) before the
+// restore; farther back, the debugger replays.
 //
 // Restoring happens on the machine's goroutine: the debugger's OnStop
 // returns ErrRewind, the machine unwinds to the top of RunUntil's loop,
@@ -48,7 +51,7 @@ type Checkpoint struct {
 	taskInsns map[int]uint64
 
 	epoch   uint64
-	opSteps uint64
+	ops     []opMark // the host operations in progress, and their steps
 	objs    *objsnap.Snapshot
 	mem     any
 	dropped bool
@@ -59,6 +62,11 @@ func (cp *Checkpoint) Insns() uint64 { return cp.insns }
 
 // Now is the simulated time at the checkpoint.
 func (cp *Checkpoint) Now() uint64 { return cp.now }
+
+type opMark struct {
+	h     *hostOp
+	steps uint64
+}
 
 // CPUInsns is how many instructions CPU cpu had retired at the
 // checkpoint.
@@ -106,7 +114,10 @@ func (d *Debugger) skip(t reflect.Type) bool {
 // takeCheckpoint saves the machine; at the top of RunUntil's loop only.
 func (d *Debugger) takeCheckpoint() *Checkpoint {
 	k := d.k
-	cp := &Checkpoint{insns: k.insns, now: k.now, epoch: k.runEpoch, opSteps: k.opSteps, taskInsns: make(map[int]uint64, len(k.tasks))}
+	cp := &Checkpoint{insns: k.insns, now: k.now, epoch: k.runEpoch, taskInsns: make(map[int]uint64, len(k.tasks))}
+	for _, h := range k.liveOps() {
+		cp.ops = append(cp.ops, opMark{h, h.steps})
+	}
 	for _, c := range k.cpus {
 		cp.cpuInsns = append(cp.cpuInsns, c.emu.Insns)
 	}
@@ -142,11 +153,28 @@ func (d *Debugger) CheckpointBytes() uint64 {
 }
 
 // Rewindable reports whether the machine, stopped now, can be rewound to
-// cp: cp is live, was taken in the RunUntil call under way, and no host
-// operation has moved since.
+// cp: cp is live, was taken in the RunUntil call under way, and the host
+// operations in progress then have neither moved nor ended since.
 func (d *Debugger) Rewindable(cp *Checkpoint) bool {
 	k := d.k
-	return !cp.dropped && k.runDepth > 0 && cp.epoch == k.runEpoch && cp.opSteps == k.opSteps
+	if cp.dropped || k.runDepth == 0 || cp.epoch != k.runEpoch {
+		return false
+	}
+	for _, m := range cp.ops {
+		if m.h.done || m.h.steps != m.steps {
+			return false
+		}
+	}
+	return true
+}
+
+// liveOps are the host operations in progress, on every task.
+func (k *Kernel) liveOps() []*hostOp {
+	var ops []*hostOp
+	for _, t := range k.tasks {
+		ops = append(ops, t.ops...)
+	}
+	return ops
 }
 
 // Rewind asks for cp to be restored: the OnStop under way must return
@@ -203,6 +231,13 @@ func (d *Debugger) rewound() bool {
 			}
 			d.cps = d.cps[:i+1]
 			break
+		}
+	}
+	// Operations begun since the checkpoint are not in it: end their
+	// coroutines (whatever their unwinding changes, the restore undoes).
+	for _, h := range k.liveOps() {
+		if !slices.ContainsFunc(cp.ops, func(m opMark) bool { return m.h == h }) {
+			h.stop()
 		}
 	}
 	k.mem.RestoreState(cp.mem)

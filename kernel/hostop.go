@@ -67,6 +67,11 @@ type hostOp struct {
 	next func() (guestCall, bool)
 	stop func()
 	ret  uint64
+	// steps counts the coroutine's resumptions; done is set when it has
+	// ended. A checkpoint is usable only while the operations it saw are
+	// where they were (checkpoint.go).
+	steps uint64
+	done  bool
 }
 
 // RegisterOp gives an operation the number guest code starts it with
@@ -130,10 +135,11 @@ func (k *Kernel) opResume(c *CPU, result uint64) {
 // registers set) or to its end (rax = 0, rdx = result).
 func (k *Kernel) opStep(c *CPU, h *hostOp) {
 	t := c.curr
-	k.opSteps++
+	h.steps++
 	gc, ok := h.next()
 	r := &c.emu.R
 	if !ok {
+		h.done = true
 		t.ops = t.ops[:len(t.ops)-1]
 		r[isa.RAX], r[isa.RDX] = 0, h.ret
 		return
@@ -144,9 +150,9 @@ func (k *Kernel) opStep(c *CPU, h *hostOp) {
 
 // abortOps ends the operations of a dying task.
 func (k *Kernel) abortOps(t *Task) {
-	k.opSteps++
 	for i := len(t.ops) - 1; i >= 0; i-- {
 		t.ops[i].stop()
+		t.ops[i].done = true
 	}
 	t.ops = nil
 }

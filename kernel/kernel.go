@@ -149,10 +149,9 @@ type Kernel struct {
 	// the least loaded CPU.
 	hostCPU int
 	// For checkpoints (checkpoint.go): the RunUntil calls under way and
-	// a count of their starts and ends, the steps host operations made,
-	// and the objects outside the kernel that are machine state.
+	// a count of their starts and ends, and the objects outside the
+	// kernel that are machine state.
 	runDepth, runEpoch uint64
-	opSteps            uint64
 	stateRoots         []any
 }
 

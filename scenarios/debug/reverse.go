@@ -706,7 +706,7 @@ func (ss *Session) cmdInfoCheckpoints([]string) (Answer, error) {
 			}
 		}
 		bytes := ss.d.CheckpointBytes()
-		fmt.Fprintf(&b, "%d in-place checkpoints of this machine, instructions %d to %d, %.1f MiB; %d usable from here (taken in the command running, no host operation since)\n",
+		fmt.Fprintf(&b, "%d in-place checkpoints of this machine, instructions %d to %d, %.1f MiB; %d usable from here (taken in the command running, its host operations unmoved)\n",
 			len(inplace), inplace[0].Insns(), inplace[len(inplace)-1].Insns(), float64(bytes)/(1<<20), usable)
 		data["inplace"] = map[string]any{"count": len(inplace), "first": inplace[0].Insns(), "last": inplace[len(inplace)-1].Insns(), "bytes": bytes, "usable": usable}
 	}
