@@ -22,24 +22,30 @@ func (c *CPU) rfast(a, n uint64) *[PageSize]byte {
 	return nil
 }
 
+// rhit and whit probe the TLB for the page of a, for the interpreter's
+// fast kinds, which check the offset themselves (off <= PageSize-8, so
+// that no access crosses the page and the compiler drops its bounds
+// checks) and call the slow path on a miss.
+func (c *CPU) rhit(a uint64) *[PageSize]byte {
+	if e := &c.rt[tlbIndex(a>>12)]; e.vpn == a>>12 {
+		return &e.p.data
+	}
+	return nil
+}
+
+func (c *CPU) whit(a uint64) *[PageSize]byte {
+	if e := &c.wt[tlbIndex(a>>12)]; e.vpn == a>>12 {
+		return &e.p.data
+	}
+	return nil
+}
+
 func (c *CPU) wfast(a, n uint64) *[PageSize]byte {
 	e := &c.wt[tlbIndex(a>>12)]
 	if e.vpn == a>>12 && a&(PageSize-1) <= PageSize-n {
 		return &e.p.data
 	}
 	return nil
-}
-
-// loadFast is the 4- or 8-byte load of the fast kinds: a TLB probe, then
-// the slow path on a miss.
-func (c *CPU) loadFast(a uint64, sz uint8) uint64 {
-	if d := c.rfast(a, uint64(sz)); d != nil {
-		if sz == 8 {
-			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
-		}
-		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
-	}
-	return c.loadSlow(a, sz)
 }
 
 func (c *CPU) load64(a uint64) uint64 {
@@ -139,6 +145,30 @@ func (c *CPU) wpage(a uint64) *page {
 	}
 	*e = tlbEntry{vpn: a >> 12, p: p}
 	return p
+}
+
+// loadSlowAt, storeSlowAt and loadFastAt are the slow paths of the ops
+// of a block, at rip: rip is only kept up to date at block boundaries,
+// so before anything can fault or stop at a watchpoint they set it.
+func (c *CPU) loadSlowAt(rip, a uint64, sz uint8) uint64 {
+	c.RIP = rip
+	return c.loadSlow(a, sz)
+}
+
+func (c *CPU) storeSlowAt(rip, a, v uint64, sz uint8) {
+	c.RIP = rip
+	c.storeSlow(a, v, sz)
+}
+
+func (c *CPU) loadFastAt(rip, a uint64, sz uint8) uint64 {
+	if d := c.rfast(a, uint64(sz)); d != nil {
+		if sz == 8 {
+			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
+		}
+		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
+	}
+	c.RIP = rip
+	return c.loadSlow(a, sz)
 }
 
 func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {
@@ -290,6 +320,7 @@ func (c *CPU) addOp(p *page, off uint64, op isa.Op) *isa.Op {
 	if c.mem.bps[p.vpn<<12+off] {
 		op.Trap |= isa.TrapBreak
 	}
+	op.End = uint16(off) + uint16(op.Len)
 	if len(p.code.ops) >= 1<<16 {
 		// Pathological: more distinct entry points than a page has bytes
 		// cannot happen, but never index out of range.

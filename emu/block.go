@@ -40,6 +40,7 @@ type block struct {
 	ops []isa.Op
 	n   uint64
 	rip uint64 // the address of ops[0]
+	fix bool   // the last op does not set rip (fixRIP)
 }
 
 // blockEnd reports whether k ends a block (it is the block's last op).
@@ -107,7 +108,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	if len(cp.blocks) == 0 {
 		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
 	}
-	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off})
+	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off, fix: fixRIP(ops[len(ops)-1].Kind)})
 	i := uint16(len(cp.blocks) - 1)
 	cp.bidx[off] = i
 	return i
@@ -177,33 +178,53 @@ func fuse(ops []isa.Op) []isa.Op {
 	default:
 		return ops
 	}
-	f.Kind, f.Cond, f.Disp, f.Len = k, cond, j.Imm, f.Len+j.Len
+	f.Kind, f.Cond, f.Disp, f.Len, f.End = k, cond, j.Imm, f.Len+j.Len, j.End
 	return ops[:len(ops)-1]
 }
 
-// deadFlags turns rotates whose flags are overwritten before anything can
-// see them into KRotNF, which skips assembling RFLAGS. Only ops that
-// cannot fault may sit in between: a fault must show the flags as the
-// instruction before it left them.
+// flagsNF maps the register ops that set every status flag without
+// reading any to their flag-dead twins (0: none).
+var flagsNF = [isa.KindEnd]isa.Kind{
+	isa.KAddRR: isa.KAddRRNF, isa.KAddRI: isa.KAddRINF,
+	isa.KSubRR: isa.KSubRRNF, isa.KSubRI: isa.KSubRINF,
+	isa.KAndRR: isa.KAndRRNF, isa.KAndRI: isa.KAndRINF,
+	isa.KOrRR: isa.KOrRRNF, isa.KOrRI: isa.KOrRINF,
+	isa.KXorRR: isa.KXorRRNF, isa.KXorRI: isa.KXorRINF,
+	isa.KShlRI: isa.KShlRINF, isa.KShrRI: isa.KShrRINF,
+	isa.KImulRR: isa.KImulRRNF, isa.KImulRRI: isa.KImulRRINF,
+	isa.KCmpRR: isa.KFlagsNop, isa.KCmpRI: isa.KFlagsNop,
+	isa.KTestRR: isa.KFlagsNop, isa.KTestRI: isa.KFlagsNop,
+}
+
+// deadFlags turns flag-setting register ops whose flags are overwritten
+// before anything can see them into their flag-dead twins (flagsNF, and
+// rotates into KRotNF), which skip recording flags. Only ops that neither
+// touch flags nor can fault may sit in between: a fault must show the
+// flags as the instruction before it left them, and the flags at the
+// block's end are always live.
 func deadFlags(ops []isa.Op) {
-	for i := range ops {
-		if k := ops[i].Kind; k != isa.KRolRI && k != isa.KRorRI {
+	for i := len(ops) - 1; i >= 0; i-- {
+		k := ops[i].Kind
+		if flagsNF[k] == 0 && k != isa.KRolRI && k != isa.KRorRI {
 			continue
 		}
 	scan:
 		for j := i + 1; j < len(ops); j++ {
-			switch ops[j].Kind {
-			case isa.KMovRR, isa.KMovRI, isa.KLeaR, isa.KRotNF:
+			kj := ops[j].Kind
+			switch {
+			case kj == isa.KMovRR || kj == isa.KMovRI || kj == isa.KLeaR || kj == isa.KJmpRel ||
+				kj == isa.KRotNF || kj >= isa.KAddRRNF && kj <= isa.KFlagsNop:
 				// neither reads nor writes flags, never faults
-			case isa.KAddRR, isa.KAddRI, isa.KSubRR, isa.KSubRI, isa.KCmpRR, isa.KCmpRI,
-				isa.KAndRR, isa.KAndRI, isa.KOrRR, isa.KOrRI, isa.KXorRR, isa.KXorRI,
-				isa.KTestRR, isa.KTestRI, isa.KImulRR, isa.KImulRRI, isa.KShlRI, isa.KShrRI:
+			case flagsNF[kj] != 0:
 				// writes every status flag without reading any
-				ops[i].Cond = 0
-				if ops[i].Kind == isa.KRorRI {
-					ops[i].Cond = 1
+				switch k {
+				case isa.KRolRI:
+					ops[i].Kind, ops[i].Cond = isa.KRotNF, 0
+				case isa.KRorRI:
+					ops[i].Kind, ops[i].Cond = isa.KRotNF, 1
+				default:
+					ops[i].Kind = flagsNF[k]
 				}
-				ops[i].Kind = isa.KRotNF
 				break scan
 			default:
 				break scan

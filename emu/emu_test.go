@@ -622,3 +622,23 @@ func FuzzSSEFaultsPrecise(f *testing.F) {
 		}
 	})
 }
+
+// A fault on the instruction fetch itself (rip on a page that is not
+// mapped or not executable) retires nothing: the instruction count stays.
+func TestFetchFaultCountsNothing(t *testing.T) {
+	c := machine(t, "90 90 e9 f9 1f 00 00") // nop; nop; jmp to kText+2*PageSize (not code)
+	must(t, c.Memory().Map(kText+2*PageSize, PageSize, PermRW))
+	for _, rip := range []uint64{0x1000, kText + 2*PageSize} {
+		c.RIP = rip
+		before := c.Insns
+		x := c.Run(10)
+		if x.Reason != ExitException || x.Exc.Vector != VecPF || c.Insns != before {
+			t.Errorf("rip %#x: %v %v, %d instructions retired; want a #PF and none", rip, x.Reason, x.Exc, c.Insns-before)
+		}
+	}
+	c.RIP = kText
+	before := c.Insns
+	if x := c.Run(10); x.Reason != ExitException || x.Exc.RIP != kText+2*PageSize || c.Insns-before != 3 {
+		t.Errorf("nop; nop; jmp: %v %v, %d retired; want the #PF at the next page after 3", x.Reason, x.Exc, c.Insns-before)
+	}
+}

@@ -48,366 +48,472 @@ func (c *CPU) trap(v Vector) Exit {
 }
 
 func (c *CPU) run(budget uint64) Exit {
-	// ops[bi:] is the rest of the block being executed (block.go). Its
-	// instructions were taken from the budget when it was entered.
-	var ops []isa.Op
-	bi := 0
 	c.blk, c.bstale = nil, false
-	for {
-		var op *isa.Op
-		if bi < len(ops) && !c.bstale {
-			op = &ops[bi]
-			bi++
+fetch:
+	for c.left != 0 {
+		// Fetch: a block (block.go) whose instructions are all taken from
+		// the budget at once, or the one op at rip.
+		off := c.RIP - c.cpBase
+		if off >= PageSize {
+			c.fetch()
+			continue
+		}
+		// base is the code page the ops run from: the next rip is
+		// base+End, which does not depend on the previous rip.
+		cp, base := c.cp, c.cpBase
+		var ops []isa.Op
+		var fix bool // rip must be set past the last op if it runs to the end
+		b := cp.bidx[off]
+		if b == 0 && c.left > 1 {
+			b = c.buildBlock(off)
+		}
+		// b-1 wraps for 0 (not tried) and is noBlock-1 for noBlock.
+		if b-1 < noBlock-1 && cp.blocks[b].n <= c.left {
+			blk := &cp.blocks[b]
+			c.left -= blk.n
+			c.blk = blk
+			ops, fix = blk.ops, blk.fix
 		} else {
-			if bi < len(ops) && c.blk != nil {
-				// The block's code was dropped under it: give back what
-				// will not run.
-				c.left += opsInsns(ops[bi:])
-			}
-			ops, c.blk = nil, nil
-			if c.left == 0 {
-				break
-			}
-			off := c.RIP - c.cpBase
-			if off >= PageSize {
-				c.decode()
+			c.blk = nil
+			i := cp.idx[off]
+			op := &cp.ops[i]
+			if op.Kind == isa.KDecode {
+				c.fetch()
 				continue
 			}
-			cp := c.cp
-			b := cp.bidx[off]
-			if b == 0 && c.left > 1 {
-				b = c.buildBlock(off)
+			if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+				c.bpAt = c.RIP + 1
+				return Exit{Reason: ExitBreakpoint}
 			}
-			if b != 0 && b != noBlock && cp.blocks[b].n <= c.left {
-				blk := &cp.blocks[b]
-				c.left -= blk.n
-				c.blk = blk
-				ops, bi = blk.ops, 1
-				op = &ops[0]
-			} else {
-				op = &cp.ops[cp.idx[off]]
-				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
-					c.bpAt = c.RIP + 1
-					return Exit{Reason: ExitBreakpoint}
-				}
-				c.left--
-			}
+			c.left--
+			ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
 		}
-		switch op.Kind {
-		case isa.KDecode:
-			c.left++
-			c.decode()
-			continue
-
-		// Fast kinds first: they carry the hot loops.
-		case isa.KMovRR:
-			c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
-		case isa.KMovRI:
-			c.R[op.R1&31] = op.Imm
-		case isa.KLoad:
-			// loadFast by hand: Go will not inline it.
-			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			if d := c.rfast(a, uint64(op.Sz)); d == nil {
-				c.R[op.R1&31] = c.loadSlow(a, op.Sz)
-			} else if op.Sz == 8 {
-				c.R[op.R1&31] = binary.LittleEndian.Uint64(d[a&(PageSize-1):])
-			} else {
-				c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
-			}
-		case isa.KStore, isa.KStoreI:
-			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			v := op.Imm
-			if op.Kind == isa.KStore {
-				v = c.R[op.R2&31]
-			}
-			if d := c.wfast(a, uint64(op.Sz)); d == nil {
-				c.storeSlow(a, v, op.Sz)
-			} else if op.Sz == 8 {
-				binary.LittleEndian.PutUint64(d[a&(PageSize-1):], v)
-			} else {
-				binary.LittleEndian.PutUint32(d[a&(PageSize-1):], uint32(v))
-			}
-		case isa.KLoadZX:
-			a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			if d := c.rfast(a, uint64(op.Sz2)); d == nil {
-				c.R[op.R1&31] = c.loadSlow(a, op.Sz2)
-			} else if op.Sz2 == 1 {
-				c.R[op.R1&31] = uint64(d[a&(PageSize-1)])
-			} else {
-				c.R[op.R1&31] = uint64(binary.LittleEndian.Uint16(d[a&(PageSize-1):]))
-			}
-		case isa.KAddMR:
-			m := sizeMask[op.Sz&15]
-			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			var a uint64
-			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
-				a = c.loadSlow(ea, op.Sz)
-			} else if op.Sz == 8 {
-				a = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
-			} else {
-				a = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
-			}
-			b := c.R[op.R2&31] & m
-			r := (a + b) & m
-			if d := c.wfast(ea, uint64(op.Sz)); d == nil {
-				c.storeSlow(ea, r, op.Sz)
-			} else if op.Sz == 8 {
-				binary.LittleEndian.PutUint64(d[ea&(PageSize-1):], r)
-			} else {
-				binary.LittleEndian.PutUint32(d[ea&(PageSize-1):], uint32(r))
-			}
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
-		case isa.KLeaR:
-			c.R[op.R1&31] = (c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp) & sizeMask[op.Sz&15]
-		case isa.KAddRR:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
-			r := (a + b) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
-		case isa.KAddRI:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, op.Imm
-			r := (a + b) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
-		case isa.KSubRR:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
-			r := (a - b) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
-		case isa.KSubRI:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, op.Imm
-			r := (a - b) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
-		case isa.KCmpRR:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-		case isa.KCmpRI:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, op.Imm
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-		case isa.KCmpRM:
-			m := sizeMask[op.Sz&15]
-			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			var b uint64
-			if d := c.rfast(ea, uint64(op.Sz)); d == nil {
-				b = c.loadSlow(ea, op.Sz)
-			} else if op.Sz == 8 {
-				b = binary.LittleEndian.Uint64(d[ea&(PageSize-1):])
-			} else {
-				b = uint64(binary.LittleEndian.Uint32(d[ea&(PageSize-1):]))
-			}
-			a := c.R[op.R1&31] & m
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-		case isa.KCmpMI:
-			m := sizeMask[op.Sz&15]
-			ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-			a := c.loadFast(ea, op.Sz)
-			b := op.Imm
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-		case isa.KAndRR:
-			m := sizeMask[op.Sz&15]
-			r := c.R[op.R1&31] & c.R[op.R2&31] & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KAndRI:
-			m := sizeMask[op.Sz&15]
-			r := c.R[op.R1&31] & op.Imm & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KOrRR:
-			m := sizeMask[op.Sz&15]
-			r := (c.R[op.R1&31] | c.R[op.R2&31]) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KXorRR:
-			m := sizeMask[op.Sz&15]
-			r := (c.R[op.R1&31] ^ c.R[op.R2&31]) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KTestRR:
-			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KIncR:
-			m := sizeMask[op.Sz&15]
-			cf := c.carry()
-			a := c.R[op.R1&31] & m
-			r := (a + 1) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fr, c.fc = fkInc, op.Sz, a, r, cf
-		case isa.KDecR:
-			m := sizeMask[op.Sz&15]
-			cf := c.carry()
-			a := c.R[op.R1&31] & m
-			r := (a - 1) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
-		case isa.KShlRI:
-			m := sizeMask[op.Sz&15]
-			a := c.R[op.R1&31] & m
-			r := (a << op.Imm) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShl, op.Sz, a, op.Imm, r
-		case isa.KShrRI:
-			m := sizeMask[op.Sz&15]
-			a := c.R[op.R1&31] & m
-			r := a >> op.Imm
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkShr, op.Sz, a, op.Imm, r
-		case isa.KPushR:
-			sp := c.R[isa.RSP] - 8
-			if d := c.wfast(sp, 8); d != nil {
-				binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.R[op.R1&31])
-			} else {
-				c.storeSlow(sp, c.R[op.R1&31], 8)
-			}
-			c.R[isa.RSP] = sp
-		case isa.KPopR:
-			sp := c.R[isa.RSP]
-			var v uint64
-			if d := c.rfast(sp, 8); d != nil {
-				v = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
-			} else {
-				v = c.loadSlow(sp, 8)
-			}
-			c.R[isa.RSP] = sp + 8
-			c.R[op.R1&31] = v
-		case isa.KCallRel:
-			sp := c.R[isa.RSP] - 8
-			if d := c.wfast(sp, 8); d != nil {
-				binary.LittleEndian.PutUint64(d[sp&(PageSize-1):], c.RIP+uint64(op.Len))
-			} else {
-				c.storeSlow(sp, c.RIP+uint64(op.Len), 8)
-			}
-			c.R[isa.RSP] = sp
-			c.RIP = op.Imm
-			continue
-		case isa.KRetN:
-			sp := c.R[isa.RSP]
-			if d := c.rfast(sp, 8); d != nil {
-				c.RIP = binary.LittleEndian.Uint64(d[sp&(PageSize-1):])
-			} else {
-				c.RIP = c.loadSlow(sp, 8)
-			}
-			c.R[isa.RSP] = sp + 8
-			continue
-		case isa.KJmpRel:
-			c.RIP = op.Imm
-			continue
-		case isa.KJccRel:
-			if c.cond(op.Cond) {
-				c.RIP = op.Imm
-				continue
-			}
-		case isa.KOrRI:
-			r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KXorRI:
-			r := (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-		case isa.KTestRI:
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, c.R[op.R1&31]&op.Imm&sizeMask[op.Sz&15]
-		case isa.KImulRR:
-			a, b := c.R[op.R1&31]&sizeMask[op.Sz&15], c.R[op.R2&31]&sizeMask[op.Sz&15]
-			lo, of := imul(a, b, op.Sz)
-			c.R[op.R1&31] = lo
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
-		case isa.KImulRRI:
-			a := c.R[op.R2&31] & sizeMask[op.Sz&15]
-			lo, of := imul(a, op.Imm, op.Sz)
-			c.R[op.R1&31] = lo
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
-		case isa.KCmovRR:
-			if c.cond(op.Cond) {
+		// Inside a block rip is not kept up to date: the ops compute the
+		// next one from base, branches set it, and the paths that can
+		// fault or stop (the slow memory paths, generic) set it to the
+		// op's own address first. Only those paths can drop the code
+		// being run or hit a watchpoint (c.bstale): the TLB fast paths
+		// never hold pages with code or watchpoints.
+		for bi := 0; bi < len(ops); bi++ {
+			op := &ops[bi]
+			switch op.Kind {
+			// Fast kinds first: they carry the hot loops.
+			case isa.KMovRR:
 				c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
-			} else {
-				c.R[op.R1&31] &= sizeMask[op.Sz&15]
-			}
-		case isa.KRolRI, isa.KRorRI:
-			c.rotate(op)
-		case isa.KRotNF:
-			w := uint(8 * op.Sz)
-			a, k := c.R[op.R1&31]&sizeMask[op.Sz&15], uint(op.Imm)
-			if op.Cond != 0 {
-				k = w - k
-			}
-			c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
-		case isa.KCmpJccRR:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
-				c.RIP = op.Disp
 				continue
-			}
-		case isa.KCmpJccRI:
-			m := sizeMask[op.Sz&15]
-			a, b := c.R[op.R1&31]&m, op.Imm
-			c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
-			if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
-				c.RIP = op.Disp
+			case isa.KMovRI:
+				c.R[op.R1&31] = op.Imm
 				continue
-			}
-		case isa.KTestJccRR:
-			r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
-				if (r == 0) == (op.Cond == isa.CondE) {
-					c.RIP = op.Disp
-					continue
+			case isa.KLoad:
+				// loadFast by hand: Go will not inline it.
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz)
+				} else if op.Sz == 8 {
+					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[off:]))
 				}
-			} else if c.cond(op.Cond) {
-				c.RIP = op.Disp
-				continue
-			}
-		case isa.KTestJccRI:
-			r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
-			c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
-			if op.Cond == isa.CondE || op.Cond == isa.CondNE {
-				if (r == 0) == (op.Cond == isa.CondE) {
-					c.RIP = op.Disp
-					continue
+			case isa.KStore, isa.KStoreI:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				v := op.Imm
+				if op.Kind == isa.KStore {
+					v = c.R[op.R2&31]
 				}
-			} else if c.cond(op.Cond) {
-				c.RIP = op.Disp
+				if d, off := c.whit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.storeSlowAt(opAddr(base, op), a, v, op.Sz)
+				} else if op.Sz == 8 {
+					binary.LittleEndian.PutUint64(d[off:], v)
+				} else {
+					binary.LittleEndian.PutUint32(d[off:], uint32(v))
+				}
+			case isa.KLoadZX:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz2)
+				} else if op.Sz2 == 1 {
+					c.R[op.R1&31] = uint64(d[off])
+				} else {
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint16(d[off:]))
+				}
+			case isa.KAddMR:
+				m := sizeMask[op.Sz&15]
+				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				var a uint64
+				if d, off := c.rhit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
+					a = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
+				} else if op.Sz == 8 {
+					a = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					a = uint64(binary.LittleEndian.Uint32(d[off:]))
+				}
+				b := c.R[op.R2&31] & m
+				r := (a + b) & m
+				if d, off := c.whit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
+					c.storeSlowAt(opAddr(base, op), ea, r, op.Sz)
+				} else if op.Sz == 8 {
+					binary.LittleEndian.PutUint64(d[off:], r)
+				} else {
+					binary.LittleEndian.PutUint32(d[off:], uint32(r))
+				}
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+			case isa.KLeaR:
+				c.R[op.R1&31] = (c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp) & sizeMask[op.Sz&15]
 				continue
-			}
-		case isa.KDecJccR:
-			m := sizeMask[op.Sz&15]
-			cf := c.carry()
-			a := c.R[op.R1&31] & m
-			r := (a - 1) & m
-			c.R[op.R1&31] = r
-			c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
-			if (r == 0) == (op.Cond == isa.CondE) {
-				c.RIP = op.Disp
+			case isa.KAddRR:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+				r := (a + b) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
 				continue
-			}
-		case isa.KJzRel, isa.KJnzRel:
-			// ZF is "result is zero" for every lazy flag kind.
-			z := c.fr == 0
-			if c.fk == fkRaw {
-				z = c.rfl&FlagZF != 0
-			}
-			if z == (op.Kind == isa.KJzRel) {
+			case isa.KAddRI:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, op.Imm
+				r := (a + b) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkAdd, op.Sz, a, b, r
+				continue
+			case isa.KSubRR:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+				r := (a - b) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+				continue
+			case isa.KSubRI:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, op.Imm
+				r := (a - b) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, r
+				continue
+			case isa.KCmpRR:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				continue
+			case isa.KCmpRI:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, op.Imm
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				continue
+			case isa.KCmpRM:
+				m := sizeMask[op.Sz&15]
+				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				var b uint64
+				if d, off := c.rhit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
+					b = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
+				} else if op.Sz == 8 {
+					b = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					b = uint64(binary.LittleEndian.Uint32(d[off:]))
+				}
+				a := c.R[op.R1&31] & m
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			case isa.KCmpMI:
+				m := sizeMask[op.Sz&15]
+				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
+				a := c.loadFastAt(opAddr(base, op), ea, op.Sz)
+				b := op.Imm
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+			case isa.KAndRR:
+				m := sizeMask[op.Sz&15]
+				r := c.R[op.R1&31] & c.R[op.R2&31] & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KAndRI:
+				m := sizeMask[op.Sz&15]
+				r := c.R[op.R1&31] & op.Imm & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KOrRR:
+				m := sizeMask[op.Sz&15]
+				r := (c.R[op.R1&31] | c.R[op.R2&31]) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KXorRR:
+				m := sizeMask[op.Sz&15]
+				r := (c.R[op.R1&31] ^ c.R[op.R2&31]) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KTestRR:
+				r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KIncR:
+				m := sizeMask[op.Sz&15]
+				cf := c.carry()
+				a := c.R[op.R1&31] & m
+				r := (a + 1) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fr, c.fc = fkInc, op.Sz, a, r, cf
+				continue
+			case isa.KDecR:
+				m := sizeMask[op.Sz&15]
+				cf := c.carry()
+				a := c.R[op.R1&31] & m
+				r := (a - 1) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+				continue
+			case isa.KShlRI:
+				m := sizeMask[op.Sz&15]
+				a := c.R[op.R1&31] & m
+				r := (a << op.Imm) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkShl, op.Sz, a, op.Imm, r
+				continue
+			case isa.KShrRI:
+				m := sizeMask[op.Sz&15]
+				a := c.R[op.R1&31] & m
+				r := a >> op.Imm
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkShr, op.Sz, a, op.Imm, r
+				continue
+			case isa.KPushR:
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], c.R[op.R1&31])
+				} else {
+					c.storeSlowAt(opAddr(base, op), sp, c.R[op.R1&31], 8)
+				}
+				c.R[isa.RSP] = sp
+			case isa.KPopR:
+				sp := c.R[isa.RSP]
+				var v uint64
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					v = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					v = c.loadSlowAt(opAddr(base, op), sp, 8)
+				}
+				c.R[isa.RSP] = sp + 8
+				c.R[op.R1&31] = v
+			case isa.KCallRel:
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], base+uint64(op.End))
+				} else {
+					c.storeSlowAt(opAddr(base, op), sp, base+uint64(op.End), 8)
+				}
+				c.R[isa.RSP] = sp
+				c.RIP = op.Imm
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
+				continue
+			case isa.KRetN:
+				sp := c.R[isa.RSP]
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					c.RIP = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					c.RIP = c.loadSlowAt(opAddr(base, op), sp, 8)
+				}
+				c.R[isa.RSP] = sp + 8
+				continue
+			case isa.KJmpRel:
 				c.RIP = op.Imm
 				continue
-			}
+			case isa.KJccRel:
+				if c.cond(op.Cond) {
+					c.RIP = op.Imm
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KOrRI:
+				r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KXorRI:
+				r := (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				continue
+			case isa.KTestRI:
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, c.R[op.R1&31]&op.Imm&sizeMask[op.Sz&15]
+				continue
+			case isa.KImulRR:
+				a, b := c.R[op.R1&31]&sizeMask[op.Sz&15], c.R[op.R2&31]&sizeMask[op.Sz&15]
+				lo, of := imul(a, b, op.Sz)
+				c.R[op.R1&31] = lo
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+				continue
+			case isa.KImulRRI:
+				a := c.R[op.R2&31] & sizeMask[op.Sz&15]
+				lo, of := imul(a, op.Imm, op.Sz)
+				c.R[op.R1&31] = lo
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkMul, op.Sz, a, of, lo
+				continue
+			case isa.KCmovRR:
+				if c.cond(op.Cond) {
+					c.R[op.R1&31] = c.R[op.R2&31] & sizeMask[op.Sz&15]
+				} else {
+					c.R[op.R1&31] &= sizeMask[op.Sz&15]
+				}
+				continue
+			case isa.KRolRI, isa.KRorRI:
+				c.rotate(op)
+				continue
+			case isa.KRotNF:
+				w := uint(8 * op.Sz)
+				a, k := c.R[op.R1&31]&sizeMask[op.Sz&15], uint(op.Imm)
+				if op.Cond != 0 {
+					k = w - k
+				}
+				c.R[op.R1&31] = (a<<k | a>>(w-k)) & sizeMask[op.Sz&15]
+				continue
+			case isa.KAddRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] + c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KAddRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] + op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KSubRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] - c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KSubRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] - op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KAndRRNF:
+				c.R[op.R1&31] = c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+				continue
+			case isa.KAndRINF:
+				c.R[op.R1&31] = c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
+				continue
+			case isa.KOrRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] | c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KOrRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KXorRRNF:
+				c.R[op.R1&31] = (c.R[op.R1&31] ^ c.R[op.R2&31]) & sizeMask[op.Sz&15]
+				continue
+			case isa.KXorRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] ^ op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KShlRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] << op.Imm) & sizeMask[op.Sz&15]
+				continue
+			case isa.KShrRINF:
+				c.R[op.R1&31] = (c.R[op.R1&31] & sizeMask[op.Sz&15]) >> op.Imm
+				continue
+			case isa.KImulRRNF:
+				m := sizeMask[op.Sz&15]
+				c.R[op.R1&31], _ = imul(c.R[op.R1&31]&m, c.R[op.R2&31]&m, op.Sz)
+				continue
+			case isa.KImulRRINF:
+				c.R[op.R1&31], _ = imul(c.R[op.R2&31]&sizeMask[op.Sz&15], op.Imm, op.Sz)
+				continue
+			case isa.KFlagsNop:
+				continue
+			case isa.KNop:
+				// Not a fast kind, but the kernel's fentry nops are hot:
+				// as generic would, it sets rip itself.
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KCmpJccRR:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
+					c.RIP = op.Disp
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KCmpJccRI:
+				m := sizeMask[op.Sz&15]
+				a, b := c.R[op.R1&31]&m, op.Imm
+				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
+				if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
+					c.RIP = op.Disp
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KTestJccRR:
+				r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+					if (r == 0) == (op.Cond == isa.CondE) {
+						c.RIP = op.Disp
+						continue
+					}
+				} else if c.cond(op.Cond) {
+					c.RIP = op.Disp
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KTestJccRI:
+				r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
+				c.fk, c.fsz, c.fr = fkLogic, op.Sz, r
+				if op.Cond == isa.CondE || op.Cond == isa.CondNE {
+					if (r == 0) == (op.Cond == isa.CondE) {
+						c.RIP = op.Disp
+						continue
+					}
+				} else if c.cond(op.Cond) {
+					c.RIP = op.Disp
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KDecJccR:
+				m := sizeMask[op.Sz&15]
+				cf := c.carry()
+				a := c.R[op.R1&31] & m
+				r := (a - 1) & m
+				c.R[op.R1&31] = r
+				c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
+				if (r == 0) == (op.Cond == isa.CondE) {
+					c.RIP = op.Disp
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KJzRel, isa.KJnzRel:
+				// ZF is "result is zero" for every lazy flag kind.
+				z := c.fr == 0
+				if c.fk == fkRaw {
+					z = c.rfl&FlagZF != 0
+				}
+				if z == (op.Kind == isa.KJzRel) {
+					c.RIP = op.Imm
+					continue
+				}
+				c.RIP = base + uint64(op.End)
+				continue
 
-		default:
-			if c.generic(op) {
-				return c.exit
+			default:
+				c.RIP = opAddr(base, op)
+				if c.generic(op) {
+					return c.exit
+				}
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
+				continue
 			}
-			continue
+			// Only the memory ops get here.
+			if c.bstale {
+				c.RIP = base + uint64(op.End)
+				c.abandon(ops[bi+1:])
+				continue fetch
+			}
 		}
-		c.RIP += uint64(op.Len)
+		if fix {
+			c.RIP = base + uint64(ops[len(ops)-1].End)
+		}
 	}
 	return Exit{Reason: ExitBudget}
 }
@@ -431,6 +537,36 @@ func condSub(cc uint8, a, b uint64) bool {
 		return a > b
 	}
 	return false
+}
+
+// fetch decodes the instruction at rip for the fetch path. A fault
+// there (#PF or #GP on the fetch) is the instruction's, which Run's
+// recovery gives back to the budget as not retired: take it first.
+func (c *CPU) fetch() {
+	c.blk = nil // not in a block: a fault here is no block's
+	c.left--
+	c.decode()
+	c.left++
+}
+
+// opAddr is the address of op, run from the code page at base.
+func opAddr(base uint64, op *isa.Op) uint64 {
+	return base + uint64(op.End) - uint64(op.Len)
+}
+
+// fixRIP reports whether rip must be set past an op of kind k after it
+// runs: the fast kinds leave it alone unless they branch; generic sets it.
+func fixRIP(k isa.Kind) bool {
+	return k >= isa.KindFast && !blockEnd(k) && (k < isa.KCmpJccRR || k > isa.KTestJccRI)
+}
+
+// abandon ends the block being run early, after its code was dropped
+// or a watchpoint hit: rest will not run and goes back to the budget.
+func (c *CPU) abandon(rest []isa.Op) {
+	if c.blk != nil {
+		c.left += opsInsns(rest)
+	}
+	c.blk = nil
 }
 
 // opsInsns counts the instructions in ops: two for a fused pair.

@@ -81,22 +81,27 @@ const (
 // instruction's bytes and address (branch targets, rip-relative addresses)
 // is computed here once.
 type Op struct {
-	Kind  Kind   // what to execute
-	Len   uint8  // instruction length in bytes
-	Sz    uint8  // operand size in bytes (1, 2, 4, 8); destination size for movzx/movsx
-	Sz2   uint8  // source size for movzx/movsx/movsxd
-	A     uint8  // first (destination) operand kind, Opd*
-	B     uint8  // second (source) operand kind, Opd*
-	R1    uint8  // register of A when A is OpdReg
-	R2    uint8  // register of B when B is OpdReg
-	Base  uint8  // memory base register, RegNone when absent or rip-relative
-	Index uint8  // memory index register, RegNone when absent
-	Scale uint8  // log2 of the index scale (0–3)
-	Seg   uint8  // Seg* and Addr32 bits
-	Cond  uint8  // Cond* for jcc/setcc/cmovcc; 1 for a rep prefix on string ops
-	Trap  uint8  // Trap* bits, set by the interpreter's cache, never by Lower
-	Disp  uint64 // memory displacement; for rip-relative operands the absolute address
-	Imm   uint64 // immediate (sign-extended to 64 bits), or absolute branch target
+	Kind  Kind  // what to execute
+	Len   uint8 // instruction length in bytes
+	Sz    uint8 // operand size in bytes (1, 2, 4, 8); destination size for movzx/movsx
+	Sz2   uint8 // source size for movzx/movsx/movsxd
+	A     uint8 // first (destination) operand kind, Opd*
+	B     uint8 // second (source) operand kind, Opd*
+	R1    uint8 // register of A when A is OpdReg
+	R2    uint8 // register of B when B is OpdReg
+	Base  uint8 // memory base register, RegNone when absent or rip-relative
+	Index uint8 // memory index register, RegNone when absent
+	Scale uint8 // log2 of the index scale (0–3)
+	Seg   uint8 // Seg* and Addr32 bits
+	Cond  uint8 // Cond* for jcc/setcc/cmovcc; 1 for a rep prefix on string ops
+	Trap  uint8 // Trap* bits, set by the interpreter's cache, never by Lower
+	// End is the page offset just past the instruction (up to 4096 plus
+	// the bytes it spills onto the next page), set by the interpreter's
+	// cache, never by Lower: the next rip is the code page's base plus End,
+	// which does not depend on the previous rip.
+	End  uint16
+	Disp uint64 // memory displacement; for rip-relative operands the absolute address
+	Imm  uint64 // immediate (sign-extended to 64 bits), or absolute branch target
 }
 
 // Kind selects the interpreter's case for an Op. Generic kinds handle every
@@ -240,6 +245,26 @@ const (
 	KTestJccRR // test R1, R2; jcc Disp
 	KDecJccR   // dec R1; jz/jnz Disp
 	KTestJccRI // test R1, Imm; jcc Disp
+
+	// Flag-dead kinds: made only by the emulator's block builder from a
+	// register op whose flags a later op of the same block overwrites
+	// before anything can read them or fault, never by Lower. Each does
+	// its twin's work without recording flags.
+	KAddRRNF   // R1 += R2
+	KAddRINF   // R1 += Imm
+	KSubRRNF   // R1 -= R2
+	KSubRINF   // R1 -= Imm
+	KAndRRNF   // R1 &= R2
+	KAndRINF   // R1 &= Imm
+	KOrRRNF    // R1 |= R2
+	KOrRINF    // R1 |= Imm
+	KXorRRNF   // R1 ^= R2
+	KXorRINF   // R1 ^= Imm
+	KShlRINF   // R1 <<= Imm
+	KShrRINF   // R1 >>= Imm
+	KImulRRNF  // R1 *= R2
+	KImulRRINF // R1 = R2 * Imm
+	KFlagsNop  // a cmp or test whose flags nothing reads
 
 	KindEnd // number of kinds
 )
