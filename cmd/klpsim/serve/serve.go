@@ -453,7 +453,7 @@ func newFiles(dir string) (*files, error) {
 // directory, symbolic links included.
 func (f *files) read(name string) ([]byte, error) {
 	if !fs.ValidPath(name) {
-		return nil, fmt.Errorf("not a file of the playground (a relative path in teach/, selftests/ or dir/)")
+		return nil, fmt.Errorf("not a file of the playground (a relative path in teach/, selftests/, labs/ or dir/)")
 	}
 	if rest, ok := strings.CutPrefix(name, "dir/"); ok {
 		if f.root == nil {
