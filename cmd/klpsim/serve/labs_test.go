@@ -168,3 +168,29 @@ func TestLabCheckLimits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHandout: any markdown gives either nothing or lines of it that
+// begin at the lab's heading, and no panic.
+func FuzzHandout(f *testing.F) {
+	f.Add("## Lab 01: x\ny\n## Lab 02: z\n", "01-x")
+	f.Add("## Lab 0", "0")
+	f.Fuzz(func(t *testing.T, md, name string) {
+		h := handout(md, name)
+		if h == "" {
+			return
+		}
+		num, _, _ := strings.Cut(name, "-")
+		if !strings.HasPrefix(h, strings.TrimSpace("## Lab "+num)) {
+			t.Errorf("handout %q does not start at lab %s's heading", h, num)
+		}
+		lines := map[string]bool{}
+		for _, l := range strings.Split(md, "\n") {
+			lines[strings.TrimSpace(l)] = true
+		}
+		for _, l := range strings.Split(h, "\n") {
+			if !lines[strings.TrimSpace(l)] {
+				t.Errorf("handout line %q is not a line of the markdown", l)
+			}
+		}
+	})
+}
