@@ -1,8 +1,9 @@
 #!/bin/sh
-# bench/run.sh: build the bench/*.s loop programs and time each one
+# bench/run.sh: build the bench/loops/*.s programs and time each one
 # natively, under qemu-x86_64 (when installed) and under `klpsim elf`.
 #
-# usage: bench/run.sh [PROGRAM...]     (default: every bench/*.s)
+# usage: bench/run.sh [PROGRAM...]     (default: every bench/loops/*.s)
+# (klpsim bench interp measures the same without binutils: bench/README.md)
 # env:   REPEAT=N  runs per measurement, the best (minimum) is kept (3)
 #
 # Needs as and ld (binutils). qemu-user is optional:
@@ -25,7 +26,7 @@ hyperfine=$(command -v hyperfine || true)
 go build -o "$tmp/klpsim" ./cmd/klpsim
 
 if [ $# -eq 0 ]; then
-	set -- bench/*.s
+	set -- bench/loops/*.s
 fi
 
 # now: a timestamp in seconds with nanoseconds.

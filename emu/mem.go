@@ -222,6 +222,15 @@ func pageRange(addr, size uint64) (first, n uint64, err error) {
 // sees everything). It fails with a *UnmappedError naming the first
 // missing page, before copying anything.
 func (m *Memory) Read(addr uint64, b []byte) error {
+	// Within one page (the unwinder's frame reads): one map lookup.
+	if off := addr & (PageSize - 1); len(b) > 0 && off+uint64(len(b)) <= PageSize {
+		p := m.pages[addr>>12]
+		if p == nil {
+			return &UnmappedError{Addr: addr}
+		}
+		copy(b, p.data[off:])
+		return nil
+	}
 	if err := m.check(addr, uint64(len(b))); err != nil {
 		return err
 	}

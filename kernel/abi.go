@@ -108,6 +108,18 @@ const (
 	pcpuSize       = 64
 )
 
+// Guest words outside pt_regs and the per-CPU area.
+const (
+	// ftraceOpsFunc is struct ftrace_ops.func, what a per-ops trampoline
+	// and ftrace_ops_assist_func call.
+	ftraceOpsFunc = 0
+	// taskPatchState is current->patch_state as guest code reads it: an
+	// int at the task's word (Task.guestID, the lowest address of its
+	// kernel stack, where Linux keeps STACK_END_MAGIC), kept equal to
+	// Task.PatchState by Kernel.SetPatchState.
+	taskPatchState = 0
+)
+
 // struct work_struct and struct delayed_work offsets (include/linux/workqueue.h).
 const (
 	workData     = 0  // atomic_long_t data
@@ -183,6 +195,7 @@ func abiSymbols() map[string]int64 {
 		{"NR_SYSCALLS", nrSyscall}, {"ENOSYS", errnoENOSYS}, {"ERESTARTNOHAND", errnoERESTARTNOHAND},
 		{"USER_CS", emu.UserCS}, {"USER_DS", emu.UserDS}, {"KERNEL_CS", emu.KernelCS}, {"KERNEL_DS", emu.KernelDS},
 		{"MCOUNT_INSN_SIZE", 5},
+		{"FTRACE_OPS_FUNC", ftraceOpsFunc}, {"TASK_PATCH_STATE", taskPatchState},
 	} {
 		m[c.n] = int64(c.v)
 	}

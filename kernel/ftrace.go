@@ -12,8 +12,11 @@ import (
 // of loaded modules has a record. An ftrace_ops names the functions it
 // wants (its filter) and a handler; while at least one registered ops
 // wants a site and kernel.ftrace_enabled is 1, the site's 5-byte nop is
-// text-poked into "call ftrace_regs_caller", whose guest code calls
-// ftrace_ops_list_func, which reaches ftraceCall here.
+// text-poked into a call of a trampoline (ftraceTarget): a shared one,
+// ftrace_caller or ftrace_regs_caller, whose guest code calls
+// ftrace_ops_list_func, which reaches ftraceCall here; or, when the
+// machine's design has them (ftrace_design.go), the one ops' own copy,
+// which calls its guest handler directly.
 
 // FtraceFlags are FTRACE_OPS_FL_*.
 type FtraceFlags uint32
@@ -43,10 +46,26 @@ type FtraceOps struct {
 	// guest loop with op = guestOps (the ops' struct in guest memory) and
 	// Func unused. kprobes' ops are guest ops.
 	guestFunc, guestOps uint64
+	// trampoline is the ops' own trampoline (ops->trampoline), 0 if
+	// none, and trampSize its length (ops->trampoline_size).
+	trampoline, trampSize uint64
+	// direct, when set (FtraceSetDirect), is where the ops' sites jump
+	// while it is their only user.
+	direct uint64
 
 	filter     map[uint64]bool // ips; empty means every function
 	registered bool
 }
+
+// SetGuest makes ops a guest ops: its handler is the guest function fn,
+// called with op = guestOps, a guest struct ftrace_ops whose func
+// (FTRACE_OPS_FUNC) is fn. Only before registering.
+func (o *FtraceOps) SetGuest(fn, guestOps uint64) {
+	o.guestFunc, o.guestOps = fn, guestOps
+}
+
+// Trampoline is the ops' own trampoline (ops->trampoline), 0 if none.
+func (o *FtraceOps) Trampoline() uint64 { return o.trampoline }
 
 // ftraceRecord is struct dyn_ftrace: one fentry site.
 type ftraceRecord struct {
@@ -56,13 +75,18 @@ type ftraceRecord struct {
 	ops     []*FtraceOps
 	ipmod   *FtraceOps // the one IPMODIFY user, if any
 	enabled bool       // the site holds the call now
+	target  uint64     // the trampoline the call goes to, while enabled
+	jmp     bool       // the site is "jmp target" (a direct jump), not a call
 }
 
 type ftraceState struct {
+	design     *FtraceDesign
 	recs       []*ftraceRecord // sorted by ip
 	ops        []*FtraceOps    // registered, in order
 	disabled   bool            // kernel.ftrace_enabled = 0
 	trampoline uint64          // ftrace_regs_caller
+	caller     uint64          // ftrace_caller
+	tramps     tramps          // the per-ops trampolines
 }
 
 // addFtraceRecords registers the fentry sites of a loaded image
@@ -215,6 +239,7 @@ func (k *Kernel) RegisterFtraceFunction(ops *FtraceOps) error {
 	}
 	ops.registered = true
 	fs.ops = append(fs.ops, ops)
+	k.ftraceUpdateTrampoline(ops)
 	for _, r := range fs.recs {
 		if ops.wants(r.ip) {
 			k.attach(ops, r)
@@ -240,8 +265,16 @@ func (k *Kernel) UnregisterFtraceFunction(ops *FtraceOps) error {
 		}
 	}
 	ops.registered = false
+	ops.direct = 0
 	delete(ops.filter, 0)
 	k.ftraceUpdate()
+	// ftrace_shutdown: a dynamic ops' trampoline goes with it, once no
+	// task can be inside it (ftrace_trampoline_free after
+	// synchronize_rcu_tasks); a static ops keeps its own for the next
+	// registration.
+	if ops.Flags&FtraceDynamic != 0 && ops.trampoline != 0 {
+		k.ftraceFreeTrampoline(ops)
+	}
 	return nil
 }
 
@@ -269,33 +302,79 @@ func (k *Kernel) detach(ops *FtraceOps, r *ftraceRecord) {
 	}
 }
 
-// ftraceUpdate pokes every site whose wanted state changed: a call while
-// some ops wants it and ftrace is enabled, the nop otherwise
-// (ftrace_replace_code). All pokes go through Memory.Write, the one
+// ftraceTarget is the trampoline an enabled site calls
+// (ftrace_get_addr_new): its one ops' own trampoline if it has one; else
+// ftrace_regs_caller if the design says so or some ops on it wants
+// pt_regs (FTRACE_FL_REGS), ftrace_caller otherwise.
+func (k *Kernel) ftraceTarget(r *ftraceRecord) uint64 {
+	fs := &k.ftrace
+	if len(r.ops) == 1 && r.ops[0].trampoline != 0 {
+		return r.ops[0].trampoline
+	}
+	if fs.design.RegsCallerOnly {
+		return fs.trampoline
+	}
+	for _, o := range r.ops {
+		if o.Flags&FtraceSaveRegs != 0 {
+			return fs.trampoline
+		}
+	}
+	return fs.caller
+}
+
+// ftraceUpdate pokes every site whose wanted state changed: a call of its
+// trampoline while some ops wants it and ftrace is enabled, the nop
+// otherwise (ftrace_replace_code); a site whose trampoline changed gets a
+// call of the new one. All pokes go through Memory.Write, the one
 // code-write path, which drops decoded copies of the old bytes.
 func (k *Kernel) ftraceUpdate() {
 	fs := &k.ftrace
 	if fs.trampoline == 0 {
 		fs.trampoline = k.sym("ftrace_regs_caller")
+		fs.caller = k.sym("ftrace_caller")
 	}
 	for _, r := range fs.recs {
 		want := len(r.ops) > 0 && !fs.disabled
-		if want == r.enabled {
+		var target uint64
+		jmp := false
+		if want {
+			target = k.ftraceTarget(r)
+			if len(r.ops) == 1 && r.ops[0].direct != 0 {
+				target, jmp = r.ops[0].direct, true
+			}
+		}
+		if want == r.enabled && target == r.target && jmp == r.jmp {
 			continue
 		}
 		insn := obj.Nop5
 		if want {
-			call, err := obj.CallRel32(r.ip, fs.trampoline)
+			call, err := obj.CallRel32(r.ip, target)
 			if err != nil {
-				panic("BUG: kernel: fentry site out of reach of ftrace_regs_caller: " + err.Error())
+				panic(fmt.Sprintf("BUG: kernel: fentry site out of reach of %#x: %v", target, err))
+			}
+			if jmp {
+				call[0] = 0xe9 // jmp rel32: the same displacement
 			}
 			insn = call
 		}
 		if err := k.mem.Write(r.ip, insn[:]); err != nil {
 			panic(fmt.Sprintf("BUG: kernel: poke fentry site %#x: %v", r.ip, err))
 		}
-		r.enabled = want
+		r.enabled, r.target, r.jmp = want, target, jmp
 	}
+}
+
+// FtraceSetDirect makes every site whose only user is ops a "jmp target"
+// (target 0: back to the call of its trampoline), on a design with
+// DirectJump; a site another ops joins goes back to the trampoline by
+// itself, and to the jump when it leaves. The experiment's steady state:
+// a call of the function goes straight to target.
+func (k *Kernel) FtraceSetDirect(ops *FtraceOps, target uint64) {
+	if !k.ftrace.design.DirectJump || ops.direct == target {
+		return
+	}
+	ops.direct = target
+	k.ftraceUpdate()
 }
 
 // FtraceEnabled reports kernel.ftrace_enabled.

@@ -140,7 +140,7 @@ func (k *Kernel) FtraceOpsOwner(ops *FtraceOps) string {
 	switch {
 	case ops == &k.tracing.ops:
 		return "function tracer"
-	case ops.guestFunc != 0:
+	case ops == &k.tracing.kprobes.ftraceOps || ops == &k.tracing.kprobes.ipmodifyOps:
 		return "kprobe"
 	}
 	return ""

@@ -53,6 +53,9 @@ type Config struct {
 	// Banner is the boot banner's line (linux_banner), by kernel version;
 	// default the 6.12 one.
 	Banner string
+	// Ftrace is the ftrace trampoline design (FtraceDesigns; "" is the
+	// default, DefaultFtrace).
+	Ftrace string
 }
 
 func (c *Config) setDefaults() {
@@ -148,6 +151,8 @@ type Kernel struct {
 	// hostCPU is where host-created tasks start (PlaceHostTasks); -1:
 	// the least loaded CPU.
 	hostCPU int
+	// unwindText is kallsyms with a cache, for the unwinder (stack.go).
+	unwindText kallsymsText
 	// For checkpoints (checkpoint.go): the RunUntil calls under way and
 	// a count of their starts and ends, and the objects outside the
 	// kernel that are machine state.
@@ -214,6 +219,10 @@ func Boot(cfg Config) (*Kernel, error) {
 	if cfg.HZ < 1 || cfg.HZ > 10000 || cfg.ClockHz < cfg.HZ {
 		return nil, fmt.Errorf("kernel: HZ %d with a %d Hz clock is not a usable timer", cfg.HZ, cfg.ClockHz)
 	}
+	design, err := LookupFtraceDesign(cfg.Ftrace)
+	if err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
 	k := &Kernel{
 		cfg:     cfg,
 		mem:     emu.NewMemory(),
@@ -224,6 +233,7 @@ func Boot(cfg Config) (*Kernel, error) {
 		hostCPU: -1,
 	}
 	k.rng = rand.New(k.pcg)
+	k.ftrace.design = design
 	img, err := buildVmlinux(false)
 	if err != nil {
 		return nil, err

@@ -84,6 +84,9 @@ func (k *Kernel) RunUntil(deadline uint64, cond func() bool) error {
 			k.now = max(next, k.now)
 		}
 		k.accountIdle(k.now - start)
+		if len(k.ftrace.tramps.pending) > 0 {
+			k.ftraceReap()
+		}
 		// Before the tick: an interrupted machine shows the code the tick
 		// would have interrupted, not the entry of its handler.
 		if k.attention() {

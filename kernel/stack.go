@@ -13,18 +13,46 @@ import (
 // and the best-effort one behind /proc/PID/stack and oopses.
 
 // kallsymsText answers the unwinder's "is this kernel text, in which
-// function" from kallsyms: only function symbols count.
-type kallsymsText struct{ t *kallsyms.Table }
-
-func (x kallsymsText) FuncAt(addr uint64) (start, size uint64, ok bool) {
-	s, _, ok := x.t.Lookup(addr)
-	if !ok || !s.IsFunc() {
-		return 0, 0, false
-	}
-	return s.Addr, s.Size, true
+// function" from kallsyms: only function symbols count. A transition
+// pass asks it about every return address of every task, and sleeping
+// tasks' stacks hold the same few addresses: the answers are remembered
+// in a small direct-mapped cache for as long as kallsyms does not change
+// (kallsyms.Table.Gen).
+type kallsymsText struct {
+	t     *kallsyms.Table
+	gen   uint64
+	cache [256]funcAt
 }
 
-func (k *Kernel) text() unwind.Text { return kallsymsText{k.Syms} }
+// funcAt is one remembered answer: FuncAt(addr) = start, size, ok.
+type funcAt struct {
+	addr, start, size uint64
+	ok, set           bool
+}
+
+func (x *kallsymsText) FuncAt(addr uint64) (start, size uint64, ok bool) {
+	if g := x.t.Gen(); x.gen != g {
+		x.cache, x.gen = [256]funcAt{}, g
+	}
+	e := &x.cache[(addr^addr>>8)&255]
+	if e.set && e.addr == addr {
+		return e.start, e.size, e.ok
+	}
+	if s, _, found := x.t.Lookup(addr); found && s.IsFunc() {
+		start, size, ok = s.Addr, s.Size, true
+	}
+	*e = funcAt{addr: addr, start: start, size: size, ok: ok, set: true}
+	return start, size, ok
+}
+
+// text is kallsyms as the unwinder reads it (a pointer: no allocation
+// per walk).
+func (k *Kernel) text() unwind.Text {
+	if k.unwindText.t != k.Syms {
+		k.unwindText = kallsymsText{t: k.Syms}
+	}
+	return &k.unwindText
+}
 
 func (k *Kernel) taskStack(t *Task) unwind.Stack {
 	return unwind.Stack{Base: t.stack, Size: threadSize}

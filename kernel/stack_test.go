@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"klpsim/kernel/kallsyms"
 	"klpsim/kernel/unwind"
 )
 
@@ -80,5 +81,29 @@ spin_in_kernel:
 	// /proc/PID/stack still shows where it is, through the interrupt frame.
 	if ps := k.ProcStack(preempted); !strings.Contains(ps, "spin_in_kernel+0x") || !strings.Contains(ps, "asm_sysvec_apic_timer_interrupt") {
 		t.Errorf("/proc/PID/stack of a preempted kthread:\n%s", ps)
+	}
+}
+
+// TestTextCacheFollowsKallsyms: the unwinder's remembered answers about
+// an address end when a symbol covering it comes or goes.
+func TestTextCacheFollowsKallsyms(t *testing.T) {
+	k, err := Boot(Config{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const addr = 0xffffffffa7000010
+	if _, _, ok := k.text().FuncAt(addr); ok {
+		t.Fatal("the address is text before any symbol covers it")
+	}
+	if err := k.Syms.Add(kallsyms.Sym{Name: "fresh", Addr: addr - 0x10, Size: 0x40, Type: 't', Module: "fresh"}); err != nil {
+		t.Fatal(err)
+	}
+	if start, size, ok := k.text().FuncAt(addr); !ok || start != addr-0x10 || size != 0x40 {
+		t.Fatalf("after Add: %#x+%#x %v", start, size, ok)
+	}
+	k.text().FuncAt(addr) // now from the cache
+	k.Syms.RemoveModule("fresh")
+	if _, _, ok := k.text().FuncAt(addr); ok {
+		t.Fatal("the symbol's module is gone, the cache still answers")
 	}
 }

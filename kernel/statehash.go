@@ -136,9 +136,19 @@ func (k *Kernel) WriteStateHash(h hash.Hash) {
 	w.str(k.modules.lastUnloaded)
 	w.str("ftrace")
 	for _, r := range k.ftrace.recs {
-		w.u64(r.ip, b2u(r.enabled), uint64(len(r.ops)), b2u(r.ipmod != nil))
+		w.u64(r.ip, b2u(r.enabled), uint64(len(r.ops)), b2u(r.ipmod != nil), r.target, b2u(r.jmp))
 	}
 	w.u64(uint64(len(k.ftrace.ops)), b2u(k.ftrace.disabled))
+	for _, o := range k.ftrace.ops {
+		w.u64(o.trampoline, o.direct)
+	}
+	tr := &k.ftrace.tramps
+	w.u64(tr.next)
+	w.u64(tr.free...)
+	w.u64(tr.handlers...)
+	for _, p := range tr.pending {
+		w.u64(p.addr, p.size, b2u(p.kmalloc))
+	}
 	ts := &k.tracing
 	w.str("tracing " + ts.tracer)
 	w.u64(b2u(ts.off))

@@ -155,6 +155,7 @@ func (k *Kernel) newTask(comm string, flags uint32, cpu *CPU) (*Task, error) {
 		comm = comm[:15] // TASK_COMM_LEN
 	}
 	t := &Task{Comm: comm, Flags: flags, PatchState: PatchIdle, stack: stack, cpu: cpu, born: k.insns}
+	k.writePatchState(t)
 	if flags&PFIdle == 0 {
 		k.nextPID++
 		t.PID = k.nextPID
@@ -196,9 +197,15 @@ func (k *Kernel) createKthread(comm string, threadfn, data uint64, cpu *CPU) (*T
 	return t, nil
 }
 
+// KthreadRun is kthread_run: a kernel thread named comm that runs
+// threadfn(data) through kthread(), on the least loaded CPU, woken up.
+func (k *Kernel) KthreadRun(comm string, threadfn, data uint64) (*Task, error) {
+	return k.createKthread(comm, threadfn, data, nil)
+}
+
 // copyProcess gives a new task the inheritable state of its parent.
 func (k *Kernel) copyProcess(parent, child *Task) {
-	child.PatchState = parent.PatchState
+	k.SetPatchState(child, parent.PatchState)
 	child.TIF |= parent.TIF & TIFPatchPending
 	if k.Hooks.CopyProcess != nil {
 		k.Hooks.CopyProcess(parent, child)

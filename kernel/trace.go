@@ -115,7 +115,7 @@ func (k *Kernel) initTracing() error {
 // functionTraceCall is function_trace_call, the tracer's ftrace handler:
 // record ip and parent_ip for the current task. It allocates nothing once
 // the CPU's ring exists.
-func (k *Kernel) functionTraceCall(ip, parentIP uint64, _ *FtraceOps, regs uint64) {
+func (k *Kernel) functionTraceCall(ip, parentIP uint64, _ *FtraceOps, _ uint64) {
 	ts := &k.tracing
 	if ts.off {
 		return
@@ -123,7 +123,9 @@ func (k *Kernel) functionTraceCall(ip, parentIP uint64, _ *FtraceOps, regs uint6
 	c := k.ftraceCPU
 	t := c.curr
 	var flags uint8
-	if fl, err := c.emu.ReadU64(regs + ptFlags); err == nil && fl&(1<<9) == 0 { // X86_EFLAGS_IF
+	// local_save_flags: the flags now, which no trampoline changed (an
+	// ftrace_caller frame has no saved flags).
+	if c.emu.RFLAGS()&(1<<9) == 0 { // X86_EFLAGS_IF
 		flags |= traceFlagIRQsOff
 	}
 	if k.needResched(c) {

@@ -383,14 +383,15 @@ func (c *Core) abortTransition() {
 	p := c.transitionPatch
 	for _, o := range p.Objs {
 		for _, f := range o.Funcs {
-			f.Transition = false
+			c.setTransition(f, false)
 		}
 	}
 	for _, task := range c.allTasks() {
-		task.PatchState = KLPTransitionIdle
+		c.k.SetPatchState(task, KLPTransitionIdle)
 	}
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
+	c.syncDirectAll()
 	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {
 		c.checker.disarm()

@@ -42,66 +42,143 @@ func tkStepCall(t *testing.T, k *kernel.Kernel, h *kernel.Task) (uint64, string)
 	}
 	var path []string
 	in := func(rip uint64) bool {
+		if _, ok := k.FtraceTrampolineAt(rip); ok {
+			return true
+		}
 		switch k.Syms.Name(rip) {
-		case "ftrace_regs_caller", "ftrace_regs_call", "ftrace_ops_list_func":
+		case "ftrace_caller", "ftrace_regs_caller", "ftrace_ops_list_func", "ftrace_ops_assist_func", "klp_ftrace_handler":
 			return true
 		}
 		return rip >= site && rip < site+5
 	}
+	name := func(rip uint64) string {
+		if _, ok := k.FtraceTrampolineAt(rip); ok {
+			return "ftrace_trampoline"
+		}
+		return k.Syms.Name(rip)
+	}
+	insns := 0
 	for in(k.RIP(cpu)) {
-		if name := k.Syms.Name(k.RIP(cpu)); len(path) == 0 || path[len(path)-1] != name {
-			path = append(path, name)
+		if n := name(k.RIP(cpu)); len(path) == 0 || path[len(path)-1] != n {
+			path = append(path, n)
 		}
 		if len(path) > 10 {
 			t.Fatalf("lost in %v", path)
 		}
 		step()
+		insns++
 	}
+	tkHotInsns = insns
 	land := k.RIP(cpu)
 	// The caller's return address was left alone: the function the ret
 	// landed in returns straight to do_syscall_64.
-	name := k.Syms.Name(land)
-	for i := 0; k.Syms.Name(k.RIP(cpu)) == name; i++ {
+	fn := k.Syms.Name(land)
+	for i := 0; k.Syms.Name(k.RIP(cpu)) == fn; i++ {
 		if i > 1000 {
-			t.Fatalf("%s never returned", name)
+			t.Fatalf("%s never returned", fn)
 		}
 		step()
 	}
 	if got := k.Syms.Name(k.RIP(cpu)); got != "do_syscall_64" {
-		t.Errorf("%s returned to %s, want do_syscall_64", name, k.Syms.Format(k.RIP(cpu)))
+		t.Errorf("%s returned to %s, want do_syscall_64", fn, k.Syms.Format(k.RIP(cpu)))
 	}
 	return land, strings.Join(path, " ")
 }
 
+// tkHotInsns is the number of instructions the last tkStepCall stepped
+// from the site to the landing.
+var tkHotInsns int
+
+// tkHandlerPaths is the way each ftrace design takes from the site to the
+// landing (consecutive instructions of one function named once).
+var tkHandlerPaths = map[string]string{
+	"list": "__x64_sys_getpid ftrace_regs_caller ftrace_ops_list_func ftrace_regs_caller",
+	"regs": "__x64_sys_getpid ftrace_trampoline ftrace_ops_assist_func klp_ftrace_handler ftrace_ops_assist_func ftrace_trampoline",
+	"args": "__x64_sys_getpid ftrace_trampoline klp_ftrace_handler ftrace_trampoline",
+	// In transition the direct design is args.
+	"direct": "__x64_sys_getpid ftrace_trampoline klp_ftrace_handler ftrace_trampoline",
+}
+
 // tkHandlerCase runs a hammer, builds a stalled transition with setup,
-// then for each patch_state steps one getpid call and checks the landing.
+// then for each patch_state steps one getpid call and checks the landing,
+// under each ftrace design.
 func tkHandlerCase(t *testing.T, setup func(t *testing.T, k *kernel.Kernel), want func(k *kernel.Kernel, state int) (uint64, string)) {
-	// A 100 MHz guest clock: the busy hammer makes every simulated second
-	// cost instructions.
-	k, _ := tkMachine(t, kernel.Config{CPUs: 2, ClockHz: 100e6})
-	tkTarget(t, k)
-	h, err := k.SpawnUser("call_getpid", tkUserProg(t, tkHammer))
-	if err != nil {
-		t.Fatal(err)
+	for _, design := range kernel.FtraceDesigns() {
+		t.Run(design, func(t *testing.T) {
+			// A 100 MHz guest clock: the busy hammer makes every simulated
+			// second cost instructions.
+			k, c := tkMachine(t, kernel.Config{CPUs: 2, ClockHz: 100e6, Ftrace: design})
+			tkTarget(t, k)
+			// The transitions first, on an idle machine (a completing
+			// one completes at once); then the caller.
+			setup(t, k)
+			h, err := k.SpawnUser("call_getpid", tkUserProg(t, tkHammer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, state := range []int{KLPTransitionPatched, KLPTransitionUnpatched, KLPTransitionPatched} {
+				if !tkRunUntil(t, k, 1e9, func() bool { return h.Running() }) {
+					t.Fatal("the hammer never runs")
+				}
+				// What klp_update_patch_state would have left: no pending
+				// switch, so nothing changes the state while the call is
+				// stepped.
+				k.SetPatchState(h, state)
+				h.TIF &^= kernel.TIFPatchPending
+				if err := c.MirrorCheck(); err != nil {
+					t.Fatal(err)
+				}
+				got, path := tkStepCall(t, k, h)
+				if path != tkHandlerPaths[design] {
+					t.Errorf("patch_state %d: path %s, want %s", state, path, tkHandlerPaths[design])
+				}
+				w, wname := want(k, state)
+				if got != w {
+					t.Errorf("patch_state %d: the trampoline's ret landed at %s, want %s (%#x)", state, k.Syms.Format(got), wname, w)
+				}
+				t.Logf("patch_state %d: %d instructions from the site to %s", state, tkHotInsns, k.Syms.Format(got))
+				k.RunFor(1e6)
+			}
+		})
 	}
-	setup(t, k)
-	for _, state := range []int{KLPTransitionPatched, KLPTransitionUnpatched, KLPTransitionPatched} {
-		if !tkRunUntil(t, k, 1e9, func() bool { return h.Running() }) {
-			t.Fatal("the hammer never runs")
-		}
-		// What klp_update_patch_state would have left: no pending switch,
-		// so nothing changes the state while the call is stepped.
-		h.PatchState = state
-		h.TIF &^= kernel.TIFPatchPending
-		got, path := tkStepCall(t, k, h)
-		if path != "__x64_sys_getpid ftrace_regs_caller ftrace_ops_list_func ftrace_regs_caller" {
-			t.Errorf("patch_state %d: path %s", state, path)
-		}
-		w, wname := want(k, state)
-		if got != w {
-			t.Errorf("patch_state %d: the trampoline's ret landed at %s, want %s (%#x)", state, k.Syms.Format(got), wname, w)
-		}
-		k.RunFor(1e6)
+}
+
+// linux612PatchedInsns is the instructions Linux 6.12 runs on x86-64 from
+// a livepatched function's fentry call to the replacement's first
+// instruction, counted from its source (docs/ftrace.md, "Counting Linux's
+// path"): the call, the per-ops copy of ftrace_caller (33 with its ret)
+// and klp_ftrace_handler (47).
+const linux612PatchedInsns = 1 + 33 + 47
+
+// The default design's patched call, steady state (no transition): no
+// more instructions than Linux 6.12's.
+func TestHandler_PatchedInsnsVsLinux(t *testing.T) {
+	for _, design := range kernel.FtraceDesigns() {
+		t.Run(design, func(t *testing.T) {
+			k, c := tkMachine(t, kernel.Config{CPUs: 2, ClockHz: 100e6, Ftrace: design})
+			// The patch first, on an idle machine: its transition
+			// completes at once; then the caller.
+			tkAddLP(t, k, "test_klp_h1", 0, tkObj{funcs: []tkFunc{tkGetpidFunc}})
+			tkLoadLP(t, k, "test_klp_h1", "")
+			if c.TransitionPatch() != nil {
+				t.Fatal("the transition did not complete")
+			}
+			h, err := k.SpawnUser("call_getpid", tkUserProg(t, tkHammer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.MirrorCheck(); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := tkStepCall(t, k, h)
+			if w := tkModSym(t, k, "test_klp_h1", tkNewName(0, "__x64_sys_getpid")); got != w {
+				t.Fatalf("landed at %s, want the replacement", k.Syms.Format(got))
+			}
+			t.Logf("%s: %d instructions from the site to the replacement (Linux 6.12: %d)", design, tkHotInsns, linux612PatchedInsns)
+			if design == kernel.DefaultFtrace && tkHotInsns > linux612PatchedInsns {
+				t.Errorf("%s: %d instructions, Linux 6.12 takes %d", design, tkHotInsns, linux612PatchedInsns)
+			}
+		})
 	}
 }
 

@@ -139,7 +139,8 @@ func (c *Core) initObject(o *Object) error {
 		if len(f.OldName) >= ksymNameLen {
 			return errno.EINVAL
 		}
-		f.Patched, f.Transition = false, false
+		f.Patched = false
+		c.setTransition(f, false)
 		if err := c.sysfsAddFunc(f); err != nil {
 			return err
 		}

@@ -282,7 +282,7 @@ func (m kpatchModel) run(c *Core, ctx *kernel.OpCtx) error {
 			}
 			for _, task := range c.allTasks() {
 				if task.PatchState != c.targetState {
-					task.PatchState = c.targetState
+					c.k.SetPatchState(task, c.targetState)
 					c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: task.Comm, PID: task.PID, How: SwitchStopMachine, Target: c.targetState})
 				}
 			}

@@ -14,6 +14,9 @@ type klpOps struct {
 	// stack is the func_stack with its top at the end (list_first_entry in
 	// Linux is the head; here pushing is an append).
 	stack []*Func
+	// guest is the guest-memory mirror of this klp_ops (mirror.go), 0
+	// when its handler is the host's.
+	guest uint64
 }
 
 // top is the active version of the function.
@@ -89,11 +92,25 @@ func (c *Core) patchFunc(f *Func) error {
 		}
 		ops = &klpOps{oldFunc: f.OldFunc}
 		ops.fops = kernel.FtraceOps{Func: c.ftraceHandler, Private: ops,
-			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify | kernel.FtraceSaveRegs}
+			Flags: kernel.FtraceDynamic | kernel.FtraceIPModify}
+		// With DYNAMIC_FTRACE_WITH_ARGS the handler needs only the ip of
+		// struct ftrace_regs, not a full pt_regs.
+		if !c.k.FtraceDesign().WithArgs {
+			ops.fops.Flags |= kernel.FtraceSaveRegs
+		}
 		if c.v().FtracePermanent {
 			ops.fops.Flags |= kernel.FtracePermanent
 		}
+		if c.guestHandled() {
+			if err := c.mirrorNewOps(ops); err != nil {
+				return err
+			}
+		}
 		ops.stack = []*Func{f}
+		if err := c.mirrorPush(ops, f); err != nil {
+			c.mirrorFreeOps(ops)
+			return err
+		}
 		c.ops = append(c.ops, ops)
 		was := c.k.FtraceSiteEnabled(loc)
 		if err := c.k.FtraceSetFilterIP(&ops.fops, loc, false); err != nil {
@@ -110,11 +127,17 @@ func (c *Core) patchFunc(f *Func) error {
 		f.Patched = true
 		c.emitFuncStack(f, "push", 1)
 		c.emitFentry(f, loc, was)
+		c.syncDirect(ops)
 		return nil
 	}
 	ops.stack = append(ops.stack, f)
+	if err := c.mirrorPush(ops, f); err != nil {
+		ops.stack = ops.stack[:len(ops.stack)-1]
+		return err
+	}
 	f.Patched = true
 	c.emitFuncStack(f, "push", len(ops.stack))
+	c.syncDirect(ops)
 	return nil
 }
 
@@ -133,6 +156,8 @@ func (c *Core) unpatchFunc(f *Func) {
 			c.k.FtraceSetFilterIP(&ops.fops, loc, true)
 		}
 		ops.stack = nil
+		c.mirrorPop(ops, f)
+		c.mirrorFreeOps(ops)
 		c.dropOps(ops)
 		f.Patched = false
 		c.emitFuncStack(f, "pop", 0)
@@ -147,11 +172,20 @@ func (c *Core) unpatchFunc(f *Func) {
 			break
 		}
 	}
+	c.mirrorPop(ops, f)
+	c.syncDirect(ops)
 	f.Patched = false
 	c.emitFuncStack(f, "pop", len(ops.stack))
 }
 
 func (c *Core) dropOps(ops *klpOps) {
+	for _, f := range ops.stack {
+		if f.guest != 0 {
+			c.k.KfreeRCUTasks(f.guest)
+			f.guest = 0
+		}
+	}
+	c.mirrorFreeOps(ops)
 	for i, o := range c.ops {
 		if o == ops {
 			c.ops = append(c.ops[:i:i], c.ops[i+1:]...)

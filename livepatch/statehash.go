@@ -35,9 +35,9 @@ func (c *Core) writeStateHash(h hash.Hash) {
 		}
 	}
 	for _, o := range c.ops {
-		fmt.Fprintf(h, "ops %#x:", o.oldFunc)
+		fmt.Fprintf(h, "ops %#x guest %#x:", o.oldFunc, o.guest)
 		for _, f := range o.stack {
-			fmt.Fprintf(h, " %s/%#x", f.Obj.Patch.Name, f.NewFunc)
+			fmt.Fprintf(h, " %s/%#x/%#x", f.Obj.Patch.Name, f.NewFunc, f.guest)
 		}
 		fmt.Fprintln(h)
 	}

@@ -21,6 +21,9 @@ func (c *Core) allTasks() []*kernel.Task {
 func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 	c.debug(t, c.dbg.initTransition, "'%s': initializing %s transition\n", p.Name, stateName(state))
 	c.transitionPatch = p
+	// The experiment's direct jumps go back to the trampolines first:
+	// from now on the handler chooses per task.
+	c.syncDirectAll()
 	// Every task starts in the opposite state: nothing has switched yet.
 	c.targetState = state
 	initial := KLPTransitionUnpatched
@@ -28,13 +31,13 @@ func (c *Core) initTransition(t *kernel.Task, p *Patch, state int) {
 		initial = KLPTransitionPatched
 	}
 	for _, task := range c.allTasks() {
-		task.PatchState = initial
+		c.k.SetPatchState(task, initial)
 	}
 	// Pairs with the read barrier in klp_ftrace_handler: task states are
 	// set before any func is marked in transition.
 	for _, o := range p.Objs {
 		for _, f := range o.Funcs {
-			f.Transition = true
+			c.setTransition(f, true)
 		}
 	}
 	// The handler may run as soon as the first func is registered.
@@ -149,7 +152,7 @@ func (c *Core) tryToSwitchTask(cur, task *kernel.Task, how SwitchHow) bool {
 	switched, err := c.model.check(c, cur, task)
 	if err == nil {
 		task.TIF &^= kernel.TIFPatchPending
-		task.PatchState = c.targetState
+		c.k.SetPatchState(task, c.targetState)
 		if how == SwitchStackCheck {
 			how = switched // the model's own way (null: at once)
 		}
@@ -252,7 +255,7 @@ func (c *Core) switchPending(t *kernel.Task, how SwitchHow) {
 		return
 	}
 	t.TIF &^= kernel.TIFPatchPending
-	t.PatchState = c.targetState
+	c.k.SetPatchState(t, c.targetState)
 	if c.transitionPatch != nil {
 		c.emit(Event{Kind: EventSwitched, Patch: c.transitionPatch.Name, Task: t.Comm, PID: t.PID, How: how, Target: c.targetState})
 	}
@@ -357,18 +360,18 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	}
 	for _, o := range p.Objs {
 		for _, f := range o.Funcs {
-			f.Transition = false
+			c.setTransition(f, false)
 		}
 	}
 	// Every task has switched: one still flagged is a bug, reported (once)
 	// and left flagged; its next klp_update_patch_state sets it idle.
 	for _, task := range c.k.Tasks() {
 		c.k.WarnOnce(ctx, &c.warnPending, task.TIF&kernel.TIFPatchPending != 0)
-		task.PatchState = KLPTransitionIdle
+		c.k.SetPatchState(task, KLPTransitionIdle)
 	}
 	for _, task := range c.k.IdleTasks() {
 		c.k.WarnOnce(ctx, &c.warnIdlePending, task.TIF&kernel.TIFPatchPending != 0)
-		task.PatchState = KLPTransitionIdle
+		c.k.SetPatchState(task, KLPTransitionIdle)
 	}
 	if c.targetState == KLPTransitionPatched {
 		c.enableStates(ctx, p)
@@ -389,6 +392,7 @@ func (c *Core) completeTransitionOp(ctx *kernel.OpCtx) uint64 {
 	c.emit(Event{Kind: EventComplete, Patch: p.Name, Target: c.targetState})
 	c.targetState = KLPTransitionIdle
 	c.transitionPatch = nil
+	c.syncDirectAll()
 	c.k.CancelDelayedWork(c.work)
 	c.k.SetTrapSyscalls(false)
 	if c.checker != nil {

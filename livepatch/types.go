@@ -112,6 +112,9 @@ type Func struct {
 
 	Patched    bool // on the func_stack of its klp_ops
 	Transition bool // being applied or reverted
+	// guest is the func's node in its klp_ops' guest mirror (mirror.go),
+	// 0 when it has none.
+	guest uint64
 }
 
 // State is struct klp_state.

@@ -28,6 +28,7 @@ import (
 //	                                       + ftrace_regs_set_instruction_pointer   + klp_arch_set_pc
 //	ftrace ops FTRACE_OPS_FL_PERMANENT     yes (5.5+)                  no: ftrace_enabled=0 is accepted
 //	boot banner                            Linux version 6.12.0-...    Linux version 5.1.0-...
+//	ftrace design (kernel.FtraceDesign)    args                        regs
 //
 // The v5.1 column was checked against the Linux 5.2.1 import named in
 // docs/versions.md (kernel/livepatch/*.c, include/linux/livepatch.h,
@@ -81,6 +82,11 @@ type Version struct {
 	// the two behave alike here and the field is for the documentation
 	// and the debugger.
 	Handler string
+	// Ftrace is the ftrace trampoline design a machine of this version
+	// runs unless its machine line says otherwise ("" is the kernel's
+	// default, args): v5.1 had no DYNAMIC_FTRACE_WITH_ARGS, and its klp
+	// ops were not recursion safe (regs).
+	Ftrace string
 }
 
 // The versions klpsim knows.
@@ -115,6 +121,7 @@ var (
 		Banner:     "Linux version 5.1.0-klpsim (klpsim) #1 SMP\n",
 		StateNames: [3]string{"KLP_UNDEFINED", "KLP_UNPATCHED", "KLP_PATCHED"},
 		Handler:    "preempt_disable_notrace + klp_arch_set_pc",
+		Ftrace:     "regs",
 	}
 )
 

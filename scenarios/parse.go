@@ -274,7 +274,8 @@ func keyval(s string) (key, val string, ok bool) {
 }
 
 // machine: machine [cpus=N] [seed=N] [hz=N] [preempt=…] [cmdline=…]
-// [timeout=DUR] [max-insns=N] [max-tasks=N] [model=NAME]
+// [timeout=DUR] [max-insns=N] [max-tasks=N] [model=NAME] [kernel=NAME]
+// [ftrace=NAME]
 func (p *parser) machine(l line) {
 	pos := l.toks[0].pos()
 	if p.s.Machine.Pos.Line != 0 {
@@ -297,7 +298,7 @@ func (p *parser) machine(l line) {
 		}
 		key, val, ok := keyval(s)
 		if !ok {
-			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model), got %q", s)
+			p.errorf(w.Pos, "expected key=value (cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model, ftrace), got %q", s)
 			continue
 		}
 		var err error
@@ -345,8 +346,14 @@ func (p *parser) machine(l line) {
 			}
 		case "kernel":
 			err = p.machineKernel(val)
+		case "ftrace":
+			if _, err = kernel.LookupFtraceDesign(val); err == nil {
+				m.Ftrace = val
+			} else {
+				err = fmt.Errorf("expected %s", strings.Join(kernel.FtraceDesigns(), ", "))
+			}
 		default:
-			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel or model", key)
+			p.errorf(w.Pos, "unknown machine option %q: expected cpus, seed, hz, clock, preempt, cmdline, timeout, max-insns, max-tasks, kernel, model or ftrace", key)
 			continue
 		}
 		if err != nil {

@@ -36,6 +36,8 @@ type Options struct {
 	Model    string  // overrides the machine's consistency model when set
 	// Kernel overrides the machine's kernel version when not "".
 	Kernel string
+	// Ftrace overrides the machine's ftrace design when not "".
+	Ftrace string
 	// CheckConsistency switches the livepatch consistency checker on at
 	// boot (Core.EnableChecker).
 	CheckConsistency bool
@@ -238,13 +240,19 @@ func (r *runner) boot() error {
 		return err
 	}
 	m.Kernel = ver.Name
+	if r.opts.Ftrace != "" {
+		m.Ftrace = r.opts.Ftrace
+	}
+	if m.Ftrace == "" {
+		m.Ftrace = ver.Ftrace
+	}
 	r.harness = harnessFor(ver.Name)
 	if r.opts.Catalog != nil {
 		r.opts.Catalog = catalogFor(r.opts.Catalog, ver.Name)
 	}
 	r.machine = m
 	k, err := kernel.Boot(kernel.Config{CPUs: m.CPUs, Seed: m.Seed, HZ: m.HZ, ClockHz: m.ClockHz, Preempt: m.Preempt,
-		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks, Banner: ver.Banner})
+		Cmdline: m.Cmdline, MaxInsns: m.MaxInsns, MaxTasks: m.MaxTasks, Banner: ver.Banner, Ftrace: m.Ftrace})
 	if err != nil {
 		return err
 	}

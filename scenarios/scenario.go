@@ -57,6 +57,9 @@ type Machine struct {
 	// Model is the livepatch consistency model (livepatch.ParseModel);
 	// "" is the default, klp.
 	Model string
+	// Ftrace is the ftrace trampoline design (kernel.FtraceDesigns); "":
+	// the kernel version's (livepatch.Version.Ftrace).
+	Ftrace string
 }
 
 // DefaultTimeout bounds a scenario's simulated time unless the machine line

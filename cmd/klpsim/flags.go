@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"klpsim/kernel"
 	"klpsim/livepatch"
 	"klpsim/scenarios"
 )
@@ -73,6 +74,7 @@ type machineFlags struct {
 	check                                   *bool
 	model                                   *string
 	kernel                                  *string
+	ftrace                                  *string
 }
 
 // addMachineFlags defines them on fs; what is "per scenario" in run's help
@@ -88,6 +90,8 @@ func addMachineFlags(fs *flag.FlagSet, checkHelp string) *machineFlags {
 		model: fs.String("model", "", "livepatch consistency `model`: "+strings.Join(livepatch.ModelNames, ", ")+
 			" (overrides the scenario's machine line; default klp)"),
 		kernel: fs.String("kernel", "", "kernel `version` the machine runs: "+livepatch.VersionList()+" (overrides the scenario's machine line)"),
+		ftrace: fs.String("ftrace", "", "ftrace trampoline `design`: "+strings.Join(kernel.FtraceDesigns(), ", ")+
+			" (overrides the scenario's machine line; default the kernel version's, "+kernel.DefaultFtrace+" for 6.12)"),
 	}
 }
 
@@ -132,6 +136,12 @@ func (m *machineFlags) apply(opts *scenarios.Options) error {
 			return fmt.Errorf("--kernel %q: expected %s", *m.kernel, livepatch.VersionList())
 		}
 		opts.Kernel = v.Name
+	}
+	if *m.ftrace != "" {
+		if _, err := kernel.LookupFtraceDesign(*m.ftrace); err != nil {
+			return fmt.Errorf("--ftrace %q: expected %s", *m.ftrace, strings.Join(kernel.FtraceDesigns(), ", "))
+		}
+		opts.Ftrace = *m.ftrace
 	}
 	if *m.timeout != "" {
 		d, err := scenarios.ParseDuration(*m.timeout)

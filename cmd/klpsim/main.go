@@ -37,6 +37,7 @@ commands:
   explore FILE.scn --seeds A..B   run a scenario under many seeds; report the outliers
   serve [--addr HOST:PORT] [DIR]  the playground: edit, run and debug scenarios in a browser (docs/playground.md)
   lab   list|start NAME [DIR]|check FILE.scn   labs: exercises the machine checks (docs/labs.md)
+  bench [FLAGS] [SUITE]           run the benchmarks (hotpath, interp, transition) as tables (bench/README.md)
   help  [COMMAND]                 print this text, or COMMAND's usage and flags
 
 flags:
@@ -67,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "lab":
 		return cmdLab(args[1:], stdout, stderr)
+	case "bench":
+		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) == 1 {
 			fmt.Fprint(stdout, usage)
@@ -91,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdServe([]string{"--help"}, stdout, stderr)
 		case "lab":
 			return cmdLab([]string{"--help"}, stdout, stderr)
+		case "bench":
+			return cmdBench([]string{"--help"}, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "klpsim help: unknown command %q\n%s", args[1], usage)
 		return exitUsage

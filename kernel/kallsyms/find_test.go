@@ -151,3 +151,31 @@ func TestExport(t *testing.T) {
 		t.Error("UnexportModule dropped the kallsyms entry")
 	}
 }
+
+// Remove drops one symbol of a module and leaves its others.
+func TestRemoveOne(t *testing.T) {
+	tb := New()
+	a := Sym{Name: "ftrace_trampoline", Addr: 0x1000, Size: 0x80, Type: 't', Module: "__builtin__ftrace"}
+	b := Sym{Name: "ftrace_trampoline", Addr: 0x3000, Size: 0x80, Type: 't', Module: "__builtin__ftrace"}
+	if err := tb.Add(a, b); err != nil {
+		t.Fatal(err)
+	}
+	g := tb.Gen()
+	tb.Remove("__builtin__ftrace", "ftrace_trampoline", 0x1000)
+	if _, _, ok := tb.Lookup(0x1010); ok {
+		t.Error("the removed symbol still looks up")
+	}
+	if s, _, ok := tb.Lookup(0x3010); !ok || s.Addr != 0x3000 {
+		t.Errorf("the other symbol: %v %v", s, ok)
+	}
+	if got := tb.ByName("ftrace_trampoline"); len(got) != 1 || tb.Gen() == g {
+		t.Errorf("ByName %v, generation %d (was %d)", got, tb.Gen(), g)
+	}
+	tb.Remove("__builtin__ftrace", "ftrace_trampoline", 0x3000)
+	if len(tb.Modules()) != 0 || tb.Len() != 0 {
+		t.Errorf("modules %v, %d symbols left", tb.Modules(), tb.Len())
+	}
+	if err := tb.Add(a); err != nil {
+		t.Errorf("re-adding a removed symbol: %v", err)
+	}
+}

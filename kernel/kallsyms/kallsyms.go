@@ -136,7 +136,16 @@ type Table struct {
 	exports  map[string]export              // exported name -> owner; the union of every __ksymtab
 	maxSize  uint64                         // upper bound of every Size in byAddr; bounds Lookup's backward walk
 	nextSeq  uint64                         // last entry.seq handed out
+	// gen counts the changes of byAddr: every method that adds or
+	// removes a symbol bumps it, so that a cache of Lookup's answers
+	// (the unwinder's) knows when to forget them.
+	gen uint64
 }
+
+// Gen is the table's generation: it changes whenever a symbol is added
+// or removed, so Lookup answers remembered at one generation hold until
+// Gen changes.
+func (t *Table) Gen() uint64 { return t.gen }
 
 // New returns an empty Table.
 func New() *Table {
@@ -224,6 +233,7 @@ func (t *Table) Add(syms ...Sym) error {
 		}
 	}
 
+	t.gen++
 	for _, s := range syms {
 		t.nextSeq++
 		e := &entry{Sym: s, seq: t.nextSeq}
@@ -301,6 +311,7 @@ func (t *Table) RemoveModule(module string) {
 		t.UnexportModule(module)
 		return
 	}
+	t.gen++
 	for _, e := range entries {
 		t.byAddr.Delete(e.item())
 		list := t.byName[e.Name]
@@ -321,6 +332,38 @@ func (t *Table) RemoveModule(module string) {
 		t.maxSize = max(t.maxSize, it.e.Size)
 		return true
 	})
+}
+
+// Remove drops the one symbol of module called name at addr, if there is
+// one (a symbol that comes and goes on its own, like an ftrace
+// trampoline's).
+func (t *Table) Remove(module, name string, addr uint64) {
+	var e *entry
+	for _, x := range t.byModule[module] {
+		if x.Name == name && x.Addr == addr {
+			e = x
+			break
+		}
+	}
+	if e == nil {
+		return
+	}
+	t.gen++
+	t.byAddr.Delete(e.item())
+	if ft := t.funcs[module]; ft != nil {
+		ft.Delete(e.item())
+	}
+	if list := slices.DeleteFunc(t.byName[name], func(x *entry) bool { return x == e }); len(list) == 0 {
+		delete(t.byName, name)
+	} else {
+		t.byName[name] = list
+	}
+	if list := slices.DeleteFunc(t.byModule[module], func(x *entry) bool { return x == e }); len(list) == 0 {
+		delete(t.byModule, module)
+		delete(t.funcs, module)
+	} else {
+		t.byModule[module] = list
+	}
 }
 
 // Modules returns the names of the modules with symbols in the table, sorted,

@@ -278,3 +278,37 @@ func BenchmarkLookup_Miss(b *testing.B) {
 		}
 	}
 }
+
+// TestGen: every addition and removal changes the generation; lookups
+// and failed changes do not.
+func TestGen(t *testing.T) {
+	tb := New()
+	g := tb.Gen()
+	step := func(what string, changed bool) {
+		t.Helper()
+		if ng := tb.Gen(); (ng != g) != changed {
+			t.Errorf("%s: generation %d -> %d", what, g, ng)
+		}
+		g = tb.Gen()
+	}
+	if err := tb.Add(Sym{Name: "f", Addr: 0x1000, Size: 0x10, Type: 't', Module: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	step("Add", true)
+	tb.Lookup(0x1004)
+	step("Lookup", false)
+	if err := tb.Add(Sym{Name: "f", Addr: 0x1000, Size: 0x10, Type: 't', Module: "m"}); err == nil {
+		t.Fatal("duplicate accepted")
+	}
+	step("a refused Add", false)
+	tb.Remove("m", "f", 0x1000)
+	step("Remove", true)
+	tb.Remove("m", "f", 0x1000)
+	step("Remove of nothing", false)
+	if err := tb.Add(Sym{Name: "g", Addr: 0x2000, Size: 0x10, Type: 't', Module: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	step("Add", true)
+	tb.RemoveModule("m")
+	step("RemoveModule", true)
+}

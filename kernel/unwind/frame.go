@@ -38,6 +38,11 @@ type state struct {
 	// scratch receives guest memory. It lives here, not on the Go stack,
 	// because a slice passed through the Memory interface escapes.
 	scratch [PtRegsSize]byte
+
+	// memo outlives the walk (the state is pooled): checkFirstFrame's
+	// last verdict, keyed by the bytes it judged, so it holds for any
+	// machine.
+	memo firstFrameMemo
 }
 
 // statePool keeps walks allocation-free.

@@ -1,6 +1,8 @@
 package unwind
 
 import (
+	"bytes"
+
 	"golang.org/x/arch/x86/x86asm"
 
 	"klpsim/isa"
@@ -67,6 +69,40 @@ func (s *state) checkFirstFrame(ip, start, size uint64) *UnreliableError {
 	if end < start || ip < start || ip >= end {
 		return s.fail(ErrUnknownText, 0, nil)
 	}
+	// The verdict is a function of ip, the bounds and the function's
+	// bytes alone, and nearly every sleeping task stops at the same ip
+	// in schedule: a small function's verdict is remembered with the
+	// bytes it was reached from, and reused while they are the same.
+	m := &s.memo
+	if size <= uint64(len(m.text)) && s.mem.Read(start, m.buf[:size]) == nil {
+		if m.ok && m.ip == ip && m.start == start && m.size == size && bytes.Equal(m.text[:size], m.buf[:size]) {
+			if m.prologue {
+				return s.fail(ErrPrologue, 0, nil)
+			}
+			return nil
+		}
+		err := s.judgeFirstFrame(ip, start, end)
+		if err == nil || err.Reason == ErrPrologue {
+			m.ok, m.ip, m.start, m.size, m.prologue = true, ip, start, size, err != nil
+			copy(m.text[:], m.buf[:size])
+		}
+		return err
+	}
+	return s.judgeFirstFrame(ip, start, end)
+}
+
+// firstFrameMemo is checkFirstFrame's remembered verdict: for the task
+// stopped at ip in the function [start, start+size) whose bytes were
+// text[:size], prologue says whether it was ErrPrologue (else reliable).
+type firstFrameMemo struct {
+	ok              bool
+	ip, start, size uint64
+	prologue        bool
+	text, buf       [256]byte
+}
+
+// judgeFirstFrame is checkFirstFrame without the memo.
+func (s *state) judgeFirstFrame(ip, start, end uint64) *UnreliableError {
 	n := min(end-ip, isa.MaxInstLen)
 	if err := s.read(ip, int(n)); err != nil {
 		return s.fail(ErrUnknownText, 0, err)

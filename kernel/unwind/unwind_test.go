@@ -462,3 +462,23 @@ func TestWalk_NewTask(t *testing.T) {
 		}
 	}
 }
+
+// TestWalk_FirstFrameMemo: the first frame's verdict is remembered for
+// the next walk from the same ip, but only while the function's bytes
+// are the same: with f4's pop rbp gone, the task at it is past the
+// epilogue, and the walk must say so.
+func TestWalk_FirstFrameMemo(t *testing.T) {
+	m := newMachine(t)
+	m.spawn("entry_kthread", m.stack.PtRegs())
+	m.stepTo("ret_f4")
+	for range 2 {
+		if _, err := m.walk(m.context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.mem.Write(m.addr("ret_f4"), []byte{0x90}); err != nil { // pop rbp -> nop
+		t.Fatal(err)
+	}
+	_, err := m.walk(m.context())
+	wantUnreliable(t, err, unwind.ErrPrologue)
+}

@@ -1,16 +1,73 @@
-# arch/x86/kernel/ftrace_64.S: the trampoline an enabled fentry site calls.
-# An enabled site is "call ftrace_regs_caller" at function+0; this code saves
-# a struct pt_regs whose ip is function+5, lets the registered ftrace_ops run
-# (a handler may change regs->ip: livepatch points it at the replacement
-# function), writes regs->ip over its own return address, restores the
-# registers and returns: into the function's body, or into the replacement,
-# which then returns straight to the original caller.
+# arch/x86/kernel/ftrace_64.S: the trampolines an enabled fentry site calls.
+# An enabled site is "call TRAMPOLINE" at function+0, TRAMPOLINE being
+# ftrace_caller, ftrace_regs_caller or an ftrace_ops' own copy of one of
+# them (kernel/ftrace.go, ftraceTarget). The trampoline saves the registers
+# its ops need in a struct pt_regs-shaped frame whose ip is function+5,
+# calls the ops (ftrace_ops_list_func for the shared ones, the ops' func or
+# ftrace_ops_assist_func for a copy), writes the frame's ip over its own
+# return address, restores the registers and returns: into the function's
+# body, or into the replacement livepatch wrote into the ip, which then
+# returns straight to the original caller.
 #
 # Stack on entry: [rsp] = function+5, [rsp+8] = the caller's return address.
 # None of this is traceable (no .fentry), as ftrace's own code is notrace.
+#
+# The code from ftrace_caller to ftrace_caller_end (and from
+# ftrace_regs_caller to ftrace_regs_caller_end) is what create_trampoline
+# copies: it must not reach outside itself except through the op load at
+# *_op_ptr (rip-relative, re-aimed at the copy's own ops pointer) and the
+# call at ftrace_call / ftrace_regs_call (re-aimed at the ops).
 	.intel_syntax noprefix
 	.text
 
+# ftrace_caller: struct ftrace_regs only (CONFIG_HAVE_DYNAMIC_FTRACE_WITH_ARGS,
+# no frame pointers): the argument registers, rax, rbp, ip and sp; cs = 0
+# marks the frame as not a full pt_regs (ftrace_get_regs() is NULL).
+	.globl ftrace_caller
+	.type ftrace_caller, @function
+ftrace_caller:
+	sub rsp, PT_REGS_SIZE
+	mov qword ptr [rsp + PT_AX], rax
+	mov qword ptr [rsp + PT_CX], rcx
+	mov qword ptr [rsp + PT_DX], rdx
+	mov qword ptr [rsp + PT_SI], rsi
+	mov qword ptr [rsp + PT_DI], rdi
+	mov qword ptr [rsp + PT_R8], r8
+	mov qword ptr [rsp + PT_R9], r9
+	mov qword ptr [rsp + PT_ORIG_AX], 0
+	mov rdx, rbp
+	mov qword ptr [rsp + PT_BP], rdx
+	mov rsi, qword ptr [rsp + PT_REGS_SIZE + 8]	# parent_ip
+	mov rdi, qword ptr [rsp + PT_REGS_SIZE]		# function+5
+	mov qword ptr [rsp + PT_IP], rdi
+	sub rdi, MCOUNT_INSN_SIZE			# ip: the traced function
+	lea rcx, [rsp + PT_REGS_SIZE + 8]		# the function's rsp at entry
+	mov qword ptr [rsp + PT_SP], rcx
+	.globl ftrace_caller_op_ptr
+ftrace_caller_op_ptr:
+	mov rdx, qword ptr [rip + function_trace_op]	# op
+	lea rcx, [rsp]					# fregs
+	mov qword ptr [rsp + PT_CS], 0
+	.globl ftrace_call
+ftrace_call:
+	call ftrace_ops_list_func
+	mov rax, qword ptr [rsp + PT_IP]		# handlers can change the ip
+	mov qword ptr [rsp + PT_REGS_SIZE], rax
+	mov rbp, qword ptr [rsp + PT_BP]
+	mov r9, qword ptr [rsp + PT_R9]
+	mov r8, qword ptr [rsp + PT_R8]
+	mov rdi, qword ptr [rsp + PT_DI]
+	mov rsi, qword ptr [rsp + PT_SI]
+	mov rdx, qword ptr [rsp + PT_DX]
+	mov rcx, qword ptr [rsp + PT_CX]
+	mov rax, qword ptr [rsp + PT_AX]
+	add rsp, PT_REGS_SIZE
+	.globl ftrace_caller_end
+ftrace_caller_end:
+	ret
+	.size ftrace_caller, .-ftrace_caller
+
+# ftrace_regs_caller: a full struct pt_regs, flags first.
 	.globl ftrace_regs_caller
 	.type ftrace_regs_caller, @function
 ftrace_regs_caller:
@@ -43,7 +100,9 @@ ftrace_regs_caller:
 	mov rdi, qword ptr [rsp + PT_IP]
 	sub rdi, MCOUNT_INSN_SIZE			# ip: the traced function
 	mov rsi, qword ptr [rsp + PT_REGS_SIZE + 16]	# parent_ip
-	xor edx, edx					# op: every matching ftrace_ops
+	.globl ftrace_regs_caller_op_ptr
+ftrace_regs_caller_op_ptr:
+	mov rdx, qword ptr [rip + function_trace_op]	# op
 	mov rcx, rsp					# regs
 	.globl ftrace_regs_call
 ftrace_regs_call:
@@ -69,6 +128,8 @@ ftrace_regs_call:
 	mov rdi, qword ptr [rsp + PT_DI]
 	add rsp, PT_REGS_SIZE
 	popfq
+	.globl ftrace_regs_caller_end
+ftrace_regs_caller_end:
 	ret
 	.size ftrace_regs_caller, .-ftrace_regs_caller
 
@@ -109,3 +170,28 @@ ftrace_ops_list_func:
 ftrace_stub:
 	ret
 	.size ftrace_stub, .-ftrace_stub
+
+# ftrace_ops_assist_func(ip, parent_ip, op, regs): what a per-ops
+# trampoline calls for an ops that is not recursion safe (every ops in
+# v5.1): the ops' func, read from the struct ftrace_ops, with preemption
+# off. klpsim has no preempt count; interrupts off keep the task on its
+# CPU, as in kprobe_ftrace_handler.
+	.globl ftrace_ops_assist_func
+	.type ftrace_ops_assist_func, @function
+ftrace_ops_assist_func:
+	pushfq
+	cli
+	call qword ptr [rdx + FTRACE_OPS_FUNC]
+	popfq
+	ret
+	.size ftrace_ops_assist_func, .-ftrace_ops_assist_func
+
+# function_trace_op: the ops the shared trampolines pass as op. Their call
+# goes to ftrace_ops_list_func, which walks every ops itself.
+	.data
+	.balign 8
+	.globl function_trace_op
+	.type function_trace_op, @object
+function_trace_op:
+	.quad 0
+	.size function_trace_op, 8

@@ -267,7 +267,7 @@ func fentryText(t *Target, loc uint64) string {
 	case "call":
 		var b strings.Builder
 		fmt.Fprintf(&b, "fentry site %#x: call %#x <%s>\n", loc, target, t.K.Syms.Name(target))
-		if target == t.K.FtraceTrampoline() {
+		if t.K.IsFtraceTrampoline(target) {
 			for _, s := range t.K.FtraceSites() {
 				if s.IP != loc {
 					continue
