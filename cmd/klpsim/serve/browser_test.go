@@ -19,7 +19,8 @@ var shots = flag.String("screenshots", "", "also write the browser test's screen
 // blocked event, click the kworker's lane and see its backtrace through
 // teach_sleep_fn, click that frame for the disassembly with the fentry
 // site marked, and step once. Screenshots stay as test artifacts (go test
-// -artifacts keeps them; -screenshots DIR copies them).
+// -artifacts keeps them; -screenshots DIR copies them). Then open lab 00
+// and Check it.
 func TestBrowser(t *testing.T) {
 	bin := chromium(t)
 	srv, err := New(Config{})
@@ -160,6 +161,23 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("stepi: %q -> %q, want one instruction more", before, after)
 	}
 	shot("debug-stepi.png", b)
+
+	// A lab from the gallery: its starting file in the editor, its
+	// handout in the Lab tab; Check answers its questions.
+	b.eval(`(() => { const s = document.getElementById("gallery"); s.value = "lab:00-example"; s.dispatchEvent(new Event("change")); })()`, nil)
+	b.waitFor("lab 00 to load", `document.getElementById("name").value === "labs/00-example.scn" && document.getElementById("parsestate").textContent === "parses"`)
+	if h := b.str(`document.querySelector("#handout h3").textContent`); h != "Lab 00 (example): make the transition complete" {
+		t.Errorf("the handout's heading: %q", h)
+	}
+	b.click("Check", `document.getElementById("check")`)
+	b.waitFor("the lab's verdicts", `document.body.dataset.checked`)
+	if v := b.str(`document.body.dataset.checked`); v == "3/3" || !strings.HasSuffix(v, "/3") {
+		t.Errorf("the unmodified lab checked %s, want some of 3 questions failing", v)
+	}
+	if q := b.str(`document.querySelectorAll("#labcheck .questions li")[1].textContent`); !strings.HasPrefix(q, "FAIL 2. The transition completes") || !strings.Contains(q, "hint: The kworker must leave lab_sleep_fn") || !strings.Contains(q, "failed: expect event complete patch=lab_patch target=patched: no matching event") {
+		t.Errorf("question 2 after Check: %q", q)
+	}
+	shot("lab-check.png", b)
 	if *shots != "" {
 		if _, err := os.Stat(filepath.Join(*shots, "debug-stepi.png")); err != nil {
 			t.Error(err)

@@ -201,6 +201,8 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/s/{id}/cancel", s.withSession(s.cancel))
 	m.HandleFunc("GET /api/s/{id}/timeline", s.withSession(s.timeline))
 	m.HandleFunc("GET /api/s/{id}/stack", s.withSession(s.stack))
+	m.HandleFunc("GET /api/labs", s.labs)
+	m.HandleFunc("POST /api/s/{id}/check", s.withSession(s.labCheck))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, fmt.Sprintf("no API %s %s", r.Method, r.URL.Path))
 	})
@@ -431,7 +433,7 @@ func (s *Server) Sessions() int {
 }
 
 // files is the gallery's name space: the embedded scenarios (teach/,
-// selftests/) and, under dir/, the files of the host directory.
+// selftests/), the labs' files as lab start copies them (labs/) and, under dir/, the files of the host directory.
 type files struct {
 	root *os.Root // nil without a directory
 }
@@ -451,13 +453,16 @@ func newFiles(dir string) (*files, error) {
 // directory, symbolic links included.
 func (f *files) read(name string) ([]byte, error) {
 	if !fs.ValidPath(name) {
-		return nil, fmt.Errorf("not a file of the playground (a relative path in teach/, selftests/ or dir/)")
+		return nil, fmt.Errorf("not a file of the playground (a relative path in teach/, selftests/, labs/ or dir/)")
 	}
 	if rest, ok := strings.CutPrefix(name, "dir/"); ok {
 		if f.root == nil {
 			return nil, fmt.Errorf("no such file: the server was started without a DIR")
 		}
 		return readLimited(f.root.FS(), rest)
+	}
+	if data, ok := readLabFile(name); ok {
+		return data, nil
 	}
 	return readLimited(scenarios.Files, name)
 }

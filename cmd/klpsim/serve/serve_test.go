@@ -150,8 +150,8 @@ func TestParse(t *testing.T) {
 		{"untitled.scn", "machine cpus=2\nstart_test x\nfrobnicate 3\n", `untitled.scn:3:1: unknown command "frobnicate" (docs/scenarios.md lists the commands)`},
 		{teach01, file(t, teach01), ""},
 		{"mine.scn", "include teach/teach-target.inc\nstart_test x\nload_mod test_klp_teach_target\n", ""},
-		{"mine.scn", "include /etc/passwd\nstart_test x\n", "mine.scn:1:9: include /etc/passwd: not a file of the playground (a relative path in teach/, selftests/ or dir/)"},
-		{"teach/x.scn", "include ../../etc/passwd\nstart_test x\n", "teach/x.scn:1:9: include ../../etc/passwd: not a file of the playground (a relative path in teach/, selftests/ or dir/)"},
+		{"mine.scn", "include /etc/passwd\nstart_test x\n", "mine.scn:1:9: include /etc/passwd: not a file of the playground (a relative path in teach/, selftests/, labs/ or dir/)"},
+		{"teach/x.scn", "include ../../etc/passwd\nstart_test x\n", "teach/x.scn:1:9: include ../../etc/passwd: not a file of the playground (a relative path in teach/, selftests/, labs/ or dir/)"},
 		{"mine.scn", "include dir/x.inc\nstart_test x\n", "mine.scn:1:9: include dir/x.inc: no such file: the server was started without a DIR"},
 		{"mine.scn", "module m\nstart_test x\n-- m.c --\nint x;\n", "mine.scn:1:1: module m is written in C: the playground builds no C (gcc would run on the server): write the module in assembly, or run it with klpsim run"},
 		{"mine.scn", "", "mine.scn:1:1: not a scenario: the file is empty (a scenario is a script of commands, docs/scenarios.md)"},
@@ -342,7 +342,7 @@ func TestLimitsAndBadInput(t *testing.T) {
 		{"no API", "GET", "/api/nothing", nil, 404, "no API GET /api/nothing"},
 		{"newline in a command", "POST", "/api/s/" + id + "/cmd", map[string]string{"line": "stepi\nstepi"}, 400, "one command line, without newlines"},
 		{"bad pid", "GET", "/api/s/" + id + "/stack?pid=x", nil, 400, `bad pid "x": expected a number`},
-		{"file outside", "GET", "/api/file?path=../../etc/passwd", nil, 404, "../../etc/passwd: not a file of the playground (a relative path in teach/, selftests/ or dir/)"},
+		{"file outside", "GET", "/api/file?path=../../etc/passwd", nil, 404, "../../etc/passwd: not a file of the playground (a relative path in teach/, selftests/, labs/ or dir/)"},
 		{"post to a page", "POST", "/index.html", "x", 405, ""},
 	}
 	for _, c := range cases {

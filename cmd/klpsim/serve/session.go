@@ -359,12 +359,17 @@ func (srv *Server) readSource(w http.ResponseWriter, r *http.Request) (*scenario
 	}
 	sc, err := srv.parseSource(src)
 	if err != nil {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnprocessableEntity)
-		_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "errors": parseErrors(err)})
+		replyParseErrors(w, err)
 		return nil, src
 	}
 	return sc, src
+}
+
+// replyParseErrors answers 422 with the parser's errors.
+func replyParseErrors(w http.ResponseWriter, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnprocessableEntity)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": err.Error(), "errors": parseErrors(err)})
 }
 
 // run starts a run of the request's scenario; its progress comes on the

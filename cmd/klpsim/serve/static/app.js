@@ -132,6 +132,7 @@ async function loadGallery() {
   const r = await api("GET", "/api/gallery");
   const sel = $("gallery");
   sel.innerHTML = `<option value="">— pick a scenario —</option>`;
+  await Labs.addToGallery(sel);
   const groups = {};
   for (const e of r.data) {
     if (!groups[e.group]) {
@@ -149,6 +150,7 @@ async function loadGallery() {
 async function openFile(path) {
   const r = await api("GET", "/api/file?path=" + encodeURIComponent(path));
   if (!r.ok) { banner(r.data.error || String(r.data)); return; }
+  Labs.close();
   $("name").value = path;
   src.value = r.data;
   src.scrollTop = 0;
@@ -157,7 +159,11 @@ async function openFile(path) {
   history.replaceState(null, "", "#" + path);
 }
 
-$("gallery").addEventListener("change", e => { if (e.target.value) openFile(e.target.value); });
+$("gallery").addEventListener("change", e => {
+  const v = e.target.value;
+  if (v.startsWith("lab:")) Labs.open(v.slice(4));
+  else if (v) openFile(v);
+});
 
 // ---- the session and its stream ----
 
@@ -165,7 +171,7 @@ async function startSession() {
   const r = await api("POST", "/api/sessions");
   if (!r.ok) {
     banner(r.data.error);
-    for (const b of ["run", "debug", "cancel"]) $(b).disabled = true;
+    for (const b of ["run", "debug", "cancel", "check"]) $(b).disabled = true;
     return;
   }
   state.session = r.data.id;
@@ -352,6 +358,8 @@ $("debug").onclick = async () => {
   command("info tasks", { quiet: true });
 };
 
+$("check").onclick = () => Labs.check();
+
 $("cancel").onclick = () => api("POST", `/api/s/${state.session}/cancel`);
 
 // command runs a debugger command and shows its answer in the console.
@@ -459,7 +467,8 @@ for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => sel
   render();
   await Promise.all([startSession(), loadGallery()]);
   const want = decodeURIComponent(location.hash.slice(1));
-  if (want) openFile(want);
+  if (want.startsWith("lab:")) Labs.open(want.slice(4));
+  else if (want) openFile(want);
   else { src.value = "# A scenario: pick one above, or write your own (docs/scenarios.md).\nmachine cpus=2\n\nstart_test \"hello\"\nlog \"hello from the guest\"\n"; render(); parseNow(); }
   document.body.dataset.ready = "1";
 })();
