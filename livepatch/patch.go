@@ -157,8 +157,7 @@ func (c *Core) unpatchFunc(f *Func) {
 		}
 		ops.stack = nil
 		c.mirrorPop(ops, f)
-		c.mirrorFreeOps(ops)
-		c.dropOps(ops)
+		c.dropOps(ops) // frees the guest klp_ops too
 		f.Patched = false
 		c.emitFuncStack(f, "pop", 0)
 		if ok {
