@@ -30,6 +30,7 @@ func cmdElf(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("elf", flag.ContinueOnError)
 	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M as the last line on stderr")
 	maxInsnsFlag := fs.String("max-insns", fmt.Sprint(defaultElfMaxInsns), "stop with an error after `N` guest instructions (0: no limit)")
+	cpuprofile := addCPUProfileFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), elfUsage)
 		fs.PrintDefaults()
@@ -54,6 +55,11 @@ func cmdElf(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "klpsim elf: %v\n", err)
 		return exitUsage
 	}
+	stopProfile, ok := startCPUProfile("elf", *cpuprofile, stderr)
+	if !ok {
+		return exitUsage
+	}
+	defer stopProfile()
 	res, err := elfrun.Run(prog, rest, stdout, stderr, elfrun.Options{MaxInsns: maxInsns})
 	code := res.ExitCode
 	switch {

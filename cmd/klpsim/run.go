@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"klpsim/kernel"
+	"klpsim/livepatch"
 	"klpsim/scenarios"
 	"klpsim/timeline"
 )
@@ -46,11 +48,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	jsonOut := fs.Bool("json", false, "write the livepatch event stream and the test results to stdout as JSON lines (the text output goes to stderr)")
 	gdbAddr := fs.String("gdb", "", gdbFlagHelp)
 	out := addOutputFlags(fs)
+	cpuprofile := addCPUProfileFlag(fs)
+	stats := fs.Bool("stats", false, "after each scenario print on stderr: FILE: insns=N seconds=S mips=M simulated=T (guest instructions of all CPUs, host wall seconds, their rate, simulated time)")
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
 	if done {
 		return code
 	}
+	stopProfile, ok := startCPUProfile("run", *cpuprofile, stderr)
+	if !ok {
+		return exitUsage
+	}
+	defer stopProfile()
 	opts := scenarios.Options{Stdout: stdout, Stderr: stderr, Catalog: scenarios.Builtin,
 		Dmesg: *dmesg, Update: *update}
 	if *update && len(names) == 0 {
@@ -143,7 +152,22 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	for _, s := range parsed {
 		rec := out.recorder(s, data[s], jw, &opts)
 		out.log.Debug().Str("scenario", s.File).Int("commands", len(s.Cmds)).Msg("run")
-		res, err := scenarios.Run(s, opts)
+		var k *kernel.Kernel
+		sopts := opts
+		if *stats {
+			booted := opts.Booted
+			sopts.Booted = func(kk *kernel.Kernel, c *livepatch.Core) {
+				k = kk
+				if booted != nil {
+					booted(kk, c)
+				}
+			}
+		}
+		start := time.Now()
+		res, err := scenarios.Run(s, sopts)
+		if *stats && k != nil {
+			fmt.Fprintf(opts.Stderr, "%s: %s simulated=%v\n", s.File, statsLine(k.Insns(), time.Since(start)), time.Duration(k.Now()))
+		}
 		if werr := out.finish(rec, s, res, err); werr != nil {
 			fmt.Fprintf(stderr, "klpsim run: %v\n", werr)
 			status = exitUsage
@@ -197,12 +221,18 @@ func fileError(name string, err error) string {
 
 // printStats prints the --stats line of klpsim elf.
 func printStats(w io.Writer, insns uint64, elapsed time.Duration) {
+	fmt.Fprintln(w, statsLine(insns, elapsed))
+}
+
+// statsLine is "insns=N seconds=S mips=M": guest instructions, host wall
+// seconds and their rate.
+func statsLine(insns uint64, elapsed time.Duration) string {
 	secs := elapsed.Seconds()
 	mips := 0.0
 	if secs > 0 {
 		mips = float64(insns) / secs / 1e6
 	}
-	fmt.Fprintf(w, "insns=%d seconds=%.3f mips=%.1f\n", insns, secs, mips)
+	return fmt.Sprintf("insns=%d seconds=%.3f mips=%.1f", insns, secs, mips)
 }
 
 // rewriteSections writes the updated sections into the files holding
