@@ -89,6 +89,14 @@ func (c *CPU) load(sz uint8, a uint64) uint64 {
 		return c.load64(a)
 	case 4:
 		return c.load32(a)
+	case 1:
+		if d := c.rfast(a, 1); d != nil {
+			return uint64(d[a&(PageSize-1)])
+		}
+	case 2:
+		if d := c.rfast(a, 2); d != nil {
+			return uint64(binary.LittleEndian.Uint16(d[a&(PageSize-1):]))
+		}
 	}
 	return c.loadSlow(a, sz)
 }
@@ -100,7 +108,17 @@ func (c *CPU) store(sz uint8, a, v uint64) {
 		c.store64(a, v)
 	case 4:
 		c.store32(a, v)
+	case 1:
+		if d := c.wfast(a, 1); d != nil {
+			d[a&(PageSize-1)] = byte(v)
+			return
+		}
+		c.storeSlow(a, v, sz)
 	default:
+		if d := c.wfast(a, 2); d != nil && sz == 2 {
+			binary.LittleEndian.PutUint16(d[a&(PageSize-1):], uint16(v))
+			return
+		}
 		c.storeSlow(a, v, sz)
 	}
 }
@@ -162,8 +180,11 @@ func (c *CPU) storeSlowAt(rip, a, v uint64, sz uint8) {
 
 func (c *CPU) loadFastAt(rip, a uint64, sz uint8) uint64 {
 	if d := c.rfast(a, uint64(sz)); d != nil {
-		if sz == 8 {
+		switch sz {
+		case 8:
 			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
+		case 1:
+			return uint64(d[a&(PageSize-1)])
 		}
 		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
 	}

@@ -55,12 +55,13 @@ func blockEnd(k isa.Kind) bool {
 
 // blockSafe reports whether an op of kind k may run inside a block: it
 // only changes registers, flags and memory and moves rip, and it never
-// ends Run, changes privilege or re-executes itself.
+// ends Run, changes privilege or re-executes itself. cli, sti, popfq and
+// swapgs qualify: interrupts are taken between Runs, never inside one, and
+// an fs/gs operand reads its base when it executes.
 func blockSafe(k isa.Kind) bool {
 	switch k {
 	case isa.KDecode, isa.KUD, isa.KUD2, isa.KMovs, isa.KStos, isa.KInt3, isa.KInt,
-		isa.KHlt, isa.KCli, isa.KSti, isa.KPopf, isa.KSyscall, isa.KSysret,
-		isa.KIret, isa.KSwapgs, isa.KVmcall, isa.KRdtsc:
+		isa.KHlt, isa.KSyscall, isa.KSysret, isa.KIret, isa.KVmcall, isa.KRdtsc:
 		return false
 	}
 	return true

@@ -283,6 +283,14 @@ fetch:
 					c.storeSlowAt(opAddr(base, op), sp, c.R[op.R1&31], 8)
 				}
 				c.R[isa.RSP] = sp
+			case isa.KPushI:
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], op.Imm)
+				} else {
+					c.storeSlowAt(opAddr(base, op), sp, op.Imm, 8)
+				}
+				c.R[isa.RSP] = sp
 			case isa.KPopR:
 				sp := c.R[isa.RSP]
 				var v uint64

@@ -425,6 +425,11 @@ func fast(op *Op) {
 			op.Kind = KLoadZX
 		}
 	case KAdd, KSub, KCmp, KAnd, KOr, KXor, KTest:
+		if op.Kind == KCmp && op.Sz == 1 && mi {
+			// cmp byte ptr [mem], imm: the kernel's bool tests.
+			op.Kind, op.Imm = KCmpMI, op.Imm&mask
+			return
+		}
 		if !wide {
 			return
 		}
@@ -504,8 +509,11 @@ func fast(op *Op) {
 			}
 		}
 	case KPush:
-		if op.Sz == 8 && op.A == OpdReg {
+		switch {
+		case op.Sz == 8 && op.A == OpdReg:
 			op.Kind = KPushR
+		case op.Sz == 8 && op.B == OpdImm:
+			op.Kind = KPushI
 		}
 	case KPop:
 		if op.Sz == 8 && op.A == OpdReg {

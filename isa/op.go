@@ -205,7 +205,7 @@ const (
 	KSubRI   // R1 -= Imm
 	KCmpRR   // flags of R1 - R2
 	KCmpRI   // flags of R1 - Imm
-	KCmpMI   // flags of [mem] - Imm
+	KCmpMI   // flags of [mem] - Imm (Sz 1, 4 or 8)
 	KCmpRM   // flags of R1 - [mem]
 	KAndRR   // R1 &= R2
 	KAndRI   // R1 &= Imm
@@ -235,6 +235,7 @@ const (
 	KRolRI   // rotate R1 left by Imm (1 to 8*Sz-1)
 	KRorRI   // rotate R1 right by Imm (1 to 8*Sz-1)
 	KRotNF   // a rotate whose flags nothing reads (block builder only): R1 = rotate(R1), Cond 0 left, 1 right
+	KPushI   // push Imm (Sz 8: the immediate sign-extended)
 
 	// Fused kinds: made only by the emulator's block builder from a
 	// flag-setting op and the conditional branch after it (two
