@@ -88,6 +88,13 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 		if !blockEnd(op.Kind) {
 			continue
 		}
+		// A forward conditional branch is most often not taken (compilers
+		// lay the likely path out straight): the block goes on with the
+		// fall-through path, and a taken branch leaves it early, giving
+		// the rest back to the budget (sideExits).
+		if condBranch(op.Kind) && op.Imm > p.vpn<<12+uint64(seen[len(ops)-1]) {
+			continue
+		}
 		// A direct jmp or call to this page goes on at its target: the
 		// op sets rip there, and the block's next op is the target's.
 		// An offset already in the block ends it, so every address in a
@@ -106,6 +113,8 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	}
 	deadFlags(ops)
 	ops = fuse(ops)
+	ops = runs(ops)
+	sideExits(ops)
 	if len(cp.blocks) == 0 {
 		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
 	}
@@ -141,15 +150,117 @@ func (c *CPU) opAt(p *page, o uint64) *isa.Op {
 	return c.cacheOp(p, o, in)
 }
 
-// fuse replaces a flag-setting compare directly followed by a conditional
-// branch by one op that does both. The pair counts as two instructions;
-// only register forms are fused, so the first half cannot fault.
-func fuse(ops []isa.Op) []isa.Op {
-	if len(ops) < 2 {
-		return ops
+// minRun is the shortest run of memory ops worth a run header.
+const minRun = 3
+
+// runKind is the run header kind ops[i] can start or continue a run of,
+// given the run's first op (nil when ops[i] starts it); 0 when none.
+func runKind(op, first *isa.Op) isa.Kind {
+	switch op.Kind {
+	case isa.KStore, isa.KStoreI:
+		if op.Sz == 8 && op.Index == isa.RegNone && (first == nil || first.Base == op.Base) {
+			return isa.KStoreRun
+		}
+	case isa.KLoad:
+		if op.Sz == 8 && op.Index == isa.RegNone && (first == nil || first.Base == op.Base) {
+			return isa.KLoadRun
+		}
+	case isa.KPushR, isa.KPushI:
+		if op.Kind == isa.KPushI || op.R1 != isa.RSP {
+			return isa.KPushRun
+		}
+	case isa.KPopR:
+		if op.R1 != isa.RSP {
+			return isa.KPopRun
+		}
 	}
-	j := &ops[len(ops)-1]
-	f := &ops[len(ops)-2]
+	return 0
+}
+
+// runs puts a run header (isa.KStoreRun and friends) before every run of
+// at least minRun memory ops of one kind that could be done with one TLB
+// lookup: stores or loads off one base register (a load into the base
+// register ends its run), pushes, pops. The header does them all, or, when
+// the run's bytes are not on one page the TLB holds, nothing: the ops
+// after it run as usual and fault exactly where they would.
+func runs(ops []isa.Op) []isa.Op {
+	var out []isa.Op
+	for i := 0; i < len(ops); {
+		k := runKind(&ops[i], nil)
+		j := i + 1
+		if k != 0 {
+			for j < len(ops) && runKind(&ops[j], &ops[i]) == k && j-i < 255 {
+				if k == isa.KLoadRun && ops[j-1].R1 == ops[i].Base {
+					break
+				}
+				j++
+			}
+		}
+		if k == 0 || j-i < minRun {
+			out = append(out, ops[i])
+			i++
+			continue
+		}
+		h := isa.Op{Kind: k, Cond: uint8(j - i), Base: ops[i].Base, End: ops[i].End - uint16(ops[i].Len)}
+		switch k {
+		case isa.KStoreRun, isa.KLoadRun:
+			lo, hi := int64(ops[i].Disp), int64(ops[i].Disp)
+			for _, op := range ops[i:j] {
+				lo, hi = min(lo, int64(op.Disp)), max(hi, int64(op.Disp))
+			}
+			if hi-lo+8 > PageSize {
+				out = append(out, ops[i])
+				i++
+				continue
+			}
+			h.Disp, h.Imm = uint64(lo), uint64(hi-lo+8)
+		default:
+			h.Imm = 8 * uint64(j-i)
+		}
+		out = append(append(out, h), ops[i:j]...)
+		i = j
+	}
+	return out
+}
+
+// condBranch reports whether k is a conditional branch that may sit
+// inside a block (sideExits).
+func condBranch(k isa.Kind) bool {
+	return k == isa.KJccRel || k == isa.KJzRel || k == isa.KJnzRel ||
+		k >= isa.KCmpJccRR && k <= isa.KTestJccRI
+}
+
+// sideExits marks the conditional branches inside a block: Sz2 is the
+// number of instructions after the branch, which a taken branch gives
+// back to the budget as it leaves the block; 0 (the block's last op)
+// means the branch sets rip either way.
+func sideExits(ops []isa.Op) {
+	for i := range ops {
+		if condBranch(ops[i].Kind) {
+			ops[i].Sz2 = uint8(opsInsns(ops[i+1:]))
+		}
+	}
+}
+
+// fuse replaces each flag-setting compare directly followed by a
+// conditional branch by one op that does both. The pair counts as two
+// instructions; only register forms are fused, so the first half cannot
+// fault.
+func fuse(ops []isa.Op) []isa.Op {
+	out := ops[:0]
+	for i := 0; i < len(ops); i++ {
+		op := ops[i]
+		if i+1 < len(ops) && fusePair(&op, &ops[i+1]) {
+			i++ // the branch is now part of op
+		}
+		out = append(out, op)
+	}
+	return out
+}
+
+// fusePair turns f into the fused op of f and the branch j after it, and
+// reports whether it did.
+func fusePair(f, j *isa.Op) bool {
 	var cond uint8
 	switch j.Kind {
 	case isa.KJzRel:
@@ -159,7 +270,7 @@ func fuse(ops []isa.Op) []isa.Op {
 	case isa.KJccRel:
 		cond = j.Cond
 	default:
-		return ops
+		return false
 	}
 	var k isa.Kind
 	switch f.Kind {
@@ -173,14 +284,14 @@ func fuse(ops []isa.Op) []isa.Op {
 		k = isa.KTestJccRI
 	case isa.KDecR:
 		if cond != isa.CondNE && cond != isa.CondE {
-			return ops
+			return false
 		}
 		k = isa.KDecJccR
 	default:
-		return ops
+		return false
 	}
 	f.Kind, f.Cond, f.Disp, f.Len, f.End = k, cond, j.Imm, f.Len+j.Len, j.End
-	return ops[:len(ops)-1]
+	return true
 }
 
 // flagsNF maps the register ops that set every status flag without

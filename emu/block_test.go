@@ -11,9 +11,10 @@ import (
 )
 
 // blockProg exercises what the block path must get exactly right: fused
-// compare-and-branch loops, a superblock through calls, a rotate with dead
-// flags, a store that rewrites an instruction later in its own block, a
-// watched store, and a load that faults in the middle of a block.
+// compare-and-branch loops, a superblock through calls, forward branches
+// inside blocks (taken: a side exit), a rotate with dead flags, a store
+// that rewrites an instruction later in its own block, a watched store,
+// and a load that faults in the middle of a block, after a branch.
 const blockProg = `
 	mov ecx, 50
 	xor eax, eax
@@ -32,9 +33,11 @@ const blockProg = `
 	dec ecx
 	jnz 1b
 	mov r8, 1
+	cmp r8, 0
+	je 5f				# forward, not taken: the block goes on
 	mov rbx, [rsi + rax*8 + 8192]	# faults: nothing mapped there
 	add r9, 2
-	hlt
+5:	hlt
 f:	push rbp
 	mov rbp, rsp
 	lea eax, [rax + rcx*2]
@@ -89,53 +92,141 @@ func stateHash(c *emu.CPU) [32]byte {
 // in the same state, and the fault must come at the same instruction.
 func TestBlocksMatchStepping(t *testing.T) {
 	for _, watch := range []bool{false, true} {
-		ref := map[uint64][32]byte{}
-		c := blockCPU(t, watch)
-		ref[0] = stateHash(c)
-		var refExc emu.Exception
-		for {
-			x := c.Run(1)
-			c.Memory().TakeWatchHit()
-			ref[c.Insns] = stateHash(c)
-			if x.Reason == emu.ExitException {
-				refExc = x.Exc
-				break
-			}
-			if x.Reason != emu.ExitBudget || c.Insns > 100000 {
-				t.Fatalf("stepping: exit %v at %d", x.Reason, c.Insns)
-			}
-		}
+		c, refExc, ref := stepped(t, blockCPU(t, watch))
 		if refExc.Vector != emu.VecPF || c.R[isa.RDX] != 9 {
 			t.Fatalf("stepping: %v, rdx %d; want a #PF after the patched mov ran (rdx 9)", refExc, c.R[isa.RDX])
 		}
-		refInsns := c.Insns
-		for _, budget := range []uint64{2, 3, 5, 8, 13, 64, 1 << 20} {
-			c := blockCPU(t, watch)
-			hits := 0
-			for {
-				x := c.Run(budget)
-				if _, hit := c.Memory().TakeWatchHit(); hit {
-					hits++
-				}
-				want, ok := ref[c.Insns]
-				if !ok || want != stateHash(c) {
-					t.Fatalf("watch %v budget %d: stopped at %d (%v), not a state of the stepped run", watch, budget, c.Insns, x.Reason)
-				}
-				if x.Reason == emu.ExitException {
-					if x.Exc != refExc || c.Insns != refInsns {
-						t.Errorf("watch %v budget %d: %v at %d; stepping: %v at %d", watch, budget, x.Exc, c.Insns, refExc, refInsns)
-					}
-					break
-				}
-				if x.Reason != emu.ExitBudget {
-					t.Fatalf("budget %d: exit %v", budget, x.Reason)
-				}
-			}
-			if watch && hits != 50 {
-				t.Errorf("budget %d: %d watch hits, want 50", budget, hits)
+		hits := matchStepping(t, func() *emu.CPU { return blockCPU(t, watch) }, refExc, c.Insns, ref)
+		for budget, h := range hits {
+			if watch && h != 50 {
+				t.Errorf("budget %d: %d watch hits, want 50", budget, h)
 			}
 		}
 	}
+}
+
+// stepped single-steps c to its first exception and returns c, the
+// exception and the state hash after every instruction count.
+func stepped(t *testing.T, c *emu.CPU) (*emu.CPU, emu.Exception, map[uint64][32]byte) {
+	t.Helper()
+	ref := map[uint64][32]byte{0: stateHash(c)}
+	for {
+		x := c.Run(1)
+		c.Memory().TakeWatchHit()
+		ref[c.Insns] = stateHash(c)
+		if x.Reason == emu.ExitException {
+			return c, x.Exc, ref
+		}
+		if x.Reason != emu.ExitBudget || c.Insns > 100000 {
+			t.Fatalf("stepping: exit %v at %d", x.Reason, c.Insns)
+		}
+	}
+}
+
+// matchStepping runs fresh CPUs from mk with budgets of many sizes and
+// checks every stop against the single-stepped states in ref, and the
+// exception refExc at refInsns; it returns the watch hits per budget.
+func matchStepping(t *testing.T, mk func() *emu.CPU, refExc emu.Exception, refInsns uint64, ref map[uint64][32]byte) map[uint64]int {
+	t.Helper()
+	hits := map[uint64]int{}
+	for _, budget := range []uint64{2, 3, 5, 8, 13, 64, 1 << 20} {
+		c := mk()
+		for {
+			x := c.Run(budget)
+			if _, hit := c.Memory().TakeWatchHit(); hit {
+				hits[budget]++
+			}
+			want, ok := ref[c.Insns]
+			if !ok || want != stateHash(c) {
+				t.Fatalf("budget %d: stopped at %d (%v), not a state of the stepped run", budget, c.Insns, x.Reason)
+			}
+			if x.Reason == emu.ExitException {
+				if x.Exc != refExc || c.Insns != refInsns {
+					t.Errorf("budget %d: %v at %d; stepping: %v at %d", budget, x.Exc, c.Insns, refExc, refInsns)
+				}
+				break
+			}
+			if x.Reason != emu.ExitBudget {
+				t.Fatalf("budget %d: exit %v", budget, x.Reason)
+			}
+		}
+	}
+	return hits
+}
+
+// runProg exercises run headers (block.go, runs): pushes, stores off
+// rsi, loads off rsi and pops, as runs, while rsp and rsi walk across page
+// boundaries (the runs straddle them for a few iterations: the ops run one
+// by one), then a store run whose third store faults.
+const runProg = `
+	mov ecx, 30
+1:	push rax
+	push rcx
+	push 7
+	push rsi
+	push rdx
+	mov [rsi], rcx
+	mov [rsi + 16], rax
+	mov qword ptr [rsi + 8], -2
+	mov rdx, [rsi]
+	mov rbx, [rsi + 8]
+	mov rsi, [rsi + 16]		# the last load may load the base
+	mov rsi, [rsp + 8]
+	add rax, rbx
+	pop rdx
+	pop rdi
+	pop r8
+	pop r9
+	pop r10
+	sub rsp, 8
+	add rsi, 8
+	dec ecx
+	jnz 1b
+	lea rsi, [r11 + 8192 - 16]
+	mov [rsi], rax
+	mov [rsi + 8], rbx
+	mov [rsi + 16], rcx		# faults: past the data pages
+	hlt
+`
+
+func runCPU(t *testing.T) *emu.CPU { return progCPU(t, runProg) }
+
+// progCPU is a CPU at the start of src, with two data pages at bData
+// (r11 and rsi point into them) and two stack pages below bStack.
+func progCPU(t *testing.T, src string) *emu.CPU {
+	t.Helper()
+	o, err := asm.Assemble("prog.S", []byte(".intel_syntax noprefix\n.text\n"+src+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := emu.NewMemory()
+	for _, r := range []struct {
+		a, n uint64
+		p    emu.Perm
+	}{{bText, emu.PageSize, emu.PermRWX}, {bData, 2 * emu.PageSize, emu.PermRW}, {bStack - 2*emu.PageSize, 2 * emu.PageSize, emu.PermRW}} {
+		if err := m.Map(r.a, r.n, r.p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Write(bText, o.Sections[0].Data); err != nil {
+		t.Fatal(err)
+	}
+	c := emu.NewCPU(m)
+	c.RIP = bText
+	c.R[isa.RSP] = bStack - emu.PageSize + 48 // the push run straddles the pages at once
+	c.R[isa.RSI] = bData + emu.PageSize - 40  // the store run straddles them after a few turns
+	c.R[isa.R11] = bData
+	return c
+}
+
+// TestRunsMatchStepping: run headers give the states and the fault of
+// single-stepping, inside a page, across pages and at the fault.
+func TestRunsMatchStepping(t *testing.T) {
+	c, refExc, ref := stepped(t, runCPU(t))
+	if refExc.Vector != emu.VecPF || refExc.Addr != uint64(bData+2*emu.PageSize) {
+		t.Fatalf("stepping: %v; want a #PF at %#x", refExc, uint64(bData+2*emu.PageSize))
+	}
+	matchStepping(t, func() *emu.CPU { return runCPU(t) }, refExc, c.Insns, ref)
 }
 
 // TestFusedBranches runs every condition after cmp (register and
@@ -173,4 +264,22 @@ func TestFusedBranches(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBlockEndsWithSourceSize: a block whose last op is a movsx/movzx
+// (the source size in Sz2, which the block builder also uses for side
+// exits) ends before the ud2, and must extend like single-stepping.
+func TestBlockEndsWithSourceSize(t *testing.T) {
+	const prog = `
+	mov ecx, -5
+	movsxd rax, ecx
+	movzx edx, cl
+	movsx r8d, cl
+	ud2
+`
+	c, refExc, ref := stepped(t, progCPU(t, prog))
+	if refExc.Vector != emu.VecUD || c.R[isa.RAX] != ^uint64(4) || c.R[isa.R8] != 0xfffffffb {
+		t.Fatalf("stepping: %v, rax %#x r8 %#x", refExc, c.R[isa.RAX], c.R[isa.R8])
+	}
+	matchStepping(t, func() *emu.CPU { return progCPU(t, prog) }, refExc, c.Insns, ref)
 }

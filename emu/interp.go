@@ -330,9 +330,15 @@ fetch:
 			case isa.KJccRel:
 				if c.cond(op.Cond) {
 					c.RIP = op.Imm
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KOrRI:
 				r := (c.R[op.R1&31] | op.Imm) & sizeMask[op.Sz&15]
@@ -422,6 +428,61 @@ fetch:
 				continue
 			case isa.KFlagsNop:
 				continue
+			case isa.KStoreRun:
+				// Run headers (block.go, runs): the whole run on one page
+				// in the TLB, or nothing and the ops run one by one.
+				n := int(op.Cond)
+				lo := c.R[op.Base&31] + op.Disp
+				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
+					for _, s := range ops[bi+1 : bi+1+n] {
+						v := s.Imm
+						if s.Kind == isa.KStore {
+							v = c.R[s.R2&31]
+						}
+						binary.LittleEndian.PutUint64(d[off+s.Disp-op.Disp:], v)
+					}
+					bi += n
+				}
+				continue
+			case isa.KLoadRun:
+				n := int(op.Cond)
+				lo := c.R[op.Base&31] + op.Disp
+				if d, off := c.rhit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
+					for _, s := range ops[bi+1 : bi+1+n] {
+						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off+s.Disp-op.Disp:])
+					}
+					bi += n
+				}
+				continue
+			case isa.KPushRun:
+				n := int(op.Cond)
+				lo := c.R[isa.RSP] - op.Imm
+				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
+					a := off + op.Imm
+					for _, s := range ops[bi+1 : bi+1+n] {
+						v := s.Imm
+						if s.Kind == isa.KPushR {
+							v = c.R[s.R1&31]
+						}
+						a -= 8
+						binary.LittleEndian.PutUint64(d[a:], v)
+					}
+					c.R[isa.RSP] = lo
+					bi += n
+				}
+				continue
+			case isa.KPopRun:
+				n := int(op.Cond)
+				sp := c.R[isa.RSP]
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-op.Imm {
+					for _, s := range ops[bi+1 : bi+1+n] {
+						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off:])
+						off += 8
+					}
+					c.R[isa.RSP] = sp + op.Imm
+					bi += n
+				}
+				continue
 			case isa.KNop:
 				// Not a fast kind, but the kernel's fentry nops are hot:
 				// as generic would, it sets rip itself.
@@ -433,9 +494,15 @@ fetch:
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 				if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
 					c.RIP = op.Disp
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KCmpJccRI:
 				m := sizeMask[op.Sz&15]
@@ -443,9 +510,15 @@ fetch:
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 				if condSub(op.Cond, a, b) || ((op.Cond < isa.CondB || op.Cond > isa.CondA) && c.cond(op.Cond)) {
 					c.RIP = op.Disp
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KTestJccRR:
 				r := c.R[op.R1&31] & c.R[op.R2&31] & sizeMask[op.Sz&15]
@@ -453,13 +526,23 @@ fetch:
 				if op.Cond == isa.CondE || op.Cond == isa.CondNE {
 					if (r == 0) == (op.Cond == isa.CondE) {
 						c.RIP = op.Disp
+						if op.Sz2 != 0 {
+							c.left += uint64(op.Sz2) // a side exit (sideExits)
+							continue fetch
+						}
 						continue
 					}
 				} else if c.cond(op.Cond) {
 					c.RIP = op.Disp
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KTestJccRI:
 				r := c.R[op.R1&31] & op.Imm & sizeMask[op.Sz&15]
@@ -467,13 +550,23 @@ fetch:
 				if op.Cond == isa.CondE || op.Cond == isa.CondNE {
 					if (r == 0) == (op.Cond == isa.CondE) {
 						c.RIP = op.Disp
+						if op.Sz2 != 0 {
+							c.left += uint64(op.Sz2) // a side exit (sideExits)
+							continue fetch
+						}
 						continue
 					}
 				} else if c.cond(op.Cond) {
 					c.RIP = op.Disp
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KDecJccR:
 				m := sizeMask[op.Sz&15]
@@ -484,9 +577,15 @@ fetch:
 				c.fk, c.fsz, c.fa, c.fr, c.fc = fkDec, op.Sz, a, r, cf
 				if (r == 0) == (op.Cond == isa.CondE) {
 					c.RIP = op.Disp
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 			case isa.KJzRel, isa.KJnzRel:
 				// ZF is "result is zero" for every lazy flag kind.
@@ -496,9 +595,15 @@ fetch:
 				}
 				if z == (op.Kind == isa.KJzRel) {
 					c.RIP = op.Imm
+					if op.Sz2 != 0 {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+						continue fetch
+					}
 					continue
 				}
-				c.RIP = base + uint64(op.End)
+				if op.Sz2 == 0 {
+					c.RIP = base + uint64(op.End)
+				}
 				continue
 
 			default:
@@ -581,8 +686,11 @@ func (c *CPU) abandon(rest []isa.Op) {
 func opsInsns(ops []isa.Op) uint64 {
 	n := uint64(len(ops))
 	for i := range ops {
-		if ops[i].Kind >= isa.KCmpJccRR && ops[i].Kind <= isa.KTestJccRI {
+		switch k := ops[i].Kind; {
+		case k >= isa.KCmpJccRR && k <= isa.KTestJccRI:
 			n++
+		case k >= isa.KStoreRun && k <= isa.KPopRun:
+			n-- // a run header is no instruction
 		}
 	}
 	return n

@@ -267,6 +267,17 @@ const (
 	KImulRRINF // R1 = R2 * Imm
 	KFlagsNop  // a cmp or test whose flags nothing reads
 
+	// Run headers: made only by the emulator's block builder, never by
+	// Lower. A header is not an instruction (Len 0, counts none): it
+	// stands before Cond ops of one kind whose memory accesses all fall
+	// in Imm bytes from the lowest, and does them all at once when that
+	// span is on one page the TLB holds; otherwise the ops after it run
+	// one by one as usual.
+	KStoreRun // Cond stores (KStore, KStoreI; Sz 8) relative to Base; Disp the lowest displacement
+	KLoadRun  // Cond loads (KLoad, Sz 8) relative to Base; only the last may load Base
+	KPushRun  // Cond pushes (KPushR but not rsp, KPushI)
+	KPopRun   // Cond pops (KPopR but not into rsp)
+
 	KindEnd // number of kinds
 )
 
