@@ -41,6 +41,38 @@ type block struct {
 	n   uint64
 	rip uint64 // the address of ops[0]
 	fix bool   // the last op does not set rip (fixRIP)
+	// link is where this block went last time (chain), kept out of line
+	// so that blocks stay small.
+	link *link
+}
+
+// link is the block that ran after another one last time, when it starts
+// at rip: the interpreter goes straight on to it without looking up the
+// page and the block, while it is still what a fetch at rip would find.
+type link struct {
+	next *block
+	rip  uint64
+	cp   *codePage // next's code page, while still its page's
+	page *page
+	cpl  uint8 // the privilege level it was fetched at
+}
+
+// chain records blk, fetched the usual way, as the block after b.
+func (b *block) chain(c *CPU, blk *block) {
+	*b.link = link{next: blk, rip: blk.rip, cp: c.cp, page: c.cpPage, cpl: c.CPL}
+}
+
+// chained returns the block after b when it starts at rip and is still
+// the block a fetch there would run: its page keeps the decoded code it
+// was built in (a text poke, self-modifying code, a breakpoint, an unmap,
+// a permission change or a snapshot restore drops it: TestChainFollowsChanges),
+// the privilege level is the same, and it fits in the budget left.
+func (b *block) chained(c *CPU) *block {
+	l := b.link
+	if l.rip == c.RIP && l.next != nil && l.page.code == l.cp && l.cpl == c.CPL && l.next.n <= c.left {
+		return l.next
+	}
+	return nil
 }
 
 // blockEnd reports whether k ends a block (it is the block's last op).
@@ -118,7 +150,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	if len(cp.blocks) == 0 {
 		cp.blocks = append(cp.blocks, block{}) // index 0 is "not tried"
 	}
-	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off, fix: fixRIP(ops[len(ops)-1].Kind)})
+	cp.blocks = append(cp.blocks, block{ops: ops, n: n, rip: p.vpn<<12 + off, fix: fixRIP(ops[len(ops)-1].Kind), link: new(link)})
 	i := uint16(len(cp.blocks) - 1)
 	cp.bidx[off] = i
 	return i

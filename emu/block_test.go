@@ -191,7 +191,7 @@ const runProg = `
 
 func runCPU(t *testing.T) *emu.CPU { return progCPU(t, runProg) }
 
-// progCPU is a CPU at the start of src, with two data pages at bData
+// progCPU is a CPU at the start of src (two pages of text at bText), with two data pages at bData
 // (r11 and rsi point into them) and two stack pages below bStack.
 func progCPU(t *testing.T, src string) *emu.CPU {
 	t.Helper()
@@ -203,7 +203,7 @@ func progCPU(t *testing.T, src string) *emu.CPU {
 	for _, r := range []struct {
 		a, n uint64
 		p    emu.Perm
-	}{{bText, emu.PageSize, emu.PermRWX}, {bData, 2 * emu.PageSize, emu.PermRW}, {bStack - 2*emu.PageSize, 2 * emu.PageSize, emu.PermRW}} {
+	}{{bText, 2 * emu.PageSize, emu.PermRWX}, {bData, 2 * emu.PageSize, emu.PermRW}, {bStack - 2*emu.PageSize, 2 * emu.PageSize, emu.PermRW}} {
 		if err := m.Map(r.a, r.n, r.p); err != nil {
 			t.Fatal(err)
 		}
@@ -282,4 +282,71 @@ func TestBlockEndsWithSourceSize(t *testing.T) {
 		t.Fatalf("stepping: %v, rax %#x r8 %#x", refExc, c.R[isa.RAX], c.R[isa.R8])
 	}
 	matchStepping(t, func() *emu.CPU { return progCPU(t, prog) }, refExc, c.Insns, ref)
+}
+
+// chainProg calls a function on the next page in a loop: the block that
+// ends with the call is chained to the function's block (block.go, chain).
+const chainProg = `
+	mov ecx, 100
+	xor r9d, r9d
+1:	call f
+	add r9, rax
+	dec ecx
+	jnz 1b
+	hlt
+	.balign 4096
+f:	mov eax, 1
+	ret
+`
+
+// TestChainFollowsChanges: a chained block is not followed once its page
+// got new code or lost its execute permission; whatever the budget, the
+// machine does what single-stepping does.
+func TestChainFollowsChanges(t *testing.T) {
+	newCode := []byte{0xb8, 2, 0, 0, 0, 0xc3} // mov eax, 2; ret
+	for _, change := range []string{"write", "protect"} {
+		var want struct {
+			r9    uint64
+			insns uint64
+			exit  emu.Exit
+		}
+		for i, budget := range []uint64{1, 7, 64, 1 << 20} {
+			c := progCPU(t, chainProg)
+			step := func(n uint64) emu.Exit {
+				var x emu.Exit
+				for end := c.Insns + n; c.Insns < end; {
+					if x = c.Run(min(budget, end-c.Insns)); x.Reason != emu.ExitBudget {
+						break
+					}
+				}
+				return x
+			}
+			step(200) // 33 calls: every block and chain built
+			switch change {
+			case "write":
+				if err := c.Memory().Write(bText+emu.PageSize, newCode); err != nil {
+					t.Fatal(err)
+				}
+			case "protect":
+				if err := c.Memory().Protect(bText+emu.PageSize, emu.PageSize, emu.PermRW); err != nil {
+					t.Fatal(err)
+				}
+			}
+			x := step(1 << 20)
+			if i == 0 {
+				want.r9, want.insns, want.exit = c.R[isa.R9], c.Insns, x
+				continue
+			}
+			if c.R[isa.R9] != want.r9 || c.Insns != want.insns || x != want.exit {
+				t.Errorf("%s, budget %d: r9 %d after %d instructions, %v; stepping: %d after %d, %v",
+					change, budget, c.R[isa.R9], c.Insns, x, want.r9, want.insns, want.exit)
+			}
+		}
+		switch {
+		case change == "write" && (want.exit.Reason != emu.ExitHlt || want.r9 != 33+2*67):
+			t.Errorf("stepping after a write: %v, r9 %d; want hlt, r9 %d", want.exit, want.r9, 33+2*67)
+		case change == "protect" && (want.exit.Reason != emu.ExitException || want.exit.Exc.Vector != emu.VecPF):
+			t.Errorf("stepping after protect: %v; want a #PF", want.exit)
+		}
+	}
 }

@@ -51,43 +51,65 @@ func (c *CPU) run(budget uint64) Exit {
 	c.blk, c.bstale = nil, false
 fetch:
 	for c.left != 0 {
-		// Fetch: a block (block.go) whose instructions are all taken from
-		// the budget at once, or the one op at rip.
-		off := c.RIP - c.cpBase
-		if off >= PageSize {
-			c.fetch()
-			continue
-		}
-		// base is the code page the ops run from: the next rip is
-		// base+End, which does not depend on the previous rip.
-		cp, base := c.cp, c.cpBase
 		var ops []isa.Op
 		var fix bool // rip must be set past the last op if it runs to the end
-		b := cp.bidx[off]
-		if b == 0 && c.left > 1 {
-			b = c.buildBlock(off)
+		// c.blk is the block that ran last (to its end or to a side
+		// exit), or nil. The block that followed it last time from this
+		// rip follows it again: no page lookup, no search for the block
+		// (block.go, chain).
+		var blk *block
+		if c.blk != nil {
+			blk = c.blk.chained(c)
 		}
-		// b-1 wraps for 0 (not tried) and is noBlock-1 for noBlock.
-		if b-1 < noBlock-1 && cp.blocks[b].n <= c.left {
-			blk := &cp.blocks[b]
-			c.left -= blk.n
-			c.blk = blk
-			ops, fix = blk.ops, blk.fix
+		if blk != nil {
+			l := c.blk.link
+			c.cp, c.cpBase, c.cpPage = l.cp, blk.rip&^(PageSize-1), l.page
 		} else {
-			c.blk = nil
-			i := cp.idx[off]
-			op := &cp.ops[i]
-			if op.Kind == isa.KDecode {
+			// Fetch: a block (block.go) whose instructions are all taken
+			// from the budget at once, or the one op at rip.
+			off := c.RIP - c.cpBase
+			if off >= PageSize {
+				// A new code page. The block that ran last stays c.blk
+				// for chaining; the fetch, which can fault, is no block's.
+				last := c.blk
 				c.fetch()
+				c.blk = last
 				continue
 			}
-			if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
-				c.bpAt = c.RIP + 1
-				return Exit{Reason: ExitBreakpoint}
+			cp := c.cp
+			b := cp.bidx[off]
+			if b == 0 && c.left > 1 {
+				b = c.buildBlock(off)
 			}
-			c.left--
-			ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
+			// b-1 wraps for 0 (not tried) and is noBlock-1 for noBlock.
+			if b-1 < noBlock-1 && cp.blocks[b].n <= c.left {
+				blk = &cp.blocks[b]
+				if c.blk != nil {
+					c.blk.chain(c, blk)
+				}
+			} else {
+				i := cp.idx[off]
+				op := &cp.ops[i]
+				if op.Kind == isa.KDecode {
+					c.fetch()
+					continue
+				}
+				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+					c.bpAt = c.RIP + 1
+					return Exit{Reason: ExitBreakpoint}
+				}
+				c.left--
+				ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
+			}
 		}
+		if blk != nil {
+			c.left -= blk.n
+			ops, fix = blk.ops, blk.fix
+		}
+		c.blk = blk
+		// base is the code page the ops run from: the next rip is
+		// base+End, which does not depend on the previous rip.
+		base := c.cpBase
 		// Inside a block rip is not kept up to date: the ops compute the
 		// next one from base, branches set it, and the paths that can
 		// fault or stop (the slow memory paths, generic) set it to the
