@@ -642,3 +642,37 @@ func TestFetchFaultCountsNothing(t *testing.T) {
 		t.Errorf("nop; nop; jmp: %v %v, %d retired; want the #PF at the next page after 3", x.Reason, x.Exc, c.Insns-before)
 	}
 }
+
+// TestKernelFlagOps: pushfq, popfq, cli and sti at CPL 0 (the interpreter
+// has fast paths for them) against what they must do, single-stepped and
+// in blocks, and at CPL 3, where cli faults and popfq leaves IF alone.
+func TestKernelFlagOps(t *testing.T) {
+	// cmp sets ZF; sti; pushfq; pop rax (IF and ZF set); cli; pushfq;
+	// pop rbx (IF clear); add rbx, 1 (ZF clear); push rax; popfq (IF
+	// back, ZF back); pushfq; pop rcx; hlt.
+	const text = "48 39 c0 fb 9c 58 fa 9c 5b 48 83 c3 01 50 9d 9c 59 f4"
+	for _, budget := range []uint64{1, 1 << 20} {
+		c := machine(t, text)
+		for {
+			x := c.Run(budget)
+			if x.Reason == ExitHlt {
+				break
+			}
+			wantExit(t, x, ExitBudget)
+		}
+		if c.R[isa.RAX]&(FlagIF|FlagZF) != FlagIF|FlagZF || c.R[isa.RBX]&FlagIF != 0 ||
+			c.R[isa.RCX] != c.R[isa.RAX] || c.R[isa.RSP] != kStack {
+			t.Errorf("budget %d: rax %#x rbx %#x rcx %#x rsp %#x", budget, c.R[isa.RAX], c.R[isa.RBX], c.R[isa.RCX], c.R[isa.RSP])
+		}
+	}
+	// At CPL 3 popfq cannot change IF, and cli is #GP.
+	c := machine(t, "6a 00 9d fa f4") // push 0; popfq; cli
+	c.mem.Protect(kText, 2*PageSize, PermRX|PermUser)
+	c.mem.Protect(kStack-4*PageSize, 4*PageSize, PermRW|PermUser)
+	c.SetRFLAGS(FlagIF)
+	c.SetCPL(3)
+	x := c.Run(100)
+	if x.Reason != ExitException || x.Exc.Vector != VecGP || c.RFLAGS()&FlagIF == 0 || c.RIP != kText+3 {
+		t.Errorf("CPL 3: %v, rflags %#x, rip %#x; want #GP at the cli with IF still set", x, c.RFLAGS(), c.RIP)
+	}
+}

@@ -510,6 +510,40 @@ fetch:
 				// as generic would, it sets rip itself.
 				c.RIP = base + uint64(op.End)
 				continue
+			// Nor are these, but every syscall and every call through
+			// ftrace runs them (entry code, klp_ftrace_handler): kernel-mode
+			// forms here, setting rip as generic would; the rest below.
+			case isa.KCli, isa.KSti:
+				if c.CPL != 0 {
+					goto generic
+				}
+				if op.Kind == isa.KCli {
+					c.rfl &^= FlagIF
+				} else {
+					c.rfl |= FlagIF
+				}
+				c.RIP = base + uint64(op.End)
+				continue
+			case isa.KPushf:
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 && op.Sz == 8 {
+					binary.LittleEndian.PutUint64(d[off:], c.RFLAGS())
+					c.R[isa.RSP] = sp
+					c.RIP = base + uint64(op.End)
+					continue
+				}
+				goto generic
+			case isa.KPopf:
+				sp := c.R[isa.RSP]
+				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 && op.Sz == 8 && c.CPL == 0 {
+					const w = flagsUserWritable | FlagIF
+					c.rfl = c.RFLAGS()&^w | binary.LittleEndian.Uint64(d[off:])&w
+					c.fk = fkRaw
+					c.R[isa.RSP] = sp + 8
+					c.RIP = base + uint64(op.End)
+					continue
+				}
+				goto generic
 			case isa.KCmpJccRR:
 				m := sizeMask[op.Sz&15]
 				a, b := c.R[op.R1&31]&m, c.R[op.R2&31]&m
@@ -629,19 +663,21 @@ fetch:
 				continue
 
 			default:
-				c.RIP = opAddr(base, op)
-				if c.generic(op) {
-					return c.exit
-				}
-				if c.bstale {
-					c.abandon(ops[bi+1:])
-					continue fetch
-				}
-				continue
+				goto generic
 			}
 			// Only the memory ops get here.
 			if c.bstale {
 				c.RIP = base + uint64(op.End)
+				c.abandon(ops[bi+1:])
+				continue fetch
+			}
+			continue
+		generic:
+			c.RIP = opAddr(base, op)
+			if c.generic(op) {
+				return c.exit
+			}
+			if c.bstale {
 				c.abandon(ops[bi+1:])
 				continue fetch
 			}
