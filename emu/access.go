@@ -165,7 +165,7 @@ func (c *CPU) wpage(a uint64) *page {
 	return p
 }
 
-// loadSlowAt, storeSlowAt and loadFastAt are the slow paths of the ops
+// loadSlowAt and storeSlowAt are the slow paths of the ops
 // of a block, at rip: rip is only kept up to date at block boundaries,
 // so before anything can fault or stop at a watchpoint they set it.
 func (c *CPU) loadSlowAt(rip, a uint64, sz uint8) uint64 {
@@ -176,20 +176,6 @@ func (c *CPU) loadSlowAt(rip, a uint64, sz uint8) uint64 {
 func (c *CPU) storeSlowAt(rip, a, v uint64, sz uint8) {
 	c.RIP = rip
 	c.storeSlow(a, v, sz)
-}
-
-func (c *CPU) loadFastAt(rip, a uint64, sz uint8) uint64 {
-	if d := c.rfast(a, uint64(sz)); d != nil {
-		switch sz {
-		case 8:
-			return binary.LittleEndian.Uint64(d[a&(PageSize-1):])
-		case 1:
-			return uint64(d[a&(PageSize-1)])
-		}
-		return uint64(binary.LittleEndian.Uint32(d[a&(PageSize-1):]))
-	}
-	c.RIP = rip
-	return c.loadSlow(a, sz)
 }
 
 func (c *CPU) loadSlow(a uint64, sz uint8) uint64 {

@@ -183,7 +183,7 @@ func (c *CPU) opAt(p *page, o uint64) *isa.Op {
 }
 
 // minRun is the shortest run of memory ops worth a run header.
-const minRun = 3
+const minRun = 2
 
 // runKind is the run header kind ops[i] can start or continue a run of,
 // given the run's first op (nil when ops[i] starts it); 0 when none.

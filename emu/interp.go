@@ -236,7 +236,16 @@ fetch:
 			case isa.KCmpMI:
 				m := sizeMask[op.Sz&15]
 				ea := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp
-				a := c.loadFastAt(opAddr(base, op), ea, op.Sz)
+				var a uint64
+				if d, off := c.rhit(ea), ea&(PageSize-1); d == nil || off > PageSize-8 {
+					a = c.loadSlowAt(opAddr(base, op), ea, op.Sz)
+				} else if op.Sz == 1 {
+					a = uint64(d[off])
+				} else if op.Sz == 8 {
+					a = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					a = uint64(binary.LittleEndian.Uint32(d[off:]))
+				}
 				b := op.Imm
 				c.fk, c.fsz, c.fa, c.fb, c.fr = fkSub, op.Sz, a, b, (a-b)&m
 			case isa.KAndRR:
