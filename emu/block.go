@@ -79,7 +79,7 @@ func (b *block) chained(c *CPU) *block {
 func blockEnd(k isa.Kind) bool {
 	switch k {
 	case isa.KJcc, isa.KJccRel, isa.KJzRel, isa.KJnzRel, isa.KJmp, isa.KJmpRel,
-		isa.KJmpInd, isa.KCall, isa.KCallRel, isa.KCallInd, isa.KRet, isa.KRetN:
+		isa.KJmpInd, isa.KCall, isa.KCallRel, isa.KCallInd, isa.KCallR, isa.KRet, isa.KRetN:
 		return true
 	}
 	return false

@@ -322,6 +322,43 @@ fetch:
 					c.storeSlowAt(opAddr(base, op), sp, op.Imm, 8)
 				}
 				c.R[isa.RSP] = sp
+			case isa.KMovsxdR:
+				c.R[op.R1&31] = uint64(int64(int32(c.R[op.R2&31])))
+				continue
+			case isa.KLoadSeg:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp + c.segBase(op.Seg)
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz)
+				} else if op.Sz == 8 {
+					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[off:]))
+				}
+			case isa.KStoreSeg:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp + c.segBase(op.Seg)
+				v := c.R[op.R2&31]
+				if d, off := c.whit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.storeSlowAt(opAddr(base, op), a, v, op.Sz)
+				} else if op.Sz == 8 {
+					binary.LittleEndian.PutUint64(d[off:], v)
+				} else {
+					binary.LittleEndian.PutUint32(d[off:], uint32(v))
+				}
+			case isa.KCallR:
+				t := c.R[op.R1&31]
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], base+uint64(op.End))
+				} else {
+					c.storeSlowAt(opAddr(base, op), sp, base+uint64(op.End), 8)
+				}
+				c.R[isa.RSP] = sp
+				c.RIP = t
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
+				continue
 			case isa.KPopR:
 				sp := c.R[isa.RSP]
 				var v uint64
@@ -522,6 +559,13 @@ fetch:
 			// Nor are these, but every syscall and every call through
 			// ftrace runs them (entry code, klp_ftrace_handler): kernel-mode
 			// forms here, setting rip as generic would; the rest below.
+			case isa.KSwapgs:
+				if c.CPL != 0 {
+					goto generic
+				}
+				c.GSBase, c.KernelGSBase = c.KernelGSBase, c.GSBase
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KCli, isa.KSti:
 				if c.CPL != 0 {
 					goto generic
@@ -789,6 +833,14 @@ func (c *CPU) ea(op *isa.Op) uint64 {
 		a = c.segAdjust(op.Seg, a)
 	}
 	return a
+}
+
+// segBase is the fs or gs base for an op's Seg (SegFS or SegGS).
+func (c *CPU) segBase(seg uint8) uint64 {
+	if seg&3 == isa.SegGS {
+		return c.GSBase
+	}
+	return c.FSBase
 }
 
 func (c *CPU) segAdjust(seg uint8, a uint64) uint64 {
