@@ -392,6 +392,18 @@ fetch:
 				}
 				c.R[isa.RSP] = sp + 8
 				continue
+			case isa.KRetP:
+				// A ret inside a block (block.go): on to the return site
+				// the block was built for, or out to where the stack says.
+				if !c.retP(op, base) {
+					if c.bstale {
+						c.abandon(ops[bi+1:])
+					} else {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+					}
+					continue fetch
+				}
+				continue
 			case isa.KJmpRel:
 				c.RIP = op.Imm
 				continue
@@ -740,6 +752,24 @@ fetch:
 		}
 	}
 	return Exit{Reason: ExitBudget}
+}
+
+// retP does a KRetP's ret and reports whether it returned where the
+// block goes on; otherwise rip is where it returned to.
+func (c *CPU) retP(op *isa.Op, base uint64) bool {
+	sp := c.R[isa.RSP]
+	var t uint64
+	if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+		t = binary.LittleEndian.Uint64(d[off:])
+	} else {
+		t = c.loadSlowAt(opAddr(base, op), sp, 8)
+	}
+	c.R[isa.RSP] = sp + 8
+	if t == op.Imm && !c.bstale {
+		return true
+	}
+	c.RIP = t
+	return false
 }
 
 // condSub answers the unsigned and equality conditions (CondB to CondA)

@@ -238,6 +238,7 @@ const (
 	KPushI    // push Imm (Sz 8: the immediate sign-extended)
 	KMovsxdR  // R1 = sign-extend(R2's low 32 bits) (movsxd r64, r32)
 	KCallR    // call R1 (an indirect call through a register)
+	KRetP     // ret predicted to return to Imm (block builder only: see the emulator's block.go)
 	KLoadSeg  // R1 = [mem + the fs or gs base] (Sz 4 or 8; Seg SegFS or SegGS, no Addr32)
 	KStoreSeg // [mem + the fs or gs base] = R2 (Sz 4 or 8; Seg as KLoadSeg)
 
