@@ -107,7 +107,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	p, cp := c.cpPage, c.cp
 	var ops []isa.Op
 	var seen [maxBlockOps]uint16 // offsets in the block, to never visit one twice
-	var rets []uint64             // return addresses of the calls in the block, innermost last
+	var rets []uint64            // return addresses of the calls in the block, innermost last
 	n := uint64(0)
 	for o := off; len(ops) < maxBlockOps; {
 		op := c.opAt(p, o)
