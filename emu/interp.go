@@ -508,59 +508,11 @@ fetch:
 				continue
 			case isa.KFlagsNop:
 				continue
-			case isa.KStoreRun:
+			case isa.KStoreRun, isa.KLoadRun, isa.KPushRun, isa.KPopRun:
 				// Run headers (block.go, runs): the whole run on one page
 				// in the TLB, or nothing and the ops run one by one.
-				n := int(op.Cond)
-				lo := c.R[op.Base&31] + op.Disp
-				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						v := s.Imm
-						if s.Kind == isa.KStore {
-							v = c.R[s.R2&31]
-						}
-						binary.LittleEndian.PutUint64(d[off+s.Disp-op.Disp:], v)
-					}
-					bi += n
-				}
-				continue
-			case isa.KLoadRun:
-				n := int(op.Cond)
-				lo := c.R[op.Base&31] + op.Disp
-				if d, off := c.rhit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off+s.Disp-op.Disp:])
-					}
-					bi += n
-				}
-				continue
-			case isa.KPushRun:
-				n := int(op.Cond)
-				lo := c.R[isa.RSP] - op.Imm
-				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					a := off + op.Imm
-					for _, s := range ops[bi+1 : bi+1+n] {
-						v := s.Imm
-						if s.Kind == isa.KPushR {
-							v = c.R[s.R1&31]
-						}
-						a -= 8
-						binary.LittleEndian.PutUint64(d[a:], v)
-					}
-					c.R[isa.RSP] = lo
-					bi += n
-				}
-				continue
-			case isa.KPopRun:
-				n := int(op.Cond)
-				sp := c.R[isa.RSP]
-				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off:])
-						off += 8
-					}
-					c.R[isa.RSP] = sp + op.Imm
-					bi += n
+				if c.run1(op, ops[bi+1:bi+1+int(op.Cond)]) {
+					bi += int(op.Cond)
 				}
 				continue
 			case isa.KNop:
@@ -752,6 +704,66 @@ fetch:
 		}
 	}
 	return Exit{Reason: ExitBudget}
+}
+
+// run1 does the ops of a run header's run at once and reports whether
+// it could: their bytes all on one page that the TLB holds.
+func (c *CPU) run1(op *isa.Op, run []isa.Op) bool {
+	switch op.Kind {
+	case isa.KStoreRun:
+		lo := c.R[op.Base&31] + op.Disp
+		d, off := c.whit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			s := &run[i]
+			v := s.Imm
+			if s.Kind == isa.KStore {
+				v = c.R[s.R2&31]
+			}
+			binary.LittleEndian.PutUint64(d[off+s.Disp-op.Disp:], v)
+		}
+	case isa.KLoadRun:
+		lo := c.R[op.Base&31] + op.Disp
+		d, off := c.rhit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			s := &run[i]
+			c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off+s.Disp-op.Disp:])
+		}
+	case isa.KPushRun:
+		lo := c.R[isa.RSP] - op.Imm
+		d, off := c.whit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		a := off + op.Imm
+		for i := range run {
+			s := &run[i]
+			v := s.Imm
+			if s.Kind == isa.KPushR {
+				v = c.R[s.R1&31]
+			}
+			a -= 8
+			binary.LittleEndian.PutUint64(d[a:], v)
+		}
+		c.R[isa.RSP] = lo
+	default: // isa.KPopRun
+		sp := c.R[isa.RSP]
+		d, off := c.rhit(sp), sp&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			c.R[run[i].R1&31] = binary.LittleEndian.Uint64(d[off:])
+			off += 8
+		}
+		c.R[isa.RSP] = sp + op.Imm
+	}
+	return true
 }
 
 // retP does a KRetP's ret and reports whether it returned where the
