@@ -37,7 +37,7 @@ func (c *CPU) Run(budget uint64) (exit Exit) {
 		c.wleft = 0
 		c.Insns += budget - c.left
 	}()
-	return c.run(budget)
+	return c.run()
 }
 
 // trap ends the current instruction as an exception that is a trap: RIP
@@ -47,7 +47,7 @@ func (c *CPU) trap(v Vector) Exit {
 	return Exit{Reason: ExitException, Exc: c.exc}
 }
 
-func (c *CPU) run(budget uint64) Exit {
+func (c *CPU) run() Exit {
 	c.blk, c.bstale = nil, false
 fetch:
 	for c.left != 0 {
@@ -94,7 +94,7 @@ fetch:
 					c.fetch()
 					continue
 				}
-				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+				if op.Trap != 0 && (c.left != c.budget || !c.bpSkip) {
 					c.bpAt = c.RIP + 1
 					return Exit{Reason: ExitBreakpoint}
 				}
@@ -116,7 +116,7 @@ fetch:
 		// op's own address first. Only those paths can drop the code
 		// being run or hit a watchpoint (c.bstale): the TLB fast paths
 		// never hold pages with code or watchpoints.
-		for bi := 0; bi < len(ops); bi++ {
+		for bi := uint(0); bi < uint(len(ops)); bi++ {
 			op := &ops[bi]
 			switch op.Kind {
 			// Fast kinds first: they carry the hot loops.
@@ -511,8 +511,8 @@ fetch:
 			case isa.KStoreRun, isa.KLoadRun, isa.KPushRun, isa.KPopRun:
 				// Run headers (block.go, runs): the whole run on one page
 				// in the TLB, or nothing and the ops run one by one.
-				if c.run1(op, ops[bi+1:bi+1+int(op.Cond)]) {
-					bi += int(op.Cond)
+				if c.run1(op, ops[bi+1:bi+1+uint(op.Cond)]) {
+					bi += uint(op.Cond)
 				}
 				continue
 			case isa.KNop:
