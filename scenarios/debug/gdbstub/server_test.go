@@ -26,10 +26,7 @@ func newServer(t testing.TB, file string) (*Server, *rw) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := debug.New(sc, src, scenarios.Options{Catalog: scenarios.Builtin,
-		// The stub writes no symbol file for per-ops ftrace trampolines
-		// yet: gdb walks the shared, named ftrace_regs_caller.
-		Ftrace: "list"})
+	ss, err := debug.New(sc, src, scenarios.Options{Catalog: scenarios.Builtin})
 	if err != nil {
 		t.Fatal(err)
 	}
