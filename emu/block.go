@@ -79,7 +79,7 @@ func (b *block) chained(c *CPU) *block {
 func blockEnd(k isa.Kind) bool {
 	switch k {
 	case isa.KJcc, isa.KJccRel, isa.KJzRel, isa.KJnzRel, isa.KJmp, isa.KJmpRel,
-		isa.KJmpInd, isa.KCall, isa.KCallRel, isa.KCallInd, isa.KRet, isa.KRetN:
+		isa.KJmpInd, isa.KCall, isa.KCallRel, isa.KCallInd, isa.KCallR, isa.KRet, isa.KRetN, isa.KRetP:
 		return true
 	}
 	return false
@@ -107,6 +107,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	p, cp := c.cpPage, c.cp
 	var ops []isa.Op
 	var seen [maxBlockOps]uint16 // offsets in the block, to never visit one twice
+	var rets []uint64            // return addresses of the calls in the block, innermost last
 	n := uint64(0)
 	for o := off; len(ops) < maxBlockOps; {
 		op := c.opAt(p, o)
@@ -127,12 +128,28 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 		if condBranch(op.Kind) && op.Imm > p.vpn<<12+uint64(seen[len(ops)-1]) {
 			continue
 		}
+		// A ret from a function the block called returns, most likely, to
+		// that call's return address: the block goes on there, and a ret
+		// that finds another address on the stack leaves it (KRetP, a side
+		// exit like a taken branch).
+		if op.Kind == isa.KRetN && len(rets) > 0 {
+			t := rets[len(rets)-1]
+			rets = rets[:len(rets)-1]
+			if t>>12 == p.vpn && !slices.Contains(seen[:len(ops)], uint16(t&(PageSize-1))) {
+				ops[len(ops)-1].Kind, ops[len(ops)-1].Imm = isa.KRetP, t
+				o = t & (PageSize - 1)
+				continue
+			}
+		}
 		// A direct jmp or call to this page goes on at its target: the
 		// op sets rip there, and the block's next op is the target's.
 		// An offset already in the block ends it, so every address in a
 		// block is distinct (blockRest finds an op by its address).
 		if (op.Kind != isa.KJmpRel && op.Kind != isa.KCallRel) || op.Imm>>12 != p.vpn {
 			break
+		}
+		if op.Kind == isa.KCallRel {
+			rets = append(rets, p.vpn<<12+o)
 		}
 		o = op.Imm & (PageSize - 1)
 		if slices.Contains(seen[:len(ops)], uint16(o)) {
@@ -142,6 +159,9 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	if n == 0 || len(cp.blocks) >= noBlock-1 {
 		cp.bidx[off] = noBlock
 		return noBlock
+	}
+	if last := &ops[len(ops)-1]; last.Kind == isa.KRetP {
+		last.Kind, last.Imm = isa.KRetN, 0 // the block ends there after all
 	}
 	deadFlags(ops)
 	ops = fuse(ops)
@@ -159,7 +179,7 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 // nextAddr is the address of the op after ops[i] in a block that
 // starts with ops[i] at a.
 func nextAddr(op *isa.Op, a uint64, last bool) uint64 {
-	if !last && (op.Kind == isa.KJmpRel || op.Kind == isa.KCallRel) {
+	if !last && (op.Kind == isa.KJmpRel || op.Kind == isa.KCallRel || op.Kind == isa.KRetP) {
 		return op.Imm
 	}
 	return a + uint64(op.Len)
@@ -256,9 +276,9 @@ func runs(ops []isa.Op) []isa.Op {
 }
 
 // condBranch reports whether k is a conditional branch that may sit
-// inside a block (sideExits).
+// inside a block, or a ret predicted to return inside it (sideExits).
 func condBranch(k isa.Kind) bool {
-	return k == isa.KJccRel || k == isa.KJzRel || k == isa.KJnzRel ||
+	return k == isa.KJccRel || k == isa.KJzRel || k == isa.KJnzRel || k == isa.KRetP ||
 		k >= isa.KCmpJccRR && k <= isa.KTestJccRI
 }
 

@@ -350,3 +350,37 @@ func TestChainFollowsChanges(t *testing.T) {
 		}
 	}
 }
+
+// retProg calls functions inside one block: every other call of g
+// returns past the instruction after its call (its ret is mispredicted:
+// a side exit), h returns where it was called from (predicted), then a
+// load faults.
+const retProg = `
+	mov ecx, 20
+	xor eax, eax
+1:	call g
+	add eax, 1		# skipped when g moved its return address
+	add eax, 10
+	dec ecx
+	jnz 1b
+	call h
+	mov rbx, [r11 + 8192]	# faults: past the data pages
+	hlt
+g:	test ecx, 1
+	jz 3f
+	add qword ptr [rsp], 3	# return past the add eax, 1
+3:	ret
+h:	push rbp
+	pop rbp
+	ret
+`
+
+// TestRetsMatchStepping: rets inside blocks (KRetP) give the states and
+// the fault of single-stepping, predicted or not.
+func TestRetsMatchStepping(t *testing.T) {
+	c, refExc, ref := stepped(t, progCPU(t, retProg))
+	if refExc.Vector != emu.VecPF || c.R[isa.RAX] != 20*10+10 {
+		t.Fatalf("stepping: %v, rax %d; want a #PF with rax %d", refExc, c.R[isa.RAX], 20*10+10)
+	}
+	matchStepping(t, func() *emu.CPU { return progCPU(t, retProg) }, refExc, c.Insns, ref)
+}

@@ -676,3 +676,34 @@ func TestKernelFlagOps(t *testing.T) {
 		t.Errorf("CPL 3: %v, rflags %#x, rip %#x; want #GP at the cli with IF still set", x, c.RFLAGS(), c.RIP)
 	}
 }
+
+// TestSegmentLoadsStores: fs- and gs-relative moves (the kernel's per-CPU
+// data, user TLS) give the same results with and without their fast kinds,
+// on a page and across the end of one (the slow path), and fault where the
+// base puts them.
+func TestSegmentLoadsStores(t *testing.T) {
+	// mov rax, fs:[0x8]; mov gs:[0x10], rbx; mov ecx, dword ptr gs:[0x10];
+	// mov rdx, qword ptr gs:[0xefc] (crosses the page end: #PF); hlt
+	const text = "64 48 8b 04 25 08 00 00 00 65 48 89 1c 25 10 00 00 00 65 8b 0c 25 10 00 00 00 65 48 8b 14 25 fc 0e 00 00 f4"
+	var want [5]uint64
+	for i, fast := range []bool{false, true} {
+		isa.NoFastKinds = !fast
+		c := machine(t, text)
+		must(t, c.mem.Write(kData+0x48, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
+		c.FSBase, c.GSBase = kData+0x40, kData+0x100
+		c.R[isa.RBX] = 0x1122334455667788
+		x := c.Run(100)
+		got := [5]uint64{c.R[isa.RAX], c.R[isa.RCX], c.RIP, c.Insns, x.Exc.Addr}
+		if x.Reason != ExitException || x.Exc.Vector != VecPF || c.RIP != kText+26 {
+			t.Errorf("fast %v: %v; want a #PF at the last mov", fast, x)
+		}
+		if got[0] != 0x0807060504030201 || got[1] != 0x55667788 {
+			t.Errorf("fast %v: rax %#x rcx %#x", fast, got[0], got[1])
+		}
+		if i == 1 && got != want {
+			t.Errorf("fast: %x; generic: %x", got, want)
+		}
+		want = got
+	}
+	isa.NoFastKinds = false
+}

@@ -37,7 +37,7 @@ func (c *CPU) Run(budget uint64) (exit Exit) {
 		c.wleft = 0
 		c.Insns += budget - c.left
 	}()
-	return c.run(budget)
+	return c.run()
 }
 
 // trap ends the current instruction as an exception that is a trap: RIP
@@ -47,7 +47,7 @@ func (c *CPU) trap(v Vector) Exit {
 	return Exit{Reason: ExitException, Exc: c.exc}
 }
 
-func (c *CPU) run(budget uint64) Exit {
+func (c *CPU) run() Exit {
 	c.blk, c.bstale = nil, false
 fetch:
 	for c.left != 0 {
@@ -94,7 +94,7 @@ fetch:
 					c.fetch()
 					continue
 				}
-				if op.Trap != 0 && (c.left != budget || !c.bpSkip) {
+				if op.Trap != 0 && (c.left != c.budget || !c.bpSkip) {
 					c.bpAt = c.RIP + 1
 					return Exit{Reason: ExitBreakpoint}
 				}
@@ -116,7 +116,7 @@ fetch:
 		// op's own address first. Only those paths can drop the code
 		// being run or hit a watchpoint (c.bstale): the TLB fast paths
 		// never hold pages with code or watchpoints.
-		for bi := 0; bi < len(ops); bi++ {
+		for bi := uint(0); bi < uint(len(ops)); bi++ {
 			op := &ops[bi]
 			switch op.Kind {
 			// Fast kinds first: they carry the hot loops.
@@ -322,6 +322,43 @@ fetch:
 					c.storeSlowAt(opAddr(base, op), sp, op.Imm, 8)
 				}
 				c.R[isa.RSP] = sp
+			case isa.KMovsxdR:
+				c.R[op.R1&31] = uint64(int64(int32(c.R[op.R2&31])))
+				continue
+			case isa.KLoadSeg:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp + c.segBase(op.Seg)
+				if d, off := c.rhit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.R[op.R1&31] = c.loadSlowAt(opAddr(base, op), a, op.Sz)
+				} else if op.Sz == 8 {
+					c.R[op.R1&31] = binary.LittleEndian.Uint64(d[off:])
+				} else {
+					c.R[op.R1&31] = uint64(binary.LittleEndian.Uint32(d[off:]))
+				}
+			case isa.KStoreSeg:
+				a := c.R[op.Base&31] + c.R[op.Index&31]<<op.Scale + op.Disp + c.segBase(op.Seg)
+				v := c.R[op.R2&31]
+				if d, off := c.whit(a), a&(PageSize-1); d == nil || off > PageSize-8 {
+					c.storeSlowAt(opAddr(base, op), a, v, op.Sz)
+				} else if op.Sz == 8 {
+					binary.LittleEndian.PutUint64(d[off:], v)
+				} else {
+					binary.LittleEndian.PutUint32(d[off:], uint32(v))
+				}
+			case isa.KCallR:
+				t := c.R[op.R1&31]
+				sp := c.R[isa.RSP] - 8
+				if d, off := c.whit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+					binary.LittleEndian.PutUint64(d[off:], base+uint64(op.End))
+				} else {
+					c.storeSlowAt(opAddr(base, op), sp, base+uint64(op.End), 8)
+				}
+				c.R[isa.RSP] = sp
+				c.RIP = t
+				if c.bstale {
+					c.abandon(ops[bi+1:])
+					continue fetch
+				}
+				continue
 			case isa.KPopR:
 				sp := c.R[isa.RSP]
 				var v uint64
@@ -354,6 +391,18 @@ fetch:
 					c.RIP = c.loadSlowAt(opAddr(base, op), sp, 8)
 				}
 				c.R[isa.RSP] = sp + 8
+				continue
+			case isa.KRetP:
+				// A ret inside a block (block.go): on to the return site
+				// the block was built for, or out to where the stack says.
+				if !c.retP(op, base) {
+					if c.bstale {
+						c.abandon(ops[bi+1:])
+					} else {
+						c.left += uint64(op.Sz2) // a side exit (sideExits)
+					}
+					continue fetch
+				}
 				continue
 			case isa.KJmpRel:
 				c.RIP = op.Imm
@@ -459,59 +508,11 @@ fetch:
 				continue
 			case isa.KFlagsNop:
 				continue
-			case isa.KStoreRun:
+			case isa.KStoreRun, isa.KLoadRun, isa.KPushRun, isa.KPopRun:
 				// Run headers (block.go, runs): the whole run on one page
 				// in the TLB, or nothing and the ops run one by one.
-				n := int(op.Cond)
-				lo := c.R[op.Base&31] + op.Disp
-				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						v := s.Imm
-						if s.Kind == isa.KStore {
-							v = c.R[s.R2&31]
-						}
-						binary.LittleEndian.PutUint64(d[off+s.Disp-op.Disp:], v)
-					}
-					bi += n
-				}
-				continue
-			case isa.KLoadRun:
-				n := int(op.Cond)
-				lo := c.R[op.Base&31] + op.Disp
-				if d, off := c.rhit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off+s.Disp-op.Disp:])
-					}
-					bi += n
-				}
-				continue
-			case isa.KPushRun:
-				n := int(op.Cond)
-				lo := c.R[isa.RSP] - op.Imm
-				if d, off := c.whit(lo), lo&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					a := off + op.Imm
-					for _, s := range ops[bi+1 : bi+1+n] {
-						v := s.Imm
-						if s.Kind == isa.KPushR {
-							v = c.R[s.R1&31]
-						}
-						a -= 8
-						binary.LittleEndian.PutUint64(d[a:], v)
-					}
-					c.R[isa.RSP] = lo
-					bi += n
-				}
-				continue
-			case isa.KPopRun:
-				n := int(op.Cond)
-				sp := c.R[isa.RSP]
-				if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-op.Imm {
-					for _, s := range ops[bi+1 : bi+1+n] {
-						c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off:])
-						off += 8
-					}
-					c.R[isa.RSP] = sp + op.Imm
-					bi += n
+				if c.run1(op, ops[bi+1:bi+1+uint(op.Cond)]) {
+					bi += uint(op.Cond)
 				}
 				continue
 			case isa.KNop:
@@ -522,6 +523,13 @@ fetch:
 			// Nor are these, but every syscall and every call through
 			// ftrace runs them (entry code, klp_ftrace_handler): kernel-mode
 			// forms here, setting rip as generic would; the rest below.
+			case isa.KSwapgs:
+				if c.CPL != 0 {
+					goto generic
+				}
+				c.GSBase, c.KernelGSBase = c.KernelGSBase, c.GSBase
+				c.RIP = base + uint64(op.End)
+				continue
 			case isa.KCli, isa.KSti:
 				if c.CPL != 0 {
 					goto generic
@@ -698,6 +706,84 @@ fetch:
 	return Exit{Reason: ExitBudget}
 }
 
+// run1 does the ops of a run header's run at once and reports whether
+// it could: their bytes all on one page that the TLB holds.
+func (c *CPU) run1(op *isa.Op, run []isa.Op) bool {
+	switch op.Kind {
+	case isa.KStoreRun:
+		lo := c.R[op.Base&31] + op.Disp
+		d, off := c.whit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			s := &run[i]
+			v := s.Imm
+			if s.Kind == isa.KStore {
+				v = c.R[s.R2&31]
+			}
+			binary.LittleEndian.PutUint64(d[off+s.Disp-op.Disp:], v)
+		}
+	case isa.KLoadRun:
+		lo := c.R[op.Base&31] + op.Disp
+		d, off := c.rhit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			s := &run[i]
+			c.R[s.R1&31] = binary.LittleEndian.Uint64(d[off+s.Disp-op.Disp:])
+		}
+	case isa.KPushRun:
+		lo := c.R[isa.RSP] - op.Imm
+		d, off := c.whit(lo), lo&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		a := off + op.Imm
+		for i := range run {
+			s := &run[i]
+			v := s.Imm
+			if s.Kind == isa.KPushR {
+				v = c.R[s.R1&31]
+			}
+			a -= 8
+			binary.LittleEndian.PutUint64(d[a:], v)
+		}
+		c.R[isa.RSP] = lo
+	default: // isa.KPopRun
+		sp := c.R[isa.RSP]
+		d, off := c.rhit(sp), sp&(PageSize-1)
+		if d == nil || off > PageSize-op.Imm {
+			return false
+		}
+		for i := range run {
+			c.R[run[i].R1&31] = binary.LittleEndian.Uint64(d[off:])
+			off += 8
+		}
+		c.R[isa.RSP] = sp + op.Imm
+	}
+	return true
+}
+
+// retP does a KRetP's ret and reports whether it returned where the
+// block goes on; otherwise rip is where it returned to.
+func (c *CPU) retP(op *isa.Op, base uint64) bool {
+	sp := c.R[isa.RSP]
+	var t uint64
+	if d, off := c.rhit(sp), sp&(PageSize-1); d != nil && off <= PageSize-8 {
+		t = binary.LittleEndian.Uint64(d[off:])
+	} else {
+		t = c.loadSlowAt(opAddr(base, op), sp, 8)
+	}
+	c.R[isa.RSP] = sp + 8
+	if t == op.Imm && !c.bstale {
+		return true
+	}
+	c.RIP = t
+	return false
+}
+
 // condSub answers the unsigned and equality conditions (CondB to CondA)
 // after a compare of a and b without a call; it is false for the others,
 // which the caller asks c.cond.
@@ -789,6 +875,14 @@ func (c *CPU) ea(op *isa.Op) uint64 {
 		a = c.segAdjust(op.Seg, a)
 	}
 	return a
+}
+
+// segBase is the fs or gs base for an op's Seg (SegFS or SegGS).
+func (c *CPU) segBase(seg uint8) uint64 {
+	if seg&3 == isa.SegGS {
+		return c.GSBase
+	}
+	return c.FSBase
 }
 
 func (c *CPU) segAdjust(seg uint8, a uint64) uint64 {

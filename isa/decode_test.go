@@ -134,17 +134,20 @@ func TestLower(t *testing.T) {
 		{"48 8d 05 10 00 00 00", Op{Kind: KLeaR, Len: 7, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Disp: pc + 7 + 0x10}}, // lea rax, [rip+0x10]
 		{"66 89 08", Op{Kind: KMov, Len: 3, Sz: 2, A: OpdMem, B: OpdReg, R2: RCX, Base: RAX, Index: RegNone}},                                       // mov [rax], cx
 		{"c6 00 05", Op{Kind: KMov, Len: 3, Sz: 1, A: OpdMem, B: OpdImm, Base: RAX, Index: RegNone, Imm: 5}},                                        // mov byte [rax], 5
-		{"64 48 8b 04 25 28 00 00 00", Op{Kind: KMov, Len: 9, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Seg: SegFS, Disp: 0x28}},
+		{"64 48 8b 04 25 28 00 00 00", Op{Kind: KLoadSeg, Len: 9, Sz: 8, A: OpdReg, B: OpdMem, R1: RAX, Base: RegNone, Index: RegNone, Seg: SegFS, Disp: 0x28}},
 		{"67 8b 00", Op{Kind: KMov, Len: 3, Sz: 4, A: OpdReg, B: OpdMem, R1: RAX, Base: RAX, Index: RegNone, Seg: Addr32}},
 		{"e8 fb ff ff ff", Op{Kind: KCallRel, Len: 5, Sz: 8, Base: RegNone, Index: RegNone, Imm: pc}},
 		{"75 fe", Op{Kind: KJnzRel, Len: 2, Sz: 8, Cond: CondNE, Base: RegNone, Index: RegNone, Imm: pc}},
 		{"e3 00", Op{Kind: KJcc, Len: 2, Sz: 8, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 2}},    // jrcxz
 		{"67 e3 00", Op{Kind: KJcc, Len: 3, Sz: 4, Cond: CondRCXZ, Base: RegNone, Index: RegNone, Imm: pc + 3}}, // jecxz
 		{"c2 10 00", Op{Kind: KRet, Len: 3, Sz: 8, Base: RegNone, Index: RegNone, Imm: 16}},
-		{"0f b6 04 0b", Op{Kind: KLoadZX, Len: 4, Sz: 4, Sz2: 1, A: OpdReg, B: OpdMem, R1: RAX, Base: RBX, Index: RCX}},                // movzx eax, byte [rbx+rcx]
-		{"48 01 43 08", Op{Kind: KAddMR, Len: 4, Sz: 8, A: OpdMem, B: OpdReg, R2: RAX, Base: RBX, Index: RegNone, Disp: 8}},            // add [rbx+8], rax
-		{"0f b6 c4", Op{Kind: KMovzx, Len: 3, Sz: 4, Sz2: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}}, // movzx eax, ah
-		{"48 63 c3", Op{Kind: KMovsx, Len: 3, Sz: 8, Sz2: 4, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},   // movsxd rax, ebx
+		{"0f b6 04 0b", Op{Kind: KLoadZX, Len: 4, Sz: 4, Sz2: 1, A: OpdReg, B: OpdMem, R1: RAX, Base: RBX, Index: RCX}},                                          // movzx eax, byte [rbx+rcx]
+		{"48 01 43 08", Op{Kind: KAddMR, Len: 4, Sz: 8, A: OpdMem, B: OpdReg, R2: RAX, Base: RBX, Index: RegNone, Disp: 8}},                                      // add [rbx+8], rax
+		{"0f b6 c4", Op{Kind: KMovzx, Len: 3, Sz: 4, Sz2: 1, A: OpdReg, B: OpdReg, R1: RAX, R2: RegAH, Base: RegNone, Index: RegNone}},                           // movzx eax, ah
+		{"65 48 89 04 25 10 00 00 00", Op{Kind: KStoreSeg, Len: 9, Sz: 8, A: OpdMem, B: OpdReg, R2: RAX, Base: RegNone, Index: RegNone, Seg: SegGS, Disp: 0x10}}, // mov gs:[0x10], rax
+		{"65 66 89 04 25 10 00 00 00", Op{Kind: KMov, Len: 9, Sz: 2, A: OpdMem, B: OpdReg, R2: RAX, Base: RegNone, Index: RegNone, Seg: SegGS, Disp: 0x10}},      // mov gs:[0x10], ax: not wide
+		{"ff d0", Op{Kind: KCallR, Len: 2, Sz: 8, A: OpdReg, R1: RAX, Base: RegNone, Index: RegNone}},                                                            // call rax
+		{"48 63 c3", Op{Kind: KMovsxdR, Len: 3, Sz: 8, Sz2: 4, A: OpdReg, B: OpdReg, R1: RAX, R2: RBX, Base: RegNone, Index: RegNone}},                           // movsxd rax, ebx
 		{"f3 a4", Op{Kind: KMovs, Len: 2, Sz: 1, Cond: 1, Base: RegNone, Index: RegNone}},
 		{"48 d3 e0", Op{Kind: KShl, Len: 3, Sz: 8, A: OpdReg, B: OpdReg, R1: RAX, R2: RCX, Base: RegNone, Index: RegNone}}, // shl rax, cl
 		{"0f 1f 44 00 00", Op{Kind: KNop, Len: 5, Sz: 4, Base: RegNone, Index: RegNone}},

@@ -403,7 +403,12 @@ func fast(op *Op) {
 	mask := ^uint64(0) >> (64 - 8*uint(op.Sz&15))
 	switch op.Kind {
 	case KMov:
+		seg := (op.Seg == SegFS || op.Seg == SegGS) && wide
 		switch {
+		case seg && op.A == OpdReg && op.B == OpdMem && op.R1 < RegNone:
+			op.Kind = KLoadSeg
+		case seg && op.A == OpdMem && op.B == OpdReg && op.R2 < RegNone:
+			op.Kind = KStoreSeg
 		case !wide:
 		case rr:
 			op.Kind = KMovRR
@@ -423,6 +428,14 @@ func fast(op *Op) {
 	case KMovzx:
 		if wide && rm {
 			op.Kind = KLoadZX
+		}
+	case KMovsx:
+		if op.Sz == 8 && op.Sz2 == 4 && rr {
+			op.Kind = KMovsxdR
+		}
+	case KCallInd:
+		if op.A == OpdReg && op.R1 < RegNone {
+			op.Kind = KCallR
 		}
 	case KAdd, KSub, KCmp, KAnd, KOr, KXor, KTest:
 		if op.Kind == KCmp && op.Sz == 1 && mi {

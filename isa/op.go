@@ -193,49 +193,54 @@ const (
 
 	// Fast kinds, from KindFast on. Each names the only form it handles;
 	// Sz is 4 or 8 unless noted, memory operands have Seg 0.
-	KMovRR   // R1 = R2 (Sz 4 or 8)
-	KMovRI   // R1 = Imm (already truncated to Sz)
-	KLoad    // R1 = [mem] (Sz 4 or 8)
-	KStore   // [mem] = R2 (Sz 4 or 8)
-	KStoreI  // [mem] = Imm (Sz 4 or 8)
-	KLeaR    // R1 = ea, truncated to Sz
-	KAddRR   // R1 += R2
-	KAddRI   // R1 += Imm
-	KSubRR   // R1 -= R2
-	KSubRI   // R1 -= Imm
-	KCmpRR   // flags of R1 - R2
-	KCmpRI   // flags of R1 - Imm
-	KCmpMI   // flags of [mem] - Imm (Sz 1, 4 or 8)
-	KCmpRM   // flags of R1 - [mem]
-	KAndRR   // R1 &= R2
-	KAndRI   // R1 &= Imm
-	KOrRR    // R1 |= R2
-	KXorRR   // R1 ^= R2
-	KTestRR  // flags of R1 & R2
-	KIncR    // R1++
-	KDecR    // R1--
-	KShlRI   // R1 <<= Imm
-	KShrRI   // R1 >>= Imm
-	KPushR   // push R1 (Sz 8)
-	KPopR    // pop R1 (Sz 8)
-	KCallRel // call Imm
-	KRetN    // ret (no immediate)
-	KJmpRel  // jmp Imm
-	KJccRel  // jcc Imm on Cond (flag conditions only)
-	KLoadZX  // R1 = zero-extended [mem] of Sz2 (1 or 2) bytes (movzx, Sz 4 or 8)
-	KAddMR   // [mem] += R2 (Sz 4 or 8)
-	KJzRel   // je/jz Imm: the most common loop branches
-	KJnzRel  // jne/jnz Imm
-	KOrRI    // R1 |= Imm
-	KXorRI   // R1 ^= Imm
-	KTestRI  // flags of R1 & Imm
-	KImulRR  // R1 *= R2, signed (imul r, r/m with a register)
-	KImulRRI // R1 = R2 * Imm, signed (imul r, r/m, imm with a register)
-	KCmovRR  // if Cond: R1 = R2; Sz 4 zero-extends either way
-	KRolRI   // rotate R1 left by Imm (1 to 8*Sz-1)
-	KRorRI   // rotate R1 right by Imm (1 to 8*Sz-1)
-	KRotNF   // a rotate whose flags nothing reads (block builder only): R1 = rotate(R1), Cond 0 left, 1 right
-	KPushI   // push Imm (Sz 8: the immediate sign-extended)
+	KMovRR    // R1 = R2 (Sz 4 or 8)
+	KMovRI    // R1 = Imm (already truncated to Sz)
+	KLoad     // R1 = [mem] (Sz 4 or 8)
+	KStore    // [mem] = R2 (Sz 4 or 8)
+	KStoreI   // [mem] = Imm (Sz 4 or 8)
+	KLeaR     // R1 = ea, truncated to Sz
+	KAddRR    // R1 += R2
+	KAddRI    // R1 += Imm
+	KSubRR    // R1 -= R2
+	KSubRI    // R1 -= Imm
+	KCmpRR    // flags of R1 - R2
+	KCmpRI    // flags of R1 - Imm
+	KCmpMI    // flags of [mem] - Imm (Sz 1, 4 or 8)
+	KCmpRM    // flags of R1 - [mem]
+	KAndRR    // R1 &= R2
+	KAndRI    // R1 &= Imm
+	KOrRR     // R1 |= R2
+	KXorRR    // R1 ^= R2
+	KTestRR   // flags of R1 & R2
+	KIncR     // R1++
+	KDecR     // R1--
+	KShlRI    // R1 <<= Imm
+	KShrRI    // R1 >>= Imm
+	KPushR    // push R1 (Sz 8)
+	KPopR     // pop R1 (Sz 8)
+	KCallRel  // call Imm
+	KRetN     // ret (no immediate)
+	KJmpRel   // jmp Imm
+	KJccRel   // jcc Imm on Cond (flag conditions only)
+	KLoadZX   // R1 = zero-extended [mem] of Sz2 (1 or 2) bytes (movzx, Sz 4 or 8)
+	KAddMR    // [mem] += R2 (Sz 4 or 8)
+	KJzRel    // je/jz Imm: the most common loop branches
+	KJnzRel   // jne/jnz Imm
+	KOrRI     // R1 |= Imm
+	KXorRI    // R1 ^= Imm
+	KTestRI   // flags of R1 & Imm
+	KImulRR   // R1 *= R2, signed (imul r, r/m with a register)
+	KImulRRI  // R1 = R2 * Imm, signed (imul r, r/m, imm with a register)
+	KCmovRR   // if Cond: R1 = R2; Sz 4 zero-extends either way
+	KRolRI    // rotate R1 left by Imm (1 to 8*Sz-1)
+	KRorRI    // rotate R1 right by Imm (1 to 8*Sz-1)
+	KRotNF    // a rotate whose flags nothing reads (block builder only): R1 = rotate(R1), Cond 0 left, 1 right
+	KPushI    // push Imm (Sz 8: the immediate sign-extended)
+	KMovsxdR  // R1 = sign-extend(R2's low 32 bits) (movsxd r64, r32)
+	KCallR    // call R1 (an indirect call through a register)
+	KRetP     // ret predicted to return to Imm (block builder only: see the emulator's block.go)
+	KLoadSeg  // R1 = [mem + the fs or gs base] (Sz 4 or 8; Seg SegFS or SegGS, no Addr32)
+	KStoreSeg // [mem + the fs or gs base] = R2 (Sz 4 or 8; Seg as KLoadSeg)
 
 	// Fused kinds: made only by the emulator's block builder from a
 	// flag-setting op and the conditional branch after it (two
