@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"klpsim/emu/elfrun"
@@ -162,5 +163,55 @@ func TestInterpWithQemu(t *testing.T) {
 	}
 	if len(tables[0].Notes) != 0 {
 		t.Errorf("notes %q", tables[0].Notes)
+	}
+}
+
+// TestTransitionRows: the transition suite has the kernel's pass and
+// livepatch's klp_try_complete_transition for each size, every column
+// filled, the guest memory a task's kernel stack.
+func TestTransitionRows(t *testing.T) {
+	tables, err := Run("transition", Options{Count: 1, Short: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tables) != 1 {
+		t.Fatalf("%d tables", len(tables))
+	}
+	tb := tables[0]
+	var names []string
+	for _, r := range tb.Rows {
+		names = append(names, r.Name)
+		for _, c := range tb.Columns {
+			if _, ok := r.Metrics[c.Name]; !ok {
+				t.Errorf("row %q has no %s", r.Name, c.Name)
+			}
+		}
+		if g := r.Metrics["guest-B/task"].Median; g != 16384 {
+			t.Errorf("row %q: guest-B/task %v, want 16384", r.Name, g)
+		}
+	}
+	want := []string{"10 tasks", "100 tasks", "10 tasks klp_try_complete_transition", "100 tasks klp_try_complete_transition"}
+	if strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("rows %q, want %q", names, want)
+	}
+}
+
+// The klp pass switches every sleeper each time they are put back, and
+// never completes the transition: the blocker sleeps in the replaced
+// function.
+func TestKLPPass(t *testing.T) {
+	s, err := NewKLPSleepers(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		s.Unswitch()
+		n, err := s.KLPPass()
+		if err != nil || n != 20 {
+			t.Fatalf("pass switched %d of 20: %v", n, err)
+		}
+	}
+	if s.C.TransitionPatch() == nil {
+		t.Error("the transition completed")
 	}
 }

@@ -86,6 +86,7 @@ func (k *Kernel) LoadBuiltin(file string, src []byte) error {
 		_ = k.Syms.Export("", x.name, x.gpl)
 	}
 	k.addFtraceRecords("", img)
+	img.file, img.source = file, string(src)
 	k.builtins = append(k.builtins, img)
 	k.builtinEnd = img.end()
 	return nil

@@ -49,6 +49,12 @@ type FtraceOps struct {
 	// trampoline is the ops' own trampoline (ops->trampoline), 0 if
 	// none, and trampSize its length (ops->trampoline_size).
 	trampoline, trampSize uint64
+	// trampFrom is the code the trampoline is a copy of (ftrace_caller
+	// or ftrace_regs_caller): its line table and frames are the copy's,
+	// as orc_ftrace_find maps a trampoline address for the unwinder.
+	// trampCode is how much of the trampoline is code: the copy and
+	// its ret.
+	trampFrom, trampCode uint64
 	// direct, when set (FtraceSetDirect), is where the ops' sites jump
 	// while it is their only user.
 	direct uint64

@@ -104,6 +104,7 @@ func (k *Kernel) ftraceUpdateTrampoline(ops *FtraceOps) {
 		panic("BUG: kernel: write an ftrace trampoline: " + err.Error())
 	}
 	ops.trampoline, ops.trampSize = tramp, uint64(len(code))
+	ops.trampFrom, ops.trampCode = start, end-start+1
 	if fs.design.TrampolineKallsyms {
 		if err := k.Syms.Add(kallsyms.Sym{Name: FtraceTrampolineSym, Addr: tramp, Size: uint64(len(code)), Type: 't', Module: FtraceTrampolineMod}); err != nil {
 			panic("BUG: kernel: ftrace trampoline symbol: " + err.Error())

@@ -24,6 +24,9 @@ type image struct {
 	// secAddrs is each object's section addresses, for relocations
 	// applied after the link (livepatch's .klp.rela sections).
 	secAddrs [][]uint64
+	// file and source are a built-in's source file, as its line table
+	// names it, and its text (LoadBuiltin), for debuggers' list.
+	file, source string
 }
 
 // region is a run of sections of one kind, mapped with one permission.

@@ -94,29 +94,7 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 	if p == nil {
 		return true
 	}
-	complete := true
-	for _, task := range c.k.Tasks() {
-		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
-			complete = false
-		}
-	}
-	for cpu, task := range c.k.IdleTasks() {
-		if !c.tryToSwitchTask(ctx.Task, task, SwitchStackCheck) {
-			complete = false
-			// Make it run its idle-loop switch point.
-			if c.v().WakeUpIfIdle {
-				c.k.WakeUpIfIdle(cpu)
-			}
-		}
-	}
-	if !complete {
-		if c.model.signals() && c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
-			c.sendSignals(ctx.Task)
-		}
-		c.signalsCnt++
-		// round_jiffies_relative(HZ): about a second from now.
-		c.k.QueueDelayedWork(c.work, c.k.Config().HZ)
-		c.emit(Event{Kind: EventRetry, Patch: p.Name, Target: c.targetState, Retry: c.signalsCnt})
+	if !c.tryCompletePass(ctx.Task) {
 		return false
 	}
 	c.schedKey = false
@@ -129,6 +107,55 @@ func (c *Core) tryCompleteTransition(ctx *kernel.OpCtx) bool {
 		c.freeReplacedPatches(p)
 	}
 	return true
+}
+
+// tryCompletePass is klp_try_complete_transition up to the completion,
+// run by cur: every task's stack check and switch, and when some task is
+// left, the fake signals every SignalsTimeout passes and the retry a
+// second later. It reports whether every task has switched.
+func (c *Core) tryCompletePass(cur *kernel.Task) bool {
+	complete := true
+	for _, task := range c.k.Tasks() {
+		if !c.tryToSwitchTask(cur, task, SwitchStackCheck) {
+			complete = false
+		}
+	}
+	for cpu, task := range c.k.IdleTasks() {
+		if !c.tryToSwitchTask(cur, task, SwitchStackCheck) {
+			complete = false
+			// Make it run its idle-loop switch point.
+			if c.v().WakeUpIfIdle {
+				c.k.WakeUpIfIdle(cpu)
+			}
+		}
+	}
+	if complete {
+		return true
+	}
+	if c.model.signals() && c.signalsCnt != 0 && c.signalsCnt%SignalsTimeout == 0 {
+		c.sendSignals(cur)
+	}
+	c.signalsCnt++
+	// round_jiffies_relative(HZ): about a second from now.
+	c.k.QueueDelayedWork(c.work, c.k.Config().HZ)
+	c.emit(Event{Kind: EventRetry, Patch: c.transitionPatch.Name, Target: c.targetState, Retry: c.signalsCnt})
+	return false
+}
+
+// ErrNoTransition: TryCompleteTransitionPass without a transition.
+var ErrNoTransition = errors.New("livepatch: no transition is in progress")
+
+// TryCompleteTransitionPass runs one pass of klp_try_complete_transition
+// on behalf of task cur, as the transition work does, but stops short of
+// completing: it reports whether every task has now switched and leaves
+// the completion (klp_complete_transition, whose callbacks are guest
+// calls) to the transition work. It is the pass benchmarks time
+// (BenchmarkTryCompleteTransition, `klpsim bench transition`).
+func (c *Core) TryCompleteTransitionPass(cur *kernel.Task) (bool, error) {
+	if c.transitionPatch == nil {
+		return false, ErrNoTransition
+	}
+	return c.tryCompletePass(cur), nil
 }
 
 // transitionWorkFn is klp_transition_work_fn, on a kworker: the retry

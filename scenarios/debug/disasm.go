@@ -1,6 +1,7 @@
 package debug
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -229,7 +230,13 @@ func disassemble(t *Target, args []string) (Answer, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Dump of assembler code for function %s:\n", info.Function)
 	sym := symLabel(t)
-	for off := uint64(0); off < s.Size; {
+	// A per-ops trampoline ends with the address of its ftrace_ops (the
+	// copy's op load reads it), data: one .quad line, not instructions.
+	codeEnd := s.Size
+	if start, ok := t.K.FtraceTrampolineAt(s.Addr); ok && start == s.Addr && s.Size >= 8 {
+		codeEnd = s.Size - 8
+	}
+	for off := uint64(0); off < codeEnd; {
 		pc := s.Addr + off
 		in, err := isa.Decode(code[off:])
 		n, text := uint64(in.Len), ""
@@ -246,6 +253,13 @@ func disassemble(t *Target, args []string) (Answer, error) {
 		fmt.Fprintf(&b, "%s%#x <+%d>:\t%s\n", mark, pc, off, text)
 		info.Lines = append(info.Lines, l)
 		off += n
+	}
+	if codeEnd < s.Size {
+		pc := s.Addr + codeEnd
+		ops := binary.LittleEndian.Uint64(code[codeEnd:])
+		l := DisasLine{Addr: pc, Offset: codeEnd, Bytes: fmt.Sprintf("% x", code[codeEnd:]), Text: fmt.Sprintf(".quad  %#x", ops)}
+		fmt.Fprintf(&b, "   %#x <+%d>:\t%s        # the trampoline's struct ftrace_ops\n", pc, codeEnd, l.Text)
+		info.Lines = append(info.Lines, l)
 	}
 	b.WriteString("End of assembler dump.\n")
 	if loc, ok := t.K.FtraceLocation(s.Addr); ok {

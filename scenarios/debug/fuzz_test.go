@@ -16,7 +16,7 @@ func FuzzInspectors(f *testing.F) {
 		"bt 4", "backtrace 99999", "x/4xg $sp", "x/3i teach_sleep_fn+5", "x/s 0", "x/-1xb msleep",
 		"disassemble msleep", "disas 0xffffffffffffffff", "print $rip", "p task 4",
 		"print *(struct klp_patch *)0x10", "print func_stack teach_sleep_fn", "print patch nope",
-		"dmesg 3", "why", "print ((((", "x/999999999999999999999xg msleep", "info registers $pc $sp",
+		"dmesg 3", "why", "print ((((", "info symbol $pc+3", "info symbol", "x/999999999999999999999xg msleep", "info registers $pc $sp",
 	} {
 		f.Add(s)
 	}

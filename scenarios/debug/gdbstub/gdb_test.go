@@ -31,11 +31,17 @@ type gdbRun struct {
 // stub's. It returns when gdb has exited and the Server is done.
 func runGDB(t *testing.T, file string, script func(dir, addr string) string) gdbRun {
 	t.Helper()
+	return runGDBDesign(t, "", file, script)
+}
+
+// runGDBDesign is runGDB with the machine on ftrace design ftrace.
+func runGDBDesign(t *testing.T, ftrace, file string, script func(dir, addr string) string) gdbRun {
+	t.Helper()
 	gdb, err := exec.LookPath("gdb")
 	if err != nil {
 		t.Skip("gdb is not installed (Debian: apt-get install gdb): the tests against the real gdb are skipped")
 	}
-	s, _ := newServer(t, file)
+	s, _ := newServerDesign(t, file, ftrace)
 	var out, log bytes.Buffer
 	s.Out, s.Log, s.SymbolDir = &out, &log, t.TempDir()
 	s.bps, s.modsShown = nil, nil
@@ -91,7 +97,9 @@ func must(t *testing.T, text, re, what string) []string {
 // TestGDBTeach01 is the issue's walk through scenarios/teach/01 with
 // the real gdb: symbols from the stub's files, a breakpoint on the
 // patched teach_show, x/i showing the fentry call to the trampoline,
-// stepi through the trampoline into the new function, reverse-stepi,
+// stepi through the trampoline (the klp_ops' own, with its symbol file)
+// and the guest klp_ftrace_handler, whose backtrace shows the trampoline
+// frame, into the new function, reverse-stepi,
 // the tasks as threads, the sleeping kworker's backtrace from its saved
 // context, a write watchpoint, reverse-continue to the start (gdb's
 // breakpoints and watchpoints are the only stops on the way back), and a
@@ -114,11 +122,18 @@ echo ==list-module\n
 list teach_sleep_fn
 echo ==x/i\n
 x/2i $pc
+echo ==stepi-in\n
+stepi
+info symbol $pc
 echo ==stepi\n
 display/i $pc
 set $n = 0
 while $pc != (long)&livepatch_teach_show && $n < 200
   stepi
+  if $pc == (long)&klp_ftrace_handler + 1
+    echo ==bt-handler\n
+    bt
+  end
   set $n = $n + 1
 end
 undisplay
@@ -152,12 +167,21 @@ detach
 	g := r.gdb
 	t.Log(g)
 	must(t, g, `==list-module\n(?:\d+\t.*\n)*?\d+\tteach_sleep_fn:\n\d+\t\t\.fentry\n`, "list in a module's source")
-	must(t, g, `==x/i\n=> 0x[0-9a-f]+ <teach_show>:\s+call\s+0x[0-9a-f]+ <ftrace_regs_caller>`, "x/i at the patched teach_show")
-	walk := g[strings.Index(g, "==stepi"):]
-	must(t, walk, `<ftrace_regs_caller(?:\+\d+)?>:\s+pushf`, "stepi through the trampoline")
-	must(t, walk, `<ftrace_regs_caller\+\d+>:\s+ret`, "the trampoline's return")
+	// teach_show's site calls the klp_ops' own trampoline (ftrace=args,
+	// the default), a copy of ftrace_caller: gdb has its symbol file,
+	// named as kallsyms names it, its lines ftrace_caller's.
+	must(t, g, `==x/i\n=> 0x[0-9a-f]+ <teach_show>:\s+call\s+0x[0-9a-f]+ <ftrace_trampoline>`, "x/i at the patched teach_show")
+	must(t, g, fmt.Sprintf("==stepi-in\nftrace_trampoline \\(\\) at kernel/vmlinux/ftrace.S:%d\n%[1]d\t\tsub rsp, PT_REGS_SIZE\n", lineOf(t, "ftrace.S", "ftrace_caller:", "sub rsp, PT_REGS_SIZE")), "stepi into the trampoline: its symbol and source line")
+	must(t, g, `==stepi-in\n(?:.*\n)*?ftrace_trampoline in section \.text of \S+/ftrace_trampoline-[0-9a-f]+\.elf\n`, "info symbol in the trampoline")
+	walk := g[strings.Index(g, "==stepi\n"):]
+	must(t, walk, `<ftrace_trampoline\+\d+>:\s+call\s+0x[0-9a-f]+ <klp_ftrace_handler>`, "the trampoline calls the handler")
+	must(t, walk, `klp_ftrace_handler \(\) at kernel/livepatch/patch.S:\d+\n`, "stepi into the guest handler, with its source")
+	must(t, walk, fmt.Sprintf(`==bt-handler\n#0  klp_ftrace_handler \(\) at kernel/livepatch/patch.S:\d+\n#1  0x[0-9a-f]+ in ftrace_trampoline \(\) at kernel/vmlinux/ftrace.S:%d\n#2  0x[0-9a-f]+ in teach_show \(\) at test_klp_teach_target.S:\d+\n#3  0x[0-9a-f]+ in seq_read \(\)`,
+		lineOf(t, "ftrace.S", "ftrace_caller:", "call ftrace_ops_list_func")), "bt from the handler through the trampoline to the patched function's caller")
+	must(t, walk, `<ftrace_trampoline\+\d+>:\s+ret`, "the trampoline's return")
 	must(t, walk, `==steps \d+\n=> 0x[0-9a-f]+ <livepatch_teach_show>:`, "stepi lands in the new function")
-	must(t, g, `==reverse-stepi\n(?:.*\n)*?=> 0x[0-9a-f]+ <ftrace_regs_caller\+\d+>:\s+ret`, "reverse-stepi back onto the trampoline's ret")
+	must(t, g, `==reverse-stepi\n(?:.*\n)*?=> 0x[0-9a-f]+ <ftrace_trampoline\+\d+>:\s+ret`, "reverse-stepi back onto the trampoline's ret")
+	must(t, r.log, `add-symbol-file \S+/ftrace_trampoline-[0-9a-f]+\.elf 0x[0-9a-f]+\n`, "the stub announces the trampoline's symbol file")
 	for _, th := range []string{`Thread 2 \(kthreadd pid 2, `, `Thread 4 \(kworker/1:0 pid 4, D \(disk sleep\), patch_state 0 unpatched`, `\(swapper/0 pid 0, `, `\(cat pid \d+, R \(running\)`} {
 		must(t, g, th, "info threads")
 	}
@@ -177,6 +201,53 @@ detach
 	}
 	if want := straightRun(t, teach01); r.out != want {
 		t.Errorf("the transcript under gdb differs from a straight run's:\n--- gdb\n%s\n--- straight\n%s", r.out, want)
+	}
+}
+
+// TestGDBSharedTrampoline: under ftrace=list every site calls the shared
+// ftrace_regs_caller, which walks the ops in ftrace_ops_list_func and
+// reaches the host klp_ftrace_handler through a vmcall — the path Linux
+// takes when several ftrace users share a site, which the default design
+// takes only then. gdb steps it by vmlinux's symbols alone: no
+// trampoline files.
+func TestGDBSharedTrampoline(t *testing.T) {
+	r := runGDBDesign(t, "list", teach01, func(dir, addr string) string {
+		return `file ` + dir + `/vmlinux
+target remote ` + addr + `
+break msleep
+continue
+delete
+source ` + dir + `/lx-symbols.gdb
+break teach_show
+continue
+continue
+delete
+source ` + dir + `/lx-symbols.gdb
+echo ==x/i\n
+x/i $pc
+echo ==stepi\n
+display/i $pc
+set $n = 0
+while $pc != (long)&livepatch_teach_show && $n < 200
+  stepi
+  set $n = $n + 1
+end
+undisplay
+printf "==steps %d\n", $n
+x/i $pc
+detach
+`
+	})
+	g := r.gdb
+	t.Log(g)
+	must(t, g, `==x/i\n=> 0x[0-9a-f]+ <teach_show>:\s+call\s+0x[0-9a-f]+ <ftrace_regs_caller>`, "x/i at the patched teach_show")
+	walk := g[strings.Index(g, "==stepi\n"):]
+	must(t, walk, `ftrace_regs_caller \(\) at kernel/vmlinux/ftrace.S:\d+\n\d+\t\tpushfq\n`, "stepi into the shared trampoline")
+	must(t, walk, `<ftrace_ops_list_func\+\d+>:\s+vmcall`, "the list function's vmcall to the host handler")
+	must(t, walk, `<ftrace_regs_caller\+\d+>:\s+ret`, "the trampoline's return")
+	must(t, walk, `==steps \d+\n=> 0x[0-9a-f]+ <livepatch_teach_show>:`, "stepi lands in the new function")
+	if strings.Contains(r.log, "ftrace_trampoline") {
+		t.Errorf("ftrace=list announced trampoline symbol files:\n%s", r.log)
 	}
 }
 

@@ -826,8 +826,9 @@ func (s *Server) detach() {
 	}
 }
 
-// newModules logs the add-symbol-file line of each module loaded since
-// the last call (lx-symbols' way), when SymbolDir is set.
+// newModules logs the add-symbol-file line of each module loaded (and
+// each ftrace trampoline allocated) since the last call (lx-symbols'
+// way), when SymbolDir is set.
 func (s *Server) newModules() {
 	if s.SymbolDir == "" || s.SS.Ended() {
 		return
@@ -837,10 +838,19 @@ func (s *Server) newModules() {
 		s.logf("lx-symbols: %v\n", err)
 		return
 	}
+	now := map[string]bool{}
 	for _, l := range lines {
+		now[l] = true
 		if !s.modsShown[l] {
 			s.modsShown[l] = true
 			s.logf("%s\n", l)
+		}
+	}
+	// What went (a module unloaded, a trampoline freed) is announced
+	// again if it comes back.
+	for l := range s.modsShown {
+		if !now[l] {
+			delete(s.modsShown, l)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,6 +19,13 @@ const teach01 = "../../teach/01-sleeping-task.scn"
 // command, with a Server whose connection writes to out.
 func newServer(t testing.TB, file string) (*Server, *rw) {
 	t.Helper()
+	return newServerDesign(t, file, "")
+}
+
+// newServerDesign is newServer with the machine on ftrace design
+// ftrace ("": the machine's own).
+func newServerDesign(t testing.TB, file, ftrace string) (*Server, *rw) {
+	t.Helper()
 	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -26,10 +34,7 @@ func newServer(t testing.TB, file string) (*Server, *rw) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := debug.New(sc, src, scenarios.Options{Catalog: scenarios.Builtin,
-		// The stub writes no symbol file for per-ops ftrace trampolines
-		// yet: gdb walks the shared, named ftrace_regs_caller.
-		Ftrace: "list"})
+	ss, err := debug.New(sc, src, scenarios.Options{Catalog: scenarios.Builtin, Ftrace: ftrace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +224,67 @@ func FuzzHandle(f *testing.F) {
 			t.Fatalf("%q: a reply of %d bytes", p, len(r))
 		}
 	})
+}
+
+// The per-ops ftrace trampolines' symbol files come and go with the
+// trampolines: written and announced (add-symbol-file) once the
+// livepatch's klp_ops have them, in lx-symbols.gdb while they exist,
+// removed when the patch is gone; the shared-trampoline design has none.
+func TestTrampolineSymbolFiles(t *testing.T) {
+	for _, design := range []string{"", "list"} {
+		t.Run("design="+design, func(t *testing.T) {
+			s, _ := newServerDesign(t, teach01, design)
+			var log strings.Builder
+			s.Log, s.SymbolDir = &log, t.TempDir()
+			if err := s.writeVmlinux(); err != nil {
+				t.Fatal(err)
+			}
+			to := func(line int) {
+				t.Helper()
+				if _, err := s.SS.Exec(fmt.Sprintf("break %d", line)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.SS.Exec("continue"); err != nil {
+					t.Fatal(err)
+				}
+				s.newModules()
+			}
+			files := func() []string {
+				m, _ := filepath.Glob(filepath.Join(s.SymbolDir, "ftrace_trampoline-*.elf"))
+				return m
+			}
+			script := func() string {
+				b, _ := os.ReadFile(filepath.Join(s.SymbolDir, lxScript))
+				return string(b)
+			}
+			to(70) // the livepatch is loaded, in transition
+			k := s.SS.Target().K
+			var want []string
+			tramps, err := k.FtraceTrampolineSymbolFiles()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range tramps {
+				want = append(want, fmt.Sprintf("add-symbol-file %s %#x", filepath.Join(s.SymbolDir, fmt.Sprintf("ftrace_trampoline-%x.elf", tr.Addr)), tr.Addr))
+			}
+			if design == "list" {
+				if len(want) != 0 || len(files()) != 0 || strings.Contains(log.String(), "ftrace_trampoline") {
+					t.Fatalf("ftrace=list: trampolines %q, files %q, log:\n%s", want, files(), log.String())
+				}
+				return
+			}
+			if len(want) != 2 || len(files()) != 2 {
+				t.Fatalf("trampolines %q, files %q: want one per klp_ops (teach_sleep_fn, teach_show)", want, files())
+			}
+			for _, w := range want {
+				if !strings.Contains(log.String(), w+"\n") || !strings.Contains(script(), w+"\n") {
+					t.Errorf("%q: not announced or not in %s:\n%s\n%s", w, lxScript, log.String(), script())
+				}
+			}
+			to(105) // the livepatch disabled and unloaded
+			if len(files()) != 0 || strings.Contains(script(), "ftrace_trampoline") {
+				t.Errorf("after the patch went: files %q, %s:\n%s", files(), lxScript, script())
+			}
+		})
+	}
 }
