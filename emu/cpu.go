@@ -162,9 +162,6 @@ type CPU struct {
 	// watchpoint inside it returns the block's unexecuted instructions to
 	// the budget (blockRest).
 	blk *block
-	// from is the block to chain from (block.go) when blk is nil: the
-	// last block before a single instruction or the end of a Run.
-	from *block
 	// left is the remaining instruction budget of the current Run, out of
 	// budget.
 	left, budget uint64

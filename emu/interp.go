@@ -48,29 +48,21 @@ func (c *CPU) trap(v Vector) Exit {
 }
 
 func (c *CPU) run() Exit {
-	if c.blk != nil {
-		c.from = c.blk
-	}
 	c.blk, c.bstale = nil, false
 fetch:
 	for c.left != 0 {
 		var ops []isa.Op
 		var fix bool // rip must be set past the last op if it runs to the end
 		// c.blk is the block that ran last (to its end or to a side
-		// exit); nil after a single instruction or at the start of a Run,
-		// and then c.from is. The block that followed it last time, if it
-		// starts at this rip, follows it again: no page lookup, no search
-		// for the block (block.go, chain).
-		from := c.blk
-		if from == nil {
-			from = c.from
-		}
+		// exit), or nil. The block that followed it last time from this
+		// rip follows it again: no page lookup, no search for the block
+		// (block.go, chain).
 		var blk *block
-		if from != nil {
-			blk = from.chained(c)
+		if c.blk != nil {
+			blk = c.blk.chained(c)
 		}
 		if blk != nil {
-			l := from.link
+			l := c.blk.link
 			c.cp, c.cpBase, c.cpPage = l.cp, blk.rip&^(PageSize-1), l.page
 		} else {
 			// Fetch: a block (block.go) whose instructions are all taken
@@ -92,8 +84,8 @@ fetch:
 			// b-1 wraps for 0 (not tried) and is noBlock-1 for noBlock.
 			if b-1 < noBlock-1 && cp.blocks[b].n <= c.left {
 				blk = &cp.blocks[b]
-				if from != nil {
-					from.chain(c, blk)
+				if c.blk != nil {
+					c.blk.chain(c, blk)
 				}
 			} else {
 				i := cp.idx[off]
@@ -108,9 +100,6 @@ fetch:
 				}
 				c.left--
 				ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
-				if c.blk != nil {
-					c.from = c.blk // the block before the single, to chain from
-				}
 			}
 		}
 		if blk != nil {
