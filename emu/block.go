@@ -106,15 +106,30 @@ func blockSafe(k isa.Kind) bool {
 func (c *CPU) buildBlock(off uint64) uint16 {
 	p, cp := c.cpPage, c.cp
 	var ops []isa.Op
-	var seen [maxBlockOps]uint16 // offsets in the block, to never visit one twice
+	var seen [maxBlockOps]uint64 // addresses in the block, to never visit one twice
 	var rets []uint64            // return addresses of the calls in the block, innermost last
 	n := uint64(0)
+	pg, cur := p, p // the page of the next op, and of the last one appended
 	for o := off; len(ops) < maxBlockOps; {
-		op := c.opAt(p, o)
+		op := c.opAt(pg, o)
 		if op == nil || op.Trap != 0 || !blockSafe(op.Kind) || o+uint64(op.Len) > PageSize {
 			break
 		}
-		seen[len(ops)] = uint16(o)
+		a := pg.vpn<<12 + o
+		if pg != cur {
+			// On into another page's code (a call, jmp or ret went
+			// there): from here the ops' End is relative to its base.
+			ops = append(ops, isa.Op{Kind: isa.KPage, Imm: pg.vpn << 12})
+			if !slices.Contains(pg.deps, p) {
+				pg.deps = append(pg.deps, p) // dropping pg's code drops this block
+			}
+			cur = pg
+			if len(ops) == maxBlockOps {
+				ops = ops[:len(ops)-1]
+				break
+			}
+		}
+		seen[n] = a
 		ops = append(ops, *op)
 		n++
 		o += uint64(op.Len)
@@ -125,36 +140,38 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 		// lay the likely path out straight): the block goes on with the
 		// fall-through path, and a taken branch leaves it early, giving
 		// the rest back to the budget (sideExits).
-		if condBranch(op.Kind) && op.Imm > p.vpn<<12+uint64(seen[len(ops)-1]) {
+		if condBranch(op.Kind) && op.Imm > a {
 			continue
 		}
-		// A ret from a function the block called returns, most likely, to
-		// that call's return address: the block goes on there, and a ret
-		// that finds another address on the stack leaves it (KRetP, a side
-		// exit like a taken branch).
-		if op.Kind == isa.KRetN && len(rets) > 0 {
-			t := rets[len(rets)-1]
-			rets = rets[:len(rets)-1]
-			if t>>12 == p.vpn && !slices.Contains(seen[:len(ops)], uint16(t&(PageSize-1))) {
-				ops[len(ops)-1].Kind, ops[len(ops)-1].Imm = isa.KRetP, t
-				o = t & (PageSize - 1)
-				continue
+		// Where a direct jmp or call goes, and a ret from a function the
+		// block called most likely goes (that call's return address), the
+		// block goes on, on this page or another (c.codePage). A ret that
+		// finds another address on the stack leaves the block (KRetP, a
+		// side exit like a taken branch). An address already in the block
+		// ends it, so every address in a block is distinct (blockRest
+		// finds an op by its address).
+		var t uint64
+		switch op.Kind {
+		case isa.KJmpRel, isa.KCallRel:
+			t = op.Imm
+		case isa.KRetN:
+			if len(rets) == 0 {
+				break
 			}
+			t = rets[len(rets)-1]
+			rets = rets[:len(rets)-1]
 		}
-		// A direct jmp or call to this page goes on at its target: the
-		// op sets rip there, and the block's next op is the target's.
-		// An offset already in the block ends it, so every address in a
-		// block is distinct (blockRest finds an op by its address).
-		if (op.Kind != isa.KJmpRel && op.Kind != isa.KCallRel) || op.Imm>>12 != p.vpn {
+		next := c.codePage(p, t)
+		if next == nil || slices.Contains(seen[:n], t) {
 			break
 		}
-		if op.Kind == isa.KCallRel {
-			rets = append(rets, p.vpn<<12+o)
+		switch op.Kind {
+		case isa.KCallRel:
+			rets = append(rets, a+uint64(op.Len))
+		case isa.KRetN:
+			ops[len(ops)-1].Kind, ops[len(ops)-1].Imm = isa.KRetP, t
 		}
-		o = op.Imm & (PageSize - 1)
-		if slices.Contains(seen[:len(ops)], uint16(o)) {
-			break
-		}
+		pg, o = next, t&(PageSize-1)
 	}
 	if n == 0 || len(cp.blocks) >= noBlock-1 {
 		cp.bidx[off] = noBlock
@@ -174,6 +191,28 @@ func (c *CPU) buildBlock(off uint64) uint16 {
 	i := uint16(len(cp.blocks) - 1)
 	cp.bidx[off] = i
 	return i
+}
+
+// codePage returns the page at t whose code a block starting on page p
+// may run on into, with its decoded ops made; nil when there is none: t
+// is 0 (no target) or its page is not executable with p's user bit, so
+// that the block runs wherever p can run.
+func (c *CPU) codePage(p *page, t uint64) *page {
+	if t == 0 {
+		return nil
+	}
+	if t>>12 == p.vpn {
+		return p
+	}
+	q := c.mem.pages[t>>12]
+	if q == nil || q.perm&PermX == 0 || q.perm&PermUser != p.perm&PermUser {
+		return nil
+	}
+	if q.code == nil {
+		q.code = newCodePage()
+		c.mem.flushPageW(q)
+	}
+	return q
 }
 
 // nextAddr is the address of the op after ops[i] in a block that
@@ -377,7 +416,7 @@ func deadFlags(ops []isa.Op) {
 			kj := ops[j].Kind
 			switch {
 			case kj == isa.KMovRR || kj == isa.KMovRI || kj == isa.KLeaR || kj == isa.KJmpRel ||
-				kj == isa.KRotNF || kj >= isa.KAddRRNF && kj <= isa.KFlagsNop:
+				kj == isa.KRotNF || kj >= isa.KAddRRNF && kj <= isa.KFlagsNop || kj == isa.KPage:
 				// neither reads nor writes flags, never faults
 			case flagsNF[kj] != 0:
 				// writes every status flag without reading any

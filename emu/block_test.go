@@ -384,3 +384,41 @@ func TestRetsMatchStepping(t *testing.T) {
 	}
 	matchStepping(t, func() *emu.CPU { return progCPU(t, retProg) }, refExc, c.Insns, ref)
 }
+
+// crossProg runs blocks on into another page's code: calls to g and h on
+// the second page and their rets back. g rewrites an instruction of its
+// own page once (the blocks that run on into it from the first page must
+// go too), and h faults on the second page in the middle of a block.
+const crossProg = `
+	mov ecx, 30
+	xor eax, eax
+1:	call g
+	add eax, edx
+	dec ecx
+	jnz 1b
+	call h
+	hlt
+	.balign 4096
+g:	add eax, 3
+	cmp ecx, 10
+	jne 2f
+	mov byte ptr [rip + 3f + 1], 7	# self-modifying: the mov edx below
+2:	nop
+3:	mov edx, 1
+	ret
+h:	push rbx
+	mov rbx, [r11 + 8192]		# faults: past the data pages
+	pop rbx
+	ret
+`
+
+// TestCrossPageBlocksMatchStepping: blocks that run on into another page
+// (isa.KPage) give the states and the fault of single-stepping, across a
+// rewrite of the other page's code.
+func TestCrossPageBlocksMatchStepping(t *testing.T) {
+	c, refExc, ref := stepped(t, progCPU(t, crossProg))
+	if refExc.Vector != emu.VecPF || c.R[isa.RAX] != 20*4+10*10 || c.RIP>>12 != (bText+emu.PageSize)>>12 {
+		t.Fatalf("stepping: %v at %#x, rax %d; want a #PF in h, rax %d", refExc, c.RIP, c.R[isa.RAX], 20*4+10*10)
+	}
+	matchStepping(t, func() *emu.CPU { return progCPU(t, crossProg) }, refExc, c.Insns, ref)
+}

@@ -508,6 +508,9 @@ fetch:
 				continue
 			case isa.KFlagsNop:
 				continue
+			case isa.KPage:
+				base = op.Imm // on into another page's code (block.go)
+				continue
 			case isa.KStoreRun, isa.KLoadRun, isa.KPushRun, isa.KPopRun:
 				// Run headers (block.go, runs): the whole run on one page
 				// in the TLB, or nothing and the ops run one by one.
@@ -842,8 +845,8 @@ func opsInsns(ops []isa.Op) uint64 {
 		switch k := ops[i].Kind; {
 		case k >= isa.KCmpJccRR && k <= isa.KTestJccRI:
 			n++
-		case k >= isa.KStoreRun && k <= isa.KPopRun:
-			n-- // a run header is no instruction
+		case k >= isa.KStoreRun && k <= isa.KPage:
+			n-- // a run header or a page switch is no instruction
 		}
 	}
 	return n

@@ -60,6 +60,9 @@ type page struct {
 	// no CPU caches the page for writing. rwatch counts the read
 	// watchpoints; while non-zero no CPU caches it for reading.
 	watch, rwatch uint16
+	// deps are the pages with blocks that run on into this page's code
+	// (block.go): dropping this page's code drops theirs.
+	deps []*page
 	// saved is the generation of the newest memory snapshot this page's
 	// contents are saved in (snapshot.go); while it differs from
 	// Memory.wgen the page stays out of the write TLBs.
@@ -354,6 +357,11 @@ func (m *Memory) dropCode(p *page) {
 			c.cp, c.cpBase, c.cpPage = emptyCode, noCodeBase, nil
 			c.bstale = true
 		}
+	}
+	deps := p.deps
+	p.deps = nil
+	for _, d := range deps {
+		m.dropCode(d)
 	}
 }
 

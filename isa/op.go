@@ -282,6 +282,9 @@ const (
 	KLoadRun  // Cond loads (KLoad, Sz 8) relative to Base; only the last may load Base
 	KPushRun  // Cond pushes (KPushR but not rsp, KPushI)
 	KPopRun   // Cond pops (KPopR but not into rsp)
+	// KPage is no instruction either (Len 0): the ops after it are from
+	// the code page at Imm, where a call, jmp or ret of the block went.
+	KPage
 
 	KindEnd // number of kinds
 )
