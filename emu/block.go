@@ -27,7 +27,7 @@ import (
 const (
 	// maxBlockOps bounds a block's length, so a budget rarely falls short
 	// of a whole block.
-	maxBlockOps = 32
+	maxBlockOps = 64
 	// noBlock in codePage.bidx: no block starts here (the first
 	// instruction cannot be in one). 0 means not tried yet.
 	noBlock = 0xffff
