@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/pprof"
 )
@@ -27,7 +29,11 @@ func startCPUProfile(cmd, path string, stderr io.Writer) (stop func(), ok bool) 
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "klpsim %s: --cpuprofile: %v\n", cmd, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		fmt.Fprintf(stderr, "klpsim %s: --cpuprofile: cannot write %s: %v\n", cmd, path, err)
 		return nil, false
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
