@@ -62,8 +62,9 @@ fetch:
 			blk = c.blk.chained(c)
 		}
 		if blk != nil {
-			l := c.blk.link
-			c.cp, c.cpBase, c.cpPage = l.cp, blk.rip&^(PageSize-1), l.page
+			if l := c.blk.link; l.page != c.cpPage {
+				c.cp, c.cpBase, c.cpPage = l.cp, blk.rip&^(PageSize-1), l.page
+			}
 		} else {
 			// Fetch: a block (block.go) whose instructions are all taken
 			// from the budget at once, or the one op at rip.
