@@ -53,7 +53,21 @@ const (
 
 func blockCPU(t *testing.T, watch bool) *emu.CPU {
 	t.Helper()
-	o, err := asm.Assemble("block.S", []byte(".intel_syntax noprefix\n.text\n"+blockProg+"\n"))
+	c := loadProg(t, blockProg, 1)
+	if watch {
+		if err := c.Memory().Watch(bData, 8); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.R[isa.RSP], c.R[isa.RSI] = bStack, bData
+	return c
+}
+
+// loadProg is a CPU at the start of src, assembled at bText, with n pages
+// each of text (RWX) at bText, data at bData and stack below bStack.
+func loadProg(t *testing.T, src string, n uint64) *emu.CPU {
+	t.Helper()
+	o, err := asm.Assemble("prog.S", []byte(".intel_syntax noprefix\n.text\n"+src+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +75,7 @@ func blockCPU(t *testing.T, watch bool) *emu.CPU {
 	for _, r := range []struct {
 		a, n uint64
 		p    emu.Perm
-	}{{bText, emu.PageSize, emu.PermRWX}, {bData, emu.PageSize, emu.PermRW}, {bStack - emu.PageSize, emu.PageSize, emu.PermRW}} {
+	}{{bText, n * emu.PageSize, emu.PermRWX}, {bData, n * emu.PageSize, emu.PermRW}, {bStack - n*emu.PageSize, n * emu.PageSize, emu.PermRW}} {
 		if err := m.Map(r.a, r.n, r.p); err != nil {
 			t.Fatal(err)
 		}
@@ -69,13 +83,8 @@ func blockCPU(t *testing.T, watch bool) *emu.CPU {
 	if err := m.Write(bText, o.Sections[0].Data); err != nil {
 		t.Fatal(err)
 	}
-	if watch {
-		if err := m.Watch(bData, 8); err != nil {
-			t.Fatal(err)
-		}
-	}
 	c := emu.NewCPU(m)
-	c.RIP, c.R[isa.RSP], c.R[isa.RSI] = bText, bStack, bData
+	c.RIP = bText
 	return c
 }
 
@@ -191,28 +200,12 @@ const runProg = `
 
 func runCPU(t *testing.T) *emu.CPU { return progCPU(t, runProg) }
 
-// progCPU is a CPU at the start of src (two pages of text at bText), with two data pages at bData
-// (r11 and rsi point into them) and two stack pages below bStack.
+// progCPU is a CPU at the start of src with two pages of text, data and
+// stack (loadProg); r11 and rsi point into the data, rsp near the bottom
+// of the upper stack page.
 func progCPU(t *testing.T, src string) *emu.CPU {
 	t.Helper()
-	o, err := asm.Assemble("prog.S", []byte(".intel_syntax noprefix\n.text\n"+src+"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := emu.NewMemory()
-	for _, r := range []struct {
-		a, n uint64
-		p    emu.Perm
-	}{{bText, 2 * emu.PageSize, emu.PermRWX}, {bData, 2 * emu.PageSize, emu.PermRW}, {bStack - 2*emu.PageSize, 2 * emu.PageSize, emu.PermRW}} {
-		if err := m.Map(r.a, r.n, r.p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := m.Write(bText, o.Sections[0].Data); err != nil {
-		t.Fatal(err)
-	}
-	c := emu.NewCPU(m)
-	c.RIP = bText
+	c := loadProg(t, src, 2)
 	c.R[isa.RSP] = bStack - emu.PageSize + 48 // the push run straddles the pages at once
 	c.R[isa.RSI] = bData + emu.PageSize - 40  // the store run straddles them after a few turns
 	c.R[isa.R11] = bData
