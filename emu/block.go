@@ -44,6 +44,10 @@ type block struct {
 	// link is where this block went last time (chain), kept out of line
 	// so that blocks stay small.
 	link *link
+	// code is the block's translation (jit.go), 0 until it has run
+	// jitHot times; hits counts the runs until then.
+	code uintptr
+	hits uint32
 }
 
 // link is the block that ran after another one last time, when it starts

@@ -176,6 +176,9 @@ type CPU struct {
 	wleft uint64
 	exc   Exception
 	exit  Exit // set by generic for the instructions that end Run
+	// jbase is the code page base translated code hands back with the op
+	// the interpreter goes on at (jit.go).
+	jbase uint64
 }
 
 // NewCPU returns a CPU attached to mem, at CPL 0 with all registers zero

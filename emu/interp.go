@@ -103,21 +103,37 @@ fetch:
 				ops, fix = cp.ops[i:i+1], fixRIP(op.Kind)
 			}
 		}
-		if blk != nil {
-			c.left -= blk.n
-			ops, fix = blk.ops, blk.fix
-		}
-		c.blk = blk
 		// base is the code page the ops run from: the next rip is
 		// base+End, which does not depend on the previous rip.
 		base := c.cpBase
+		bi := uint(0)
+		c.blk = blk
+		if blk != nil {
+			c.left -= blk.n
+			ops, fix = blk.ops, blk.fix
+			// A translated block runs as host code (jit.go), to its end
+			// or a side exit, or up to an op the interpreter must do,
+			// from where the loop below goes on.
+			if blk.code == 0 {
+				if blk.hits++; blk.hits == jitHot && !c.mem.noJIT {
+					c.mem.translate(blk)
+				}
+			}
+			if blk.code != 0 {
+				r := jitEnter(blk.code, c)
+				if r == 0 {
+					continue
+				}
+				bi, base = uint(r-1), c.jbase
+			}
+		}
 		// Inside a block rip is not kept up to date: the ops compute the
 		// next one from base, branches set it, and the paths that can
 		// fault or stop (the slow memory paths, generic) set it to the
 		// op's own address first. Only those paths can drop the code
 		// being run or hit a watchpoint (c.bstale): the TLB fast paths
 		// never hold pages with code or watchpoints.
-		for bi := uint(0); bi < uint(len(ops)); bi++ {
+		for ; bi < uint(len(ops)); bi++ {
 			op := &ops[bi]
 			switch op.Kind {
 			// Fast kinds first: they carry the hot loops.

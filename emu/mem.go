@@ -134,11 +134,15 @@ type Memory struct {
 	chain []*memSnap
 	gen   uint32
 	wgen  uint32
+	// jit holds the translated code of this memory's blocks (jit.go);
+	// nil until the first translation. noJIT: translate nothing.
+	jit   *jitArena
+	noJIT bool
 }
 
 // NewMemory returns an empty address space.
 func NewMemory() *Memory {
-	return &Memory{pages: map[uint64]*page{}, bps: map[uint64]bool{}}
+	return &Memory{pages: map[uint64]*page{}, bps: map[uint64]bool{}, noJIT: !jitOn}
 }
 
 // Map maps [addr, addr+size) rounded out to whole pages, zero-filled, with
