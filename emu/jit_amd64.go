@@ -429,6 +429,9 @@ func (j *jitComp) carry(i int) {
 	case fkInc, fkDec:
 		j.movLoad(8, h9, mem(hCPU, offFc))
 		j.aluImm(4, aluAnd, reg(h9), FlagCF)
+	case fkRaw:
+		j.movLoad(8, h9, mem(hCPU, offRfl))
+		j.aluImm(4, aluAnd, reg(h9), FlagCF)
 	default:
 		// Decided when the op runs.
 		j.movzx(1, h8, mem(hCPU, offFk))
@@ -437,7 +440,7 @@ func (j *jitComp) carry(i int) {
 			k    uint8
 			emit func()
 		}
-		for _, k := range []uint8{fkSub, fkAdd, fkLogic, fkInc, fkDec} {
+		for _, k := range []uint8{fkSub, fkAdd, fkLogic, fkInc, fkDec, fkRaw} {
 			j.aluImm(4, aluCmp, reg(h8), int32(k))
 			skip := j.jcc(ccNE)
 			save := j.sfk
@@ -723,10 +726,26 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 		}
 		j.branch(cc, op, op.Imm, last)
 	case isa.KJmpRel:
-		j.setRIP(op.Imm)
+		// Inside a block rip is dead: every way out sets it.
+		if last {
+			j.setRIP(op.Imm)
+		}
 
-	case isa.KPushR, isa.KPushI, isa.KCallRel, isa.KCallR:
+	case isa.KPush, isa.KPushR, isa.KPushI, isa.KCallRel, isa.KCallR:
 		switch op.Kind {
+		case isa.KPush:
+			// The generic kind, for a qword memory operand (the syscall
+			// entry's push qword ptr gs:[...]); as generic does, rip is
+			// set past the op.
+			if op.A != isa.OpdMem || sz != 8 || op.B == isa.OpdImm || op.Seg&isa.Addr32 != 0 {
+				return false
+			}
+			j.ea(hAX, op)
+			if op.Seg&3 != 0 {
+				j.alu(8, aluAdd, hAX, mem(hCPU, segOff(op.Seg)))
+			}
+			j.probe(false, i, 8)
+			j.movLoad(8, h9, at)
 		case isa.KPushR:
 			j.movLoad(8, h9, slot(op.R1))
 		case isa.KPushI:
@@ -743,11 +762,13 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 		j.probe(true, i, 8)
 		j.movStore(8, at, h9)
 		j.st(isa.RSP, h10)
-		switch op.Kind {
-		case isa.KCallRel:
+		switch {
+		case op.Kind == isa.KCallRel && last:
 			j.setRIP(op.Imm)
-		case isa.KCallR:
+		case op.Kind == isa.KCallR:
 			j.movStore(8, mem(hCPU, offRIP), h11)
+		case op.Kind == isa.KPush && last:
+			j.setRIP(j.base + uint64(op.End))
 		}
 	case isa.KPopR, isa.KRetN, isa.KRetP:
 		j.movLoad(8, hAX, slot(isa.RSP))

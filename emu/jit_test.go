@@ -153,6 +153,19 @@ const jitProg = `
 	push 0x41
 	popfq
 	adc rax, 0
+	push 0x41
+	popfq
+	inc r13				# the carry from raw flags
+	pushfq
+	pop rdx
+	push 0x41
+	popfq
+	jz 5f
+5:	dec r13				# from raw flags, found when it runs
+	push qword ptr gs:[48]
+	pop rdx
+	push qword ptr [rsi + 8]
+	pop r8
 	mov [rsi + 56], rax
 	dec r15
 	jnz 9b
