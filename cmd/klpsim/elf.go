@@ -28,7 +28,7 @@ flags:
 // cmdElf is `klpsim elf`: run a static Linux executable in user mode.
 func cmdElf(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("elf", flag.ContinueOnError)
-	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M as the last line on stderr")
+	stats := fs.Bool("stats", false, "print insns=N seconds=S mips=M translated=B as the last line on stderr (B: blocks translated to host code)")
 	maxInsnsFlag := fs.String("max-insns", fmt.Sprint(defaultElfMaxInsns), "stop with an error after `N` guest instructions (0: no limit)")
 	cpuprofile := addCPUProfileFlag(fs)
 	fs.Usage = func() {
@@ -83,7 +83,7 @@ func cmdElf(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(stderr, "klpsim elf: unimplemented system calls (returned -ENOSYS): %s\n", b.String())
 		}
-		printStats(stderr, res.Insns, res.Elapsed)
+		printStats(stderr, res.Insns, res.Elapsed, res.Translated)
 	}
 	return code
 }

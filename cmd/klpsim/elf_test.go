@@ -40,7 +40,7 @@ func TestElfCommand(t *testing.T) {
 		stdout, stderr string // regexps; "" means empty
 	}{
 		{[]string{hello, "a"}, 7, `^hello from the guest\nargc=2\n$`, ``},
-		{[]string{"--stats", hello}, 6, `^hello from the guest\n`, `^insns=[1-9][0-9]* seconds=[0-9]+\.[0-9]{3} mips=[0-9]+\.[0-9]\n$`},
+		{[]string{"--stats", hello}, 6, `^hello from the guest\n`, `^insns=[1-9][0-9]* seconds=[0-9]+\.[0-9]{3} mips=[0-9]+\.[0-9] translated=[0-9]+\n$`},
 		{[]string{crash}, 139, `^about to crash\n$`, `^` + regexp.QuoteMeta(crash) + `: SIGSEGV at rip 0x[0-9a-f]+: read from address 0x8\n$`},
 		{[]string{"--max-insns", "5", hello}, exitFail, `^hello from the guest\n$`, `instruction limit reached after 5 instructions`},
 		{nil, exitUsage, ``, `missing PROG`},

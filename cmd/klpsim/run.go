@@ -49,7 +49,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	gdbAddr := fs.String("gdb", "", gdbFlagHelp)
 	out := addOutputFlags(fs)
 	cpuprofile := addCPUProfileFlag(fs)
-	stats := fs.Bool("stats", false, "after each scenario print on stderr: FILE: insns=N seconds=S mips=M simulated=T (guest instructions of all CPUs, host wall seconds, their rate, simulated time)")
+	stats := fs.Bool("stats", false, "after each scenario print on stderr: FILE: insns=N seconds=S mips=M simulated=T translated=B (guest instructions of all CPUs, host wall seconds, their rate, simulated time, blocks translated to host code)")
 	update := fs.Bool("update", false, "accept the actual transcripts: rewrite each FILE's expected sections that check_result found different (lines that still match keep their $VARs)")
 	names, code, done := parseFlags(fs, args, true, stdout, stderr)
 	if done {
@@ -166,7 +166,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		start := time.Now()
 		res, err := scenarios.Run(s, sopts)
 		if *stats && k != nil {
-			fmt.Fprintf(opts.Stderr, "%s: %s simulated=%v\n", s.File, statsLine(k.Insns(), time.Since(start)), time.Duration(k.Now()))
+			n, _, _ := k.Memory().JITStats()
+			fmt.Fprintf(opts.Stderr, "%s: %s simulated=%v translated=%d\n", s.File, statsLine(k.Insns(), time.Since(start)), time.Duration(k.Now()), n)
 		}
 		if werr := out.finish(rec, s, res, err); werr != nil {
 			fmt.Fprintf(stderr, "klpsim run: %v\n", werr)
@@ -220,8 +221,8 @@ func fileError(name string, err error) string {
 }
 
 // printStats prints the --stats line of klpsim elf.
-func printStats(w io.Writer, insns uint64, elapsed time.Duration) {
-	fmt.Fprintln(w, statsLine(insns, elapsed))
+func printStats(w io.Writer, insns uint64, elapsed time.Duration, translated int) {
+	fmt.Fprintf(w, "%s translated=%d\n", statsLine(insns, elapsed), translated)
 }
 
 // statsLine is "insns=N seconds=S mips=M": guest instructions, host wall

@@ -136,6 +136,9 @@ type Result struct {
 	Elapsed time.Duration
 	// Unknown lists the system calls answered with -ENOSYS, by number.
 	Unknown []SyscallCount
+	// Translated is the number of blocks the emulator translated to host
+	// code (emu's translator).
+	Translated int
 }
 
 // Fault is a guest exception that killed the process, and the signal Linux
@@ -448,6 +451,7 @@ func (p *Process) Run(opts Options) (Result, error) {
 	}
 	res.Elapsed = time.Since(start)
 	res.Insns = c.Insns - startInsns
+	res.Translated, _, _ = c.Memory().JITStats()
 	for _, nr := range p.unknownOrder {
 		res.Unknown = append(res.Unknown, SyscallCount{Nr: nr, Count: p.unknown[nr]})
 	}
