@@ -48,6 +48,21 @@ type block struct {
 	// jitHot times; hits counts the runs until then.
 	code uintptr
 	hits uint32
+	// entries are the ops after untranslated ones where the translation
+	// goes on (jit_amd64.go, compileBlock), in op order.
+	entries []jitEntry
+}
+
+// resume is where the interpreter, going on at op i of a translated
+// block, goes back into its translation: the index of the first entry
+// after i and that entry's code, or the block's length and 0.
+func (b *block) resume(i uint) (uint, uintptr) {
+	for _, e := range b.entries {
+		if uint(e.i) > i {
+			return uint(e.i), b.code + uintptr(e.off)
+		}
+	}
+	return uint(len(b.ops)), 0
 }
 
 // link is the block that ran after another one last time, when it starts

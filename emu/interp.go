@@ -107,13 +107,16 @@ fetch:
 		// base+End, which does not depend on the previous rip.
 		base := c.cpBase
 		bi := uint(0)
+		end := uint(len(ops))
 		c.blk = blk
 		if blk != nil {
 			c.left -= blk.n
 			ops, fix = blk.ops, blk.fix
+			end = uint(len(ops))
 			// A translated block runs as host code (jit.go), to its end
-			// or a side exit, or up to an op the interpreter must do,
-			// from where the loop below goes on.
+			// or a side exit, or up to an op the interpreter must do:
+			// the loop below does the ops from there up to where the
+			// translation goes on (end), and goes back into it.
 			if blk.code == 0 {
 				if blk.hits++; blk.hits == jitHot && !c.mem.noJIT {
 					c.mem.translate(blk)
@@ -125,15 +128,17 @@ fetch:
 					continue
 				}
 				bi, base = uint(r-1), c.jbase
+				end, _ = blk.resume(bi)
 			}
 		}
+	interp:
 		// Inside a block rip is not kept up to date: the ops compute the
 		// next one from base, branches set it, and the paths that can
 		// fault or stop (the slow memory paths, generic) set it to the
 		// op's own address first. Only those paths can drop the code
 		// being run or hit a watchpoint (c.bstale): the TLB fast paths
 		// never hold pages with code or watchpoints.
-		for ; bi < uint(len(ops)); bi++ {
+		for ; bi < end; bi++ {
 			op := &ops[bi]
 			switch op.Kind {
 			// Fast kinds first: they carry the hot loops.
@@ -721,6 +726,16 @@ fetch:
 				c.abandon(ops[bi+1:])
 				continue fetch
 			}
+		}
+		if end < uint(len(ops)) {
+			_, code := blk.resume(end - 1)
+			r := jitEnter(code, c)
+			if r == 0 {
+				continue
+			}
+			bi, base = uint(r-1), c.jbase
+			end, _ = blk.resume(bi)
+			goto interp
 		}
 		if fix {
 			c.RIP = base + uint64(ops[len(ops)-1].End)

@@ -55,3 +55,10 @@ func (m *Memory) JITStats() (blocks, declined, bytes int) {
 	}
 	return m.jit.blocks, m.jit.declined, m.jit.used
 }
+
+// jitEntry is where translated code can be entered at op i of its block:
+// off bytes into the code.
+type jitEntry struct {
+	i   uint16
+	off uint32
+}

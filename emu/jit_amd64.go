@@ -78,7 +78,7 @@ func (m *Memory) translate(b *block) {
 	if a.full {
 		return
 	}
-	code := compileBlock(b)
+	code, entries := compileBlock(b)
 	if code == nil {
 		a.declined++
 		return
@@ -98,6 +98,7 @@ func (m *Memory) translate(b *block) {
 	}
 	copy(a.free, code)
 	b.code = uintptr(unsafe.Pointer(&a.free[0]))
+	b.entries = entries
 	a.free = a.free[(len(code)+15)&^15:]
 	a.used += len(code)
 	a.blocks++
@@ -142,13 +143,16 @@ type jitSide struct {
 	back   uint64 // instructions given back to the budget
 }
 
-// compileBlock translates b's ops, or returns nil when not even the first
-// one translates.
-func compileBlock(b *block) []byte {
+// compileBlock translates b's ops, or returns nil when none translates.
+// An op without a translation ends a segment with its fallback, and the
+// next op starts another, an entry where the interpreter comes back into
+// the translation once it has done that op (entries, in op order).
+func compileBlock(b *block) (code []byte, entries []jitEntry) {
 	j := &jitComp{sfk: fkUnknown}
 	j.base = b.rip &^ (PageSize - 1)
 	ops := b.ops
-	done := false
+	open := false // the current segment has code
+	any := false
 	for i := 0; i < len(ops); i++ {
 		op := &ops[i]
 		last := i == len(ops)-1
@@ -158,26 +162,41 @@ func compileBlock(b *block) []byte {
 			if n := int(op.Cond); j.run(op, ops[i+1:i+1+n], i) {
 				i += n
 			}
+			open, any = true, true
 			continue
 		}
 		mark := len(j.b)
 		nf, ns := len(j.falls), len(j.sides)
 		sfk, ssz := j.sfk, j.ssz
-		if !j.op(op, i, last) {
-			j.b, j.falls, j.sides, j.sfk, j.ssz = j.b[:mark], j.falls[:nf], j.sides[:ns], sfk, ssz
-			if i == 0 {
-				return nil
-			}
+		if j.op(op, i, last) {
+			open, any = true, true
+			continue
+		}
+		j.b, j.falls, j.sides, j.sfk, j.ssz = j.b[:mark], j.falls[:nf], j.sides[:ns], sfk, ssz
+		switch {
+		case open || i == 0:
+			// The interpreter does op i; at the block's start too, so
+			// that the block's code begins at op 0.
 			j.toFall(j.jmp(), i)
-			done = true
-			break
+		case len(entries) > 0 && entries[len(entries)-1].i == uint16(i):
+			entries = entries[:len(entries)-1] // an entry with no code
+		}
+		open = false
+		if i+1 < len(ops) {
+			entries = append(entries, jitEntry{i: uint16(i + 1), off: uint32(len(j.b))})
+			j.sfk = fkUnknown // op i may have set them
 		}
 	}
-	if !done {
+	if !any {
+		return nil, nil
+	}
+	if open {
 		if b.fix {
 			j.setRIP(j.base + uint64(ops[len(ops)-1].End))
 		}
 		j.retN(0)
+	} else if len(entries) > 0 && int(entries[len(entries)-1].off) == len(j.b) {
+		entries = entries[:len(entries)-1]
 	}
 	// Out-of-line exits.
 	fallAt := map[int]int{}
@@ -204,7 +223,7 @@ func compileBlock(b *block) []byte {
 		}
 		j.retN(0)
 	}
-	return j.b
+	return j.b, entries
 }
 
 // retN returns n to jitEnter.
@@ -606,6 +625,12 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 			j.test(int(sz), reg(hCX), hCX)
 			j.branch(op.Cond, op, op.Disp, last)
 		}
+	case isa.KMov, isa.KAdd, isa.KOr, isa.KAnd, isa.KSub, isa.KXor, isa.KCmp, isa.KTest:
+		return j.genericALU(op, i, last)
+	case isa.KMovzx, isa.KMovsx:
+		return j.genericExtend(op, i, last)
+	case isa.KSetcc:
+		return j.genericSetcc(op, i, last)
 	case isa.KInc, isa.KDec:
 		// The generic kinds, for a flat memory operand only (counters:
 		// inc qword ptr [rip + n]); as generic does, fb is 0 and rip is
@@ -946,6 +971,184 @@ func (j *jitComp) run(h *isa.Op, run []isa.Op, i int) bool {
 	case isa.KPopRun:
 		j.aluImm(8, aluAdd, reg(h10), span)
 		j.st(isa.RSP, h10)
+	}
+	return true
+}
+
+// The generic kinds the translation takes: the forms with registers that
+// are not the high-byte ones, at most one memory operand, no 32-bit
+// addressing. Each does what generic does, in its order: read A (unless
+// it is only written), read B, write A, set the flags; rip is set past the
+// op when it ends the block.
+
+// plainReg reports whether r is a register the translation reads and
+// writes by its slot: not a high-byte register (ah..bh), not the zero one.
+func plainReg(r uint8) bool { return r < isa.RegNone }
+
+// genericMem computes op's memory operand's address into RAX and R10,
+// segment base included; false when it has 32-bit addressing.
+func (j *jitComp) genericMem(op *isa.Op) bool {
+	if op.Seg&isa.Addr32 != 0 {
+		return false
+	}
+	j.ea(hAX, op)
+	if op.Seg&3 != 0 {
+		j.alu(8, aluAdd, hAX, mem(hCPU, segOff(op.Seg)))
+	}
+	j.movRR(8, h10, hAX)
+	return true
+}
+
+// genericRead loads sz bytes (zero-extended) of register r, or of the
+// probed memory, into h.
+func (j *jitComp) genericRead(h int, isMem bool, r uint8, sz uint8) {
+	if isMem {
+		j.load(h, sz)
+		return
+	}
+	switch sz {
+	case 8:
+		j.movLoad(8, h, slot(r))
+	case 4:
+		j.movLoad(4, h, slot(r))
+	default:
+		j.movzx(int(sz), h, slot(r))
+	}
+}
+
+// genericWrite writes sz bytes of h to register r (32-bit writes zero-
+// extend, 8- and 16-bit ones merge: they store only the low bytes of the
+// slot) or, after a write probe of the address in R10, to memory.
+func (j *jitComp) genericWrite(h int, isMem bool, r uint8, sz uint8, i int) {
+	if isMem {
+		j.movRR(8, hAX, h10)
+		j.probe(true, i, int32(sz))
+		j.movStore(int(sz), at, h)
+		return
+	}
+	if sz == 4 || sz == 8 {
+		j.movStore(8, slot(r), h)
+		return
+	}
+	j.movStore(int(sz), slot(r), h)
+}
+
+func validSize(sz uint8) bool { return sz == 1 || sz == 2 || sz == 4 || sz == 8 }
+
+func (j *jitComp) genericALU(op *isa.Op, i int, last bool) bool {
+	sz := op.Sz
+	aMem, bMem := op.A == isa.OpdMem, op.B == isa.OpdMem
+	switch {
+	case !validSize(sz), aMem && bMem:
+		return false
+	case op.A == isa.OpdReg && !plainReg(op.R1), op.A != isa.OpdReg && !aMem:
+		return false
+	case op.B == isa.OpdReg && !plainReg(op.R2), op.B != isa.OpdReg && !bMem && op.B != isa.OpdImm:
+		return false
+	}
+	mov := op.Kind == isa.KMov
+	if aMem || bMem {
+		if !j.genericMem(op) {
+			return false
+		}
+		if bMem || !mov {
+			j.probe(false, i, int32(sz))
+		}
+	}
+	if !mov {
+		j.genericRead(h11, aMem, op.R1, sz) // a
+	}
+	switch op.B { // b
+	case isa.OpdImm:
+		j.movImm64(h9, op.Imm&sizeMask[sz&15])
+	default:
+		j.genericRead(h9, bMem, op.R2, sz)
+	}
+	if mov {
+		j.genericWrite(h9, aMem, op.R1, sz, i)
+		if last {
+			j.setRIP(j.base + uint64(op.End))
+		}
+		return true
+	}
+	var o int
+	fk := uint8(fkLogic)
+	switch op.Kind {
+	case isa.KAdd:
+		o, fk = aluAdd, fkAdd
+	case isa.KSub, isa.KCmp:
+		o, fk = aluSub, fkSub
+	case isa.KAnd, isa.KTest:
+		o = aluAnd
+	case isa.KOr:
+		o = aluOr
+	default:
+		o = aluXor
+	}
+	j.movRR(8, hSI, h11)
+	j.alu(int(sz), o, hSI, reg(h9)) // r: the upper bits stay a's, which are 0
+	if op.Kind != isa.KCmp && op.Kind != isa.KTest {
+		j.genericWrite(hSI, aMem, op.R1, sz, i)
+	}
+	j.setFlags(fk, sz, h11, h9, hSI)
+	j.movImm(8, mem(hCPU, offFc), 0)
+	if last {
+		j.setRIP(j.base + uint64(op.End))
+	}
+	return true
+}
+
+func (j *jitComp) genericExtend(op *isa.Op, i int, last bool) bool {
+	sz, from := op.Sz, op.Sz2
+	bMem := op.B == isa.OpdMem
+	switch {
+	case !validSize(sz) || !validSize(from) || from >= sz:
+		return false
+	case op.A != isa.OpdReg || !plainReg(op.R1):
+		return false
+	case op.B == isa.OpdReg && !plainReg(op.R2), op.B != isa.OpdReg && !bMem:
+		return false
+	}
+	var src operand
+	if bMem {
+		if !j.genericMem(op) {
+			return false
+		}
+		j.probe(false, i, int32(from))
+		src = at
+	} else {
+		src = slot(op.R2)
+	}
+	if op.Kind == isa.KMovsx {
+		j.movsx(int(from), h9, src)
+		j.mask(h9, sz)
+	} else if from == 4 {
+		j.movLoad(4, h9, src)
+	} else {
+		j.movzx(int(from), h9, src)
+	}
+	j.genericWrite(h9, false, op.R1, sz, i)
+	if last {
+		j.setRIP(j.base + uint64(op.End))
+	}
+	return true
+}
+
+func (j *jitComp) genericSetcc(op *isa.Op, i int, last bool) bool {
+	aMem := op.A == isa.OpdMem
+	if op.A == isa.OpdReg && !plainReg(op.R1) || op.A != isa.OpdReg && !aMem {
+		return false
+	}
+	if aMem && !j.genericMem(op) {
+		return false
+	}
+	if !j.hostFlags() {
+		return false
+	}
+	j.setcc(op.Cond, h9)
+	j.genericWrite(h9, aMem, op.R1, 1, i)
+	if last {
+		j.setRIP(j.base + uint64(op.End))
 	}
 	return true
 }

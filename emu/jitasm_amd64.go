@@ -313,3 +313,15 @@ const (
 
 // movRR sets register dst to src.
 func (a *xasm) movRR(sz, dst, src int) { a.op(sz, []byte{byteOp(sz, 0x88)}, src, reg(dst)) }
+
+// movsx sign-extends m of size from (1, 2 or 4) into the 64-bit r.
+func (a *xasm) movsx(from, r int, m operand) {
+	switch from {
+	case 1:
+		a.op(8, []byte{0x0f, 0xbe}, r, m)
+	case 2:
+		a.op(8, []byte{0x0f, 0xbf}, r, m)
+	default:
+		a.movsxd(r, m)
+	}
+}
