@@ -554,57 +554,42 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 		j.mask(hDX, cmpSize(sz))
 		j.setFlags(fkSub, sz, h9, hAX, hDX)
 
-	case isa.KAddRR, isa.KSubRR, isa.KCmpRR:
-		j.ld(hAX, op.R1, sz)
-		j.ld(hCX, op.R2, sz)
-		j.movRR(8, hDX, hAX)
-		fk, o := uint8(fkSub), aluSub
-		if op.Kind == isa.KAddRR {
-			fk, o = fkAdd, aluAdd
+	case isa.KAddRR, isa.KSubRR, isa.KCmpRR, isa.KAddRI, isa.KSubRI, isa.KCmpRI:
+		j.ld(hAX, op.R1, sz) // a
+		if rrKind(op.Kind) {
+			j.ld(hCX, op.R2, sz) // b
+		} else {
+			j.movImm64(hCX, op.Imm)
 		}
-		j.alu(int(sz), o, hDX, reg(hCX))
-		if op.Kind != isa.KCmpRR {
+		j.movRR(8, hDX, hAX)
+		j.alu(int(sz), aluOf[op.Kind], hDX, reg(hCX)) // r
+		if op.Kind != isa.KCmpRR && op.Kind != isa.KCmpRI {
 			j.st(op.R1, hDX)
 		}
-		j.setFlags(fk, sz, hAX, hCX, hDX)
-	case isa.KAddRI, isa.KSubRI, isa.KCmpRI:
-		j.ld(hAX, op.R1, sz)
-		j.movImm64(hCX, op.Imm)
-		j.movRR(8, hDX, hAX)
-		fk, o := uint8(fkSub), aluSub
-		if op.Kind == isa.KAddRI {
-			fk, o = fkAdd, aluAdd
-		}
-		j.alu(int(sz), o, hDX, reg(hCX))
-		if op.Kind != isa.KCmpRI {
-			j.st(op.R1, hDX)
+		fk := uint8(fkSub)
+		if aluOf[op.Kind] == aluAdd {
+			fk = fkAdd
 		}
 		j.setFlags(fk, sz, hAX, hCX, hDX)
-	case isa.KAndRR, isa.KOrRR, isa.KXorRR, isa.KTestRR:
+	case isa.KAndRR, isa.KOrRR, isa.KXorRR, isa.KTestRR, isa.KAndRI, isa.KOrRI, isa.KXorRI, isa.KTestRI:
 		j.ld(hAX, op.R1, sz)
-		o := map[isa.Kind]int{isa.KAndRR: aluAnd, isa.KOrRR: aluOr, isa.KXorRR: aluXor, isa.KTestRR: aluAnd}[op.Kind]
-		j.alu(int(sz), o, hAX, slot(op.R2))
-		if op.Kind != isa.KTestRR {
+		if rrKind(op.Kind) {
+			j.alu(int(sz), aluOf[op.Kind], hAX, slot(op.R2))
+		} else {
+			j.aluRI(sz, aluOf[op.Kind], hAX, op.Imm)
+		}
+		if op.Kind != isa.KTestRR && op.Kind != isa.KTestRI {
 			j.st(op.R1, hAX)
 		}
 		j.setFlags(fkLogic, sz, hNone, hNone, hAX)
-	case isa.KAndRI, isa.KOrRI, isa.KXorRI, isa.KTestRI:
+	case isa.KAddRRNF, isa.KSubRRNF, isa.KAndRRNF, isa.KOrRRNF, isa.KXorRRNF,
+		isa.KAddRINF, isa.KSubRINF, isa.KAndRINF, isa.KOrRINF, isa.KXorRINF:
 		j.ld(hAX, op.R1, sz)
-		o := map[isa.Kind]int{isa.KAndRI: aluAnd, isa.KOrRI: aluOr, isa.KXorRI: aluXor, isa.KTestRI: aluAnd}[op.Kind]
-		j.aluRI(sz, o, hAX, op.Imm)
-		if op.Kind != isa.KTestRI {
-			j.st(op.R1, hAX)
+		if rrKind(op.Kind) {
+			j.alu(int(sz), aluOf[op.Kind], hAX, slot(op.R2))
+		} else {
+			j.aluRI(sz, aluOf[op.Kind], hAX, op.Imm)
 		}
-		j.setFlags(fkLogic, sz, hNone, hNone, hAX)
-	case isa.KAddRRNF, isa.KSubRRNF, isa.KAndRRNF, isa.KOrRRNF, isa.KXorRRNF:
-		o := map[isa.Kind]int{isa.KAddRRNF: aluAdd, isa.KSubRRNF: aluSub, isa.KAndRRNF: aluAnd, isa.KOrRRNF: aluOr, isa.KXorRRNF: aluXor}[op.Kind]
-		j.ld(hAX, op.R1, sz)
-		j.alu(int(sz), o, hAX, slot(op.R2))
-		j.st(op.R1, hAX)
-	case isa.KAddRINF, isa.KSubRINF, isa.KAndRINF, isa.KOrRINF, isa.KXorRINF:
-		o := map[isa.Kind]int{isa.KAddRINF: aluAdd, isa.KSubRINF: aluSub, isa.KAndRINF: aluAnd, isa.KOrRINF: aluOr, isa.KXorRINF: aluXor}[op.Kind]
-		j.ld(hAX, op.R1, sz)
-		j.aluRI(sz, o, hAX, op.Imm)
 		j.st(op.R1, hAX)
 	case isa.KFlagsNop:
 
@@ -781,12 +766,7 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 		default:
 			j.movImm64(h9, j.base+uint64(op.End))
 		}
-		j.movLoad(8, hAX, slot(isa.RSP))
-		j.aluImm(8, aluSub, reg(hAX), 8)
-		j.movRR(8, h10, hAX)
-		j.probe(true, i, 8)
-		j.movStore(8, at, h9)
-		j.st(isa.RSP, h10)
+		j.push(h9, i)
 		switch {
 		case op.Kind == isa.KCallRel && last:
 			j.setRIP(op.Imm)
@@ -868,12 +848,7 @@ func (j *jitComp) op(op *isa.Op, i int, last bool) bool {
 			j.aluImm(8, aluAnd, reg(h9), ^int32(flagsStatus))
 			j.alu(8, aluOr, h9, reg(h11))
 		}
-		j.movLoad(8, hAX, slot(isa.RSP))
-		j.aluImm(8, aluSub, reg(hAX), 8)
-		j.movRR(8, h10, hAX)
-		j.probe(true, i, 8)
-		j.movStore(8, at, h9)
-		j.st(isa.RSP, h10)
+		j.push(h9, i)
 		if last {
 			j.setRIP(j.base + uint64(op.End))
 		}
@@ -1151,6 +1126,40 @@ func (j *jitComp) genericSetcc(op *isa.Op, i int, last bool) bool {
 		j.setRIP(j.base + uint64(op.End))
 	}
 	return true
+}
+
+// aluOf is the host ALU operation of the register kinds translated with
+// one.
+var aluOf = [isa.KindEnd]int{
+	isa.KAddRR: aluAdd, isa.KAddRI: aluAdd, isa.KAddRRNF: aluAdd, isa.KAddRINF: aluAdd,
+	isa.KSubRR: aluSub, isa.KSubRI: aluSub, isa.KSubRRNF: aluSub, isa.KSubRINF: aluSub,
+	isa.KCmpRR: aluSub, isa.KCmpRI: aluSub,
+	isa.KAndRR: aluAnd, isa.KAndRI: aluAnd, isa.KAndRRNF: aluAnd, isa.KAndRINF: aluAnd,
+	isa.KTestRR: aluAnd, isa.KTestRI: aluAnd,
+	isa.KOrRR: aluOr, isa.KOrRI: aluOr, isa.KOrRRNF: aluOr, isa.KOrRINF: aluOr,
+	isa.KXorRR: aluXor, isa.KXorRI: aluXor, isa.KXorRRNF: aluXor, isa.KXorRINF: aluXor,
+}
+
+// rrKind reports whether a kind of aluOf takes its second operand from
+// R2 (otherwise from Imm).
+func rrKind(k isa.Kind) bool {
+	switch k {
+	case isa.KAddRR, isa.KSubRR, isa.KCmpRR, isa.KAndRR, isa.KTestRR, isa.KOrRR, isa.KXorRR,
+		isa.KAddRRNF, isa.KSubRRNF, isa.KAndRRNF, isa.KOrRRNF, isa.KXorRRNF:
+		return true
+	}
+	return false
+}
+
+// push pushes h (not RAX, RCX, RDX, R8 or R10) as op i: a write probe of
+// rsp-8, the store, rsp moved.
+func (j *jitComp) push(h int, i int) {
+	j.movLoad(8, hAX, slot(isa.RSP))
+	j.aluImm(8, aluSub, reg(hAX), 8)
+	j.movRR(8, h10, hAX)
+	j.probe(true, i, 8)
+	j.movStore(8, at, h)
+	j.st(isa.RSP, h10)
 }
 
 // ldSize is the access size of the 4-or-8-byte fast kinds.
