@@ -103,18 +103,20 @@ func benchCPU(b *testing.B, src string) *emu.CPU {
 	return c
 }
 
-// BenchmarkInterpreter reports the interpreter's cost per guest
-// instruction on compute-bound loops, with the fast kinds (the default) and
-// through the generic path only. Compare runs with benchstat -count 10.
+// BenchmarkInterpreter reports the emulator's cost per guest instruction
+// on compute-bound loops: translated (the default; jit.go), with the
+// interpreter alone (fast kinds), and through its generic path only.
+// Compare runs with benchstat -count 10.
 func BenchmarkInterpreter(b *testing.B) {
 	for _, path := range []struct {
-		name    string
-		generic bool
-	}{{"fast", false}, {"generic", true}} {
+		name         string
+		jit, generic bool
+	}{{"jit", true, false}, {"fast", false, false}, {"generic", false, true}} {
 		for _, l := range benchLoops {
 			b.Run(path.name+"/"+l.name, func(b *testing.B) {
 				isa.NoFastKinds = path.generic
-				defer func() { isa.NoFastKinds = false }()
+				jit := emu.SetJIT(path.jit)
+				defer func() { isa.NoFastKinds = false; emu.SetJIT(jit) }()
 				c := benchCPU(b, l.src)
 				start := c.RIP
 				const iters = 100_000
