@@ -67,8 +67,9 @@ const (
 	jitMaxBytes = 64 << 20
 )
 
-// translate compiles b into host code, or marks it as not worth trying
-// again.
+// translate compiles b into host code, or leaves it to the interpreter
+// when none of its ops translates or the arena is full (the block is not
+// tried again: its run count only passes jitHot once).
 func (m *Memory) translate(b *block) {
 	if m.jit == nil {
 		m.jit = new(jitArena)
@@ -84,7 +85,7 @@ func (m *Memory) translate(b *block) {
 		return
 	}
 	if len(code) > len(a.free) {
-		if a.used+jitChunk > jitMaxBytes || len(code) > jitChunk {
+		if (len(a.chunks)+1)*jitChunk > jitMaxBytes || len(code) > jitChunk {
 			a.full = true
 			return
 		}
@@ -99,7 +100,7 @@ func (m *Memory) translate(b *block) {
 	copy(a.free, code)
 	b.code = uintptr(unsafe.Pointer(&a.free[0]))
 	b.entries = entries
-	a.free = a.free[(len(code)+15)&^15:]
+	a.free = a.free[min((len(code)+15)&^15, len(a.free)):] // 16-byte aligned starts
 	a.used += len(code)
 	a.blocks++
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"golang.org/x/arch/x86/x86asm"
+
+	"klpsim/isa"
 )
 
 // TestJITAsm checks every instruction form the translator emits, with
@@ -118,4 +120,38 @@ func TestJITAsmJumps(t *testing.T) {
 	if err != nil || in.Op != x86asm.JMP || in.Args[0] != x86asm.Rel(0) {
 		t.Errorf("jmp: %v %v, want jmp to the next instruction", in, err)
 	}
+}
+
+// TestJITArenaEnds: code that fills a chunk exactly, or leaves less than
+// the alignment, is placed without running off the chunk's end, and the
+// next block gets a new chunk.
+func TestJITArenaEnds(t *testing.T) {
+	mk := func() *block {
+		return &block{ops: []isa.Op{{Kind: isa.KMovRI, R1: isa.RAX, Imm: 5, Len: 5, End: 5}}, n: 1, rip: 0x1000, fix: true, link: new(link)}
+	}
+	code, _ := compileBlock(mk())
+	for _, spare := range []int{0, 1, 15} {
+		m := NewMemory()
+		b := mk()
+		m.translate(b) // the first chunk
+		a := m.jit
+		a.free = a.free[len(a.free)-len(code)-spare:]
+		b = mk()
+		m.translate(b)
+		if b.code == 0 || len(a.free) != 0 && spare == 0 || len(a.chunks) != 1 {
+			t.Fatalf("spare %d: code %#x, %d bytes free, %d chunks", spare, b.code, len(a.free), len(a.chunks))
+		}
+		b = mk()
+		m.translate(b)
+		if b.code == 0 || len(a.chunks) != 1+btoi(spare < len(code)) {
+			t.Errorf("spare %d: then %d chunks", spare, len(a.chunks))
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
