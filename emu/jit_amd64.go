@@ -196,8 +196,6 @@ func compileBlock(b *block) (code []byte, entries []jitEntry) {
 			j.setRIP(j.base + uint64(ops[len(ops)-1].End))
 		}
 		j.retN(0)
-	} else if len(entries) > 0 && int(entries[len(entries)-1].off) == len(j.b) {
-		entries = entries[:len(entries)-1]
 	}
 	// Out-of-line exits.
 	fallAt := map[int]int{}
@@ -265,7 +263,7 @@ func (j *jitComp) ld(h int, r uint8, sz uint8) {
 func (j *jitComp) st(r uint8, h int) { j.movStore(8, slot(r), h) }
 
 func (j *jitComp) setRIP(v uint64) {
-	if int64(v) == int64(int32(v)) {
+	if fits32(v) {
 		j.movImm(8, mem(hCPU, offRIP), int32(v))
 		return
 	}
@@ -430,8 +428,9 @@ func (j *jitComp) branch(cc uint8, op *isa.Op, target uint64, last bool) {
 	}
 }
 
-// carry puts the lazy CF (0 or 1) into R9, as c.carry() does; false when
-// the flag state is of a kind the translation does not read. Clobbers R8.
+// carry puts the lazy CF (0 or 1) into R9, as c.carry() does; a flag
+// kind it does not read (after a shift, a multiply, adc) goes to op i's
+// fallback. Clobbers R8.
 func (j *jitComp) carry(i int) {
 	switch j.sfk {
 	case fkSub:
@@ -456,10 +455,6 @@ func (j *jitComp) carry(i int) {
 		// Decided when the op runs.
 		j.movzx(1, h8, mem(hCPU, offFk))
 		var done []int
-		type arm struct {
-			k    uint8
-			emit func()
-		}
 		for _, k := range []uint8{fkSub, fkAdd, fkLogic, fkInc, fkDec, fkRaw} {
 			j.aluImm(4, aluCmp, reg(h8), int32(k))
 			skip := j.jcc(ccNE)
