@@ -118,7 +118,7 @@ fetch:
 			// the loop below does the ops from there up to where the
 			// translation goes on (end), and goes back into it.
 			if blk.code == 0 {
-				if blk.hits++; blk.hits == jitHot && !c.mem.noJIT {
+				if blk.hits++; blk.hits == c.mem.jitHot && !c.mem.noJIT {
 					c.mem.translate(blk)
 				}
 			}

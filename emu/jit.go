@@ -14,36 +14,54 @@ import "os"
 // watchpoints, self-modifying code and budgets go through the one path
 // that already gets them right. See docs/emulator.md, "The translator".
 
-// jitHot is how many times a block runs interpreted before it is
+// jitHotDefault is how many times a block runs interpreted before it is
 // translated: code that runs a few times (boot, set-up) is not worth
 // translating.
-var jitHot uint32 = 16
+const jitHotDefault = 16
 
-// jitOn says whether new Memories translate. KLPSIM_JIT=off turns the
-// translator off (to compare, or to rule it out); KLPSIM_JIT=eager
-// translates every block the first time it runs (to test the translator
-// on everything the interpreter is tested on).
-var jitOn = jitSupported && os.Getenv("KLPSIM_JIT") != "off"
+// The settings SetJIT and SetJITThreshold made, overriding KLPSIM_JIT.
+var (
+	jitForced, jitForcedOn bool
+	jitForcedHot           uint32
+)
 
-func init() {
-	if os.Getenv("KLPSIM_JIT") == "eager" {
-		jitHot = 1
+// jitSettings are the translator settings of a new Memory: whether it
+// translates and after how many runs. KLPSIM_JIT=off turns the translator
+// off (to compare, or to rule it out); KLPSIM_JIT=eager translates every
+// block the first time it runs (to test the translator on everything the
+// interpreter is tested on). The variable is read here, as each Memory is
+// made, rather than once at start-up: go test then knows the tests
+// depend on it and does not reuse results cached under another setting.
+func jitSettings() (on bool, hot uint32) {
+	mode := os.Getenv("KLPSIM_JIT")
+	on, hot = mode != "off", jitHotDefault
+	if mode == "eager" {
+		hot = 1
 	}
+	if jitForced {
+		on = jitForcedOn
+	}
+	if jitForcedHot != 0 {
+		hot = jitForcedHot
+	}
+	return on && jitSupported, hot
 }
 
-// SetJIT turns the translator on or off for Memories created from now on
-// and returns the previous setting. It has no effect on hosts the
-// translator does not support (only amd64 is).
+// SetJIT turns the translator on or off for Memories created from now on,
+// whatever KLPSIM_JIT says, and returns whether it was on. It has no
+// effect on hosts the translator does not support (only amd64 is).
 func SetJIT(on bool) (was bool) {
-	was, jitOn = jitOn, on && jitSupported
+	was, _ = jitSettings()
+	jitForced, jitForcedOn = true, on
 	return was
 }
 
 // SetJITThreshold sets how many runs make a block hot enough to translate
-// (at least 1) and returns the previous value; tests use 1 to translate
-// everything at once.
+// (at least 1) for Memories created from now on, and returns the previous
+// value; tests use 1 to translate everything at once.
 func SetJITThreshold(n uint32) (was uint32) {
-	was, jitHot = jitHot, max(n, 1)
+	_, was = jitSettings()
+	jitForcedHot = max(n, 1)
 	return was
 }
 

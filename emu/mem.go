@@ -135,14 +135,17 @@ type Memory struct {
 	gen   uint32
 	wgen  uint32
 	// jit holds the translated code of this memory's blocks (jit.go);
-	// nil until the first translation. noJIT: translate nothing.
-	jit   *jitArena
-	noJIT bool
+	// nil until the first translation. A block is translated on its
+	// jitHot-th run, unless noJIT.
+	jit    *jitArena
+	noJIT  bool
+	jitHot uint32
 }
 
 // NewMemory returns an empty address space.
 func NewMemory() *Memory {
-	return &Memory{pages: map[uint64]*page{}, bps: map[uint64]bool{}, noJIT: !jitOn}
+	on, hot := jitSettings()
+	return &Memory{pages: map[uint64]*page{}, bps: map[uint64]bool{}, noJIT: !on, jitHot: hot}
 }
 
 // Map maps [addr, addr+size) rounded out to whole pages, zero-filled, with
